@@ -1,0 +1,96 @@
+//! Device settings: what kind of security key this is.
+
+use crate::crypto::keys::Algorithm;
+
+/// Which attestation statement makeCredential returns by default
+/// (WebAuthn §8). A request's `attestationFormatsPreference` can pick another
+/// format the device supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttestationMode {
+    /// `none` attestation (WebAuthn §8.7).
+    None,
+    /// `packed` self attestation: signed with the credential key (WebAuthn §8.2).
+    SelfAttestation,
+    /// `packed` full attestation with an x5c chain from the device's
+    /// attestation CA (WebAuthn §8.2, §8.2.1).
+    Batch,
+}
+
+/// How signature counters advance (WebAuthn §6.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CounterMode {
+    /// One counter per credential (the default; like most hardware keys).
+    PerCredential,
+    /// One counter for the whole device, shared by every credential.
+    Global,
+    /// Always 0, as synced passkey providers report.
+    AlwaysZero,
+}
+
+/// The backup flags (WebAuthn §6.1: BE bit 3, BS bit 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackupFlags {
+    /// BE=0, BS=0: a device-bound credential (the default).
+    DeviceBound,
+    /// BE=1, BS=1: a backed-up, synced passkey.
+    Synced,
+}
+
+/// When authenticatorReset is allowed (CTAP 2.1 §6.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResetPolicy {
+    /// Only within 10 seconds of power-up, as the spec requires of keys
+    /// without a display; `replug` counts as a power-up.
+    AfterPowerUp,
+    /// At any time (still after a user-presence check).
+    Always,
+}
+
+/// The settings of one virtual key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// The AAGUID reported in attested credential data (WebAuthn §6.5.2).
+    pub aaguid: [u8; 16],
+    /// Algorithms the device creates credentials with, in the order getInfo
+    /// lists them. Must not be empty.
+    pub algorithms: Vec<Algorithm>,
+    /// The default attestation statement format.
+    pub attestation: AttestationMode,
+    /// Signature counter behaviour.
+    pub counter_mode: CounterMode,
+    /// BE/BS flags in every authenticator data.
+    pub backup: BackupFlags,
+    /// Whether the device has a built-in user verification method (as if it
+    /// had a fingerprint sensor); advertised as getInfo option `uv`. Whether
+    /// a verification succeeds is up to the injected user-presence source.
+    pub builtin_uv: bool,
+    /// When reset is allowed.
+    pub reset_policy: ResetPolicy,
+    /// getInfo `firmwareVersion` (0x0E).
+    pub firmware_version: u32,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            aaguid: DEFAULT_AAGUID,
+            algorithms: Algorithm::ALL.to_vec(),
+            attestation: AttestationMode::Batch,
+            counter_mode: CounterMode::PerCredential,
+            backup: BackupFlags::DeviceBound,
+            builtin_uv: true,
+            reset_policy: ResetPolicy::AfterPowerUp,
+            firmware_version: DEFAULT_FIRMWARE_VERSION,
+        }
+    }
+}
+
+/// The AAGUID fidosim uses unless told otherwise:
+/// `f1d0f1d0-5eed-4b1d-a7e5-000000000001`.
+pub const DEFAULT_AAGUID: [u8; 16] = [
+    0xf1, 0xd0, 0xf1, 0xd0, 0x5e, 0xed, 0x4b, 0x1d, 0xa7, 0xe5, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+];
+
+/// The firmware version reported by default: the crate version as
+/// `major << 16 | minor << 8 | patch`.
+pub const DEFAULT_FIRMWARE_VERSION: u32 = 0x00_01_00;

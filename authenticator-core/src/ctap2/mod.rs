@@ -1,0 +1,194 @@
+//! The authenticator: command dispatch and the state it keeps between
+//! commands. Each command's handler lives in its own file.
+
+mod get_assertion;
+mod get_info;
+mod make_credential;
+mod reset;
+
+use rand_core::RngCore;
+use zeroize::Zeroizing;
+
+use crate::config::DeviceConfig;
+use crate::crypto::attestation_ca::AttestationIdentity;
+use crate::env::Env;
+use crate::limits::MAX_MSG_SIZE;
+use crate::status::StatusCode;
+use crate::store::{CredentialStore, StoreError};
+use crate::wire::Command;
+
+pub(crate) use get_assertion::NextAssertion;
+
+/// Why an authenticator could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupError {
+    /// The configuration enables no algorithm.
+    NoAlgorithms,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for SetupError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoAlgorithms => f.write_str("the device configuration enables no algorithm"),
+            Self::Store(e) => write!(f, "the credential store failed: {e:?}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// A CTAP2 authenticator over an environment `E`.
+///
+/// ```text
+///  request bytes ──► handle() ──► Command ──► wire::<cmd>::Request::decode
+///                                                  │
+///        status ‖ CBOR ◄── Response::encode ◄── ctap2::<cmd> handler
+///                                                  │  uses
+///                               Env: rng · clock · check_user · store
+/// ```
+pub struct Authenticator<E: Env> {
+    config: DeviceConfig,
+    identity: AttestationIdentity,
+    env: E,
+    master: Zeroizing<[u8; 32]>,
+    /// When the device last powered up (for the reset window).
+    power_up_ms: u64,
+    /// getNextAssertion state; per power cycle.
+    next_assertion: Option<NextAssertion>,
+}
+
+impl<E: Env> core::fmt::Debug for Authenticator<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("config", &self.config)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Env> Authenticator<E> {
+    /// Builds an authenticator. On first use of a store this creates the
+    /// device master secret (which seals credential IDs).
+    pub fn new(
+        config: DeviceConfig,
+        identity: AttestationIdentity,
+        mut env: E,
+    ) -> Result<Self, SetupError> {
+        if config.algorithms.is_empty() {
+            return Err(SetupError::NoAlgorithms);
+        }
+        let master = match env.store_ref().master_secret()? {
+            Some(m) => m,
+            None => {
+                let mut m = Zeroizing::new([0u8; 32]);
+                env.rng().fill_bytes(m.as_mut());
+                env.store().set_master_secret(&m)?;
+                m
+            }
+        };
+        let power_up_ms = env.now_ms();
+        Ok(Self {
+            config,
+            identity,
+            env,
+            master,
+            power_up_ms,
+            next_assertion: None,
+        })
+    }
+
+    /// The device settings.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// Changes the device settings (the store and secrets stay).
+    pub fn set_config(&mut self, config: DeviceConfig) -> Result<(), SetupError> {
+        if config.algorithms.is_empty() {
+            return Err(SetupError::NoAlgorithms);
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    /// The attestation identity.
+    pub fn identity(&self) -> &AttestationIdentity {
+        &self.identity
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &E {
+        &self.env
+    }
+
+    /// The environment, mutable (tests move the clock or change policies).
+    pub fn env_mut(&mut self) -> &mut E {
+        &mut self.env
+    }
+
+    /// Simulates unplugging and plugging the key back in: all per-power-cycle
+    /// state is dropped and the reset window restarts.
+    pub fn power_cycle(&mut self) {
+        self.next_assertion = None;
+        self.power_up_ms = self.env.now_ms();
+    }
+
+    /// Handles one CTAP2 message (command byte ‖ CBOR parameters) and returns
+    /// the response (status byte ‖ CBOR). Never panics, on any input.
+    pub fn handle(&mut self, message: &[u8]) -> Vec<u8> {
+        let Some((&cmd, params)) = message.split_first() else {
+            return vec![StatusCode::InvalidLength as u8];
+        };
+        match self.process(cmd, params) {
+            Ok(mut body) => {
+                body.insert(0, StatusCode::Success as u8);
+                body
+            }
+            Err(status) => vec![status as u8],
+        }
+    }
+
+    /// Handles one command; `Ok` carries the CBOR body of a success.
+    pub fn process(&mut self, cmd: u8, params: &[u8]) -> Result<Vec<u8>, StatusCode> {
+        if params.len() + 1 > MAX_MSG_SIZE {
+            return Err(StatusCode::InvalidLength);
+        }
+        let command = Command::from_u8(cmd).ok_or(StatusCode::InvalidCommand)?;
+        // CTAP 2.1 §6.3: the getNextAssertion state is only good for the
+        // command right after getAssertion / getNextAssertion.
+        if command != Command::GetNextAssertion {
+            self.next_assertion = None;
+        }
+        match command {
+            Command::GetInfo => Ok(self.get_info()?.encode()),
+            Command::MakeCredential => self.make_credential(params),
+            Command::GetAssertion => self.get_assertion(params),
+            Command::GetNextAssertion => self.get_next_assertion(),
+            Command::Reset => self.reset(),
+            Command::Selection => self.selection(),
+            // Not implemented in this build; getInfo does not advertise them.
+            Command::ClientPin
+            | Command::BioEnrollment
+            | Command::CredentialManagement
+            | Command::LargeBlobs
+            | Command::Config
+            | Command::BioEnrollmentPreview
+            | Command::CredentialManagementPreview => Err(StatusCode::InvalidCommand),
+        }
+    }
+
+    fn store(&mut self) -> &mut E::Store {
+        self.env.store()
+    }
+}
+
+#[cfg(test)]
+mod tests;

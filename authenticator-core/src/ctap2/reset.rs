@@ -1,0 +1,40 @@
+//! authenticatorReset (CTAP 2.1 §6.6) and authenticatorSelection (§6.9).
+
+use rand_core::RngCore;
+use zeroize::Zeroizing;
+
+use super::Authenticator;
+use crate::config::ResetPolicy;
+use crate::env::{Env, PresenceRequest};
+use crate::limits::RESET_WINDOW_MS;
+use crate::status::StatusCode;
+use crate::store::CredentialStore;
+
+impl<E: Env> Authenticator<E> {
+    pub(super) fn reset(&mut self) -> Result<Vec<u8>, StatusCode> {
+        // A key without a display accepts reset only within 10 s of
+        // power-up; the window is checked before asking the user.
+        if self.config.reset_policy == ResetPolicy::AfterPowerUp
+            && self.env.now_ms().saturating_sub(self.power_up_ms) > RESET_WINDOW_MS
+        {
+            return Err(StatusCode::NotAllowed);
+        }
+        // Evidence of user interaction is required: denied is
+        // OPERATION_DENIED, a timeout USER_ACTION_TIMEOUT.
+        self.env.check_user(&PresenceRequest::Reset, true, false)?;
+        // Every credential is invalidated: discoverable ones are erased and
+        // a new master secret makes every issued credential ID unopenable.
+        let mut master = Zeroizing::new([0u8; 32]);
+        self.env.rng().fill_bytes(master.as_mut());
+        self.store().reset(&master)?;
+        self.master = master;
+        self.next_assertion = None;
+        Ok(Vec::new())
+    }
+
+    pub(super) fn selection(&mut self) -> Result<Vec<u8>, StatusCode> {
+        self.env
+            .check_user(&PresenceRequest::Selection, true, false)?;
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,1590 @@
+//! Tests for every command and error path of the authenticator.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::auth_data::flags;
+use crate::cbor::{self, assert_canonical, hex, MapBuilder, Value};
+use crate::config::{AttestationMode, BackupFlags, CounterMode, ResetPolicy};
+use crate::crypto::keys::{Algorithm, PublicKey};
+use crate::crypto::sha256;
+use crate::env::{PresencePolicy, TestEnv, UvPolicy};
+use rand_chacha::rand_core::SeedableRng;
+
+const CDH: [u8; 32] = [0x42; 32];
+
+fn identity() -> AttestationIdentity {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(99);
+    AttestationIdentity::generate(
+        &mut rng,
+        crate::config::DEFAULT_AAGUID,
+        "fidosim",
+        "fidosim test batch",
+    )
+    .unwrap()
+}
+
+fn device_with(config: DeviceConfig) -> Authenticator<TestEnv> {
+    Authenticator::new(config, identity(), TestEnv::seeded(7)).unwrap()
+}
+
+fn device() -> Authenticator<TestEnv> {
+    device_with(DeviceConfig::default())
+}
+
+struct Mc {
+    rp: &'static str,
+    user_id: Vec<u8>,
+    algs: Vec<i64>,
+    rk: Option<bool>,
+    uv: Option<bool>,
+    up: Option<bool>,
+    exclude: Vec<Vec<u8>>,
+    formats: Option<Vec<&'static str>>,
+}
+
+impl Default for Mc {
+    fn default() -> Self {
+        Self {
+            rp: "example.com",
+            user_id: vec![1, 2, 3, 4],
+            algs: vec![-7],
+            rk: None,
+            uv: None,
+            up: None,
+            exclude: vec![],
+            formats: None,
+        }
+    }
+}
+
+fn descriptor(id: &[u8]) -> Value {
+    MapBuilder::new()
+        .text("id", cbor::bytes(id.to_vec()))
+        .text("type", "public-key")
+        .build()
+}
+
+fn options(rk: Option<bool>, up: Option<bool>, uv: Option<bool>) -> Option<Value> {
+    let mut m = MapBuilder::new();
+    let mut any = false;
+    for (k, v) in [("rk", rk), ("up", up), ("uv", uv)] {
+        if let Some(v) = v {
+            m = m.text(k, v);
+            any = true;
+        }
+    }
+    any.then(|| m.build())
+}
+
+impl Mc {
+    fn encode(&self) -> Vec<u8> {
+        let params = Value::Array(
+            self.algs
+                .iter()
+                .map(|a| {
+                    MapBuilder::new()
+                        .text("alg", *a)
+                        .text("type", "public-key")
+                        .build()
+                })
+                .collect(),
+        );
+        let mut m = MapBuilder::new()
+            .int(1, cbor::bytes(CDH.to_vec()))
+            .int(
+                2,
+                MapBuilder::new()
+                    .text("id", self.rp)
+                    .text("name", "Example")
+                    .build(),
+            )
+            .int(
+                3,
+                MapBuilder::new()
+                    .text("id", cbor::bytes(self.user_id.clone()))
+                    .text("name", "alice")
+                    .text("displayName", "Alice A.")
+                    .build(),
+            )
+            .int(4, params)
+            .opt(
+                5,
+                (!self.exclude.is_empty())
+                    .then(|| Value::Array(self.exclude.iter().map(|i| descriptor(i)).collect())),
+            )
+            .opt(7, options(self.rk, self.up, self.uv));
+        if let Some(f) = &self.formats {
+            m = m.int(
+                0x0B,
+                Value::Array(f.iter().map(|s| Value::from(*s)).collect()),
+            );
+        }
+        let mut out = vec![0x01];
+        out.extend(cbor::encode(&m.build()));
+        out
+    }
+}
+
+struct Ga {
+    rp: &'static str,
+    allow: Vec<Vec<u8>>,
+    up: Option<bool>,
+    uv: Option<bool>,
+    rk: Option<bool>,
+}
+
+impl Default for Ga {
+    fn default() -> Self {
+        Self {
+            rp: "example.com",
+            allow: vec![],
+            up: None,
+            uv: None,
+            rk: None,
+        }
+    }
+}
+
+impl Ga {
+    fn encode(&self) -> Vec<u8> {
+        let m = MapBuilder::new()
+            .int(1, self.rp)
+            .int(2, cbor::bytes(CDH.to_vec()))
+            .opt(
+                3,
+                (!self.allow.is_empty())
+                    .then(|| Value::Array(self.allow.iter().map(|i| descriptor(i)).collect())),
+            )
+            .opt(5, options(self.rk, self.up, self.uv));
+        let mut out = vec![0x02];
+        out.extend(cbor::encode(&m.build()));
+        out
+    }
+}
+
+/// A decoded success response: its map.
+fn ok(resp: &[u8]) -> Fields {
+    assert_eq!(
+        resp[0],
+        0,
+        "status {}",
+        StatusCode::from_known(resp[0]).map_or("?", |s| s.name())
+    );
+    assert_canonical(&resp[1..]);
+    Fields::decode(&resp[1..]).unwrap()
+}
+
+fn status(resp: &[u8]) -> StatusCode {
+    assert_eq!(resp.len(), 1, "an error response is one byte");
+    StatusCode::from_known(resp[0]).unwrap()
+}
+
+use crate::cbor::Fields;
+
+struct Made {
+    auth_data: Vec<u8>,
+    cred_id: Vec<u8>,
+    public: PublicKey,
+    fmt: String,
+    att_stmt: Vec<(Value, Value)>,
+}
+
+fn parse_mc(resp: &[u8]) -> Made {
+    let mut m = ok(resp);
+    let fmt = cbor::as_text(m.take(1).unwrap(), 100).unwrap();
+    let auth_data = cbor::as_bytes(m.take(2).unwrap(), 10_000).unwrap();
+    let att_stmt = cbor::as_map(m.take(3).unwrap()).unwrap();
+    assert!(auth_data[32] & flags::AT != 0);
+    let len = u16::from_be_bytes([auth_data[53], auth_data[54]]) as usize;
+    let cred_id = auth_data[55..55 + len].to_vec();
+    let cose = &auth_data[55 + len..];
+    assert_canonical(cose);
+    let public = public_from_cose(cose);
+    Made {
+        auth_data,
+        cred_id,
+        public,
+        fmt,
+        att_stmt,
+    }
+}
+
+fn public_from_cose(cose: &[u8]) -> PublicKey {
+    let mut f = Fields::decode(cose).unwrap();
+    let kty = cbor::as_int(f.take(1).unwrap()).unwrap();
+    let x = cbor::as_bytes(f.take(-2).unwrap(), 32).unwrap();
+    match kty {
+        2 => {
+            assert_eq!(cbor::as_int(f.take(3).unwrap()).unwrap(), -7);
+            assert_eq!(cbor::as_int(f.take(-1).unwrap()).unwrap(), 1);
+            let y = cbor::as_bytes(f.take(-3).unwrap(), 32).unwrap();
+            let mut sec1 = vec![4];
+            sec1.extend(x);
+            sec1.extend(y);
+            PublicKey::Es256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap())
+        }
+        1 => {
+            assert_eq!(cbor::as_int(f.take(3).unwrap()).unwrap(), -8);
+            assert_eq!(cbor::as_int(f.take(-1).unwrap()).unwrap(), 6);
+            PublicKey::EdDsa(
+                ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap(),
+            )
+        }
+        k => panic!("kty {k}"),
+    }
+}
+
+fn att_field(att: &[(Value, Value)], key: &str) -> Option<Value> {
+    att.iter()
+        .find(|(k, _)| k == &Value::from(key))
+        .map(|(_, v)| v.clone())
+}
+
+struct Asserted {
+    cred_id: Vec<u8>,
+    auth_data: Vec<u8>,
+    signature: Vec<u8>,
+    user: Option<Vec<(Value, Value)>>,
+    number: Option<u64>,
+}
+
+fn parse_ga(resp: &[u8]) -> Asserted {
+    let mut m = ok(resp);
+    let mut cred = Fields::from_value(m.take(1).unwrap()).unwrap();
+    let cred_id = cbor::as_bytes(cred.take_text_key("id").unwrap(), 1000).unwrap();
+    let auth_data = cbor::as_bytes(m.take(2).unwrap(), 1000).unwrap();
+    let signature = cbor::as_bytes(m.take(3).unwrap(), 1000).unwrap();
+    let user = m.take(4).map(|u| cbor::as_map(u).unwrap());
+    let number = m.take(5).map(|n| cbor::as_uint(n).unwrap());
+    Asserted {
+        cred_id,
+        auth_data,
+        signature,
+        user,
+        number,
+    }
+}
+
+fn verify_assertion(a: &Asserted, public: &PublicKey) {
+    let mut signed = a.auth_data.clone();
+    signed.extend_from_slice(&CDH);
+    assert!(public.verify(&signed, &a.signature), "assertion signature");
+}
+
+fn counter(auth_data: &[u8]) -> u32 {
+    u32::from_be_bytes(auth_data[33..37].try_into().unwrap())
+}
+
+// ---------------------------------------------------------------- getInfo
+
+#[rustfmt::skip]
+#[test]
+fn get_info_golden() {
+    let mut d = device();
+    let resp = d.handle(&[0x04]);
+    assert_canonical(&resp[1..]);
+    // Byte-exact: {1: ["FIDO_2_0"], 3: aaguid, 4: {"rk": true, "up": true, "uv": true, "plat": false},
+    //  5: 7609, 7: 16, 8: 128, 9: ["usb"], 10: [{alg: -7, type}, {alg: -8, type}],
+    //  14: 0x100, 20: 100000, 22: ["packed", "none"]}
+    let expected = concat!(
+        "00", "ab",
+        "01", "81", "68", "4649444f5f325f30",
+        "03", "50", "f1d0f1d05eed4b1da7e5000000000001",
+        "04", "a4", "62726bf5", "627570f5", "627576f5", "64706c6174f4",
+        "05", "191db9",
+        "07", "10",
+        "08", "1880",
+        "09", "81", "63757362",
+        "0a", "82", "a263616c672664747970656a7075626c69632d6b6579",
+                    "a263616c672764747970656a7075626c69632d6b6579",
+        "0e", "190100",
+        "14", "1a000186a0",
+        "16", "82", "667061636b6564", "646e6f6e65",
+    );
+    assert_eq!(hex(&resp), expected);
+}
+
+#[test]
+fn get_info_follows_config() {
+    let mut d = device_with(DeviceConfig {
+        builtin_uv: false,
+        algorithms: vec![Algorithm::EdDsa],
+        attestation: AttestationMode::None,
+        ..DeviceConfig::default()
+    });
+    let mut m = ok(&d.handle(&[0x04]));
+    let opts = cbor::as_map(m.take(4).unwrap()).unwrap();
+    assert!(!opts.iter().any(|(k, _)| k == &Value::from("uv")));
+    let algs = cbor::as_array(m.take(0x0A).unwrap(), 10).unwrap();
+    assert_eq!(algs.len(), 1);
+    let formats = cbor::as_array(m.take(0x16).unwrap(), 10).unwrap();
+    assert_eq!(formats, vec![Value::from("none")]);
+    assert!(m.take(0x06).is_none(), "no PIN protocols are advertised");
+    assert!(m.take(0x02).is_none(), "no extensions are advertised");
+}
+
+// ---------------------------------------------------------- makeCredential
+
+#[test]
+fn make_credential_packed_batch_verifies() {
+    let mut d = device();
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(made.fmt, "packed");
+    assert_eq!(&made.auth_data[..32], &sha256(b"example.com"));
+    assert_eq!(made.auth_data[32], flags::UP | flags::AT);
+    assert_eq!(counter(&made.auth_data), 0);
+    assert_eq!(&made.auth_data[37..53], &crate::config::DEFAULT_AAGUID);
+    let alg = cbor::as_int(att_field(&made.att_stmt, "alg").unwrap()).unwrap();
+    assert_eq!(alg, -7);
+    let sig = cbor::as_bytes(att_field(&made.att_stmt, "sig").unwrap(), 100).unwrap();
+    let x5c = cbor::as_array(att_field(&made.att_stmt, "x5c").unwrap(), 4).unwrap();
+    assert_eq!(x5c.len(), 1);
+    let leaf = cbor::as_bytes(x5c[0].clone(), 4096).unwrap();
+    assert_eq!(leaf, d.identity().batch_cert_der());
+    // Verify with the key parsed out of the certificate, and the chain.
+    use der::Decode;
+    let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki).unwrap();
+    let mut signed = made.auth_data.clone();
+    signed.extend_from_slice(&CDH);
+    assert!(PublicKey::Es256(vk).verify(&signed, &sig));
+    let ca = x509_cert::Certificate::from_der(d.identity().ca_cert_der()).unwrap();
+    assert_eq!(cert.tbs_certificate.issuer, ca.tbs_certificate.subject);
+}
+
+#[test]
+fn make_credential_self_and_none_attestation() {
+    for alg in [-7i64, -8] {
+        let mut d = device_with(DeviceConfig {
+            attestation: AttestationMode::SelfAttestation,
+            ..DeviceConfig::default()
+        });
+        let made = parse_mc(
+            &d.handle(
+                &Mc {
+                    algs: vec![alg],
+                    ..Mc::default()
+                }
+                .encode(),
+            ),
+        );
+        assert_eq!(made.fmt, "packed");
+        assert!(att_field(&made.att_stmt, "x5c").is_none());
+        assert_eq!(
+            cbor::as_int(att_field(&made.att_stmt, "alg").unwrap()).unwrap(),
+            alg
+        );
+        let sig = cbor::as_bytes(att_field(&made.att_stmt, "sig").unwrap(), 100).unwrap();
+        let mut signed = made.auth_data.clone();
+        signed.extend_from_slice(&CDH);
+        assert!(made.public.verify(&signed, &sig));
+    }
+    let mut d = device_with(DeviceConfig {
+        attestation: AttestationMode::None,
+        ..DeviceConfig::default()
+    });
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(made.fmt, "none");
+    assert!(made.att_stmt.is_empty());
+}
+
+#[test]
+fn attestation_formats_preference() {
+    let mut d = device();
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                formats: Some(vec!["none"]),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(made.fmt, "none");
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                formats: Some(vec!["tpm", "packed", "none"]),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(made.fmt, "packed");
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                formats: Some(vec!["tpm"]),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(
+        made.fmt, "packed",
+        "no supported format listed: the default"
+    );
+    let mut d = device_with(DeviceConfig {
+        attestation: AttestationMode::None,
+        ..Default::default()
+    });
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                formats: Some(vec!["packed"]),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(
+        made.fmt, "none",
+        "a device without attestation cannot produce packed"
+    );
+}
+
+#[test]
+fn algorithm_choice_follows_request_order() {
+    let mut d = device();
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                algs: vec![-257, -8, -7],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert!(matches!(made.public, PublicKey::EdDsa(_)));
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                algs: vec![-7, -8],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert!(matches!(made.public, PublicKey::Es256(_)));
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    algs: vec![-257, -35],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::UnsupportedAlgorithm
+    );
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    algs: vec![],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::UnsupportedAlgorithm
+    );
+    // A device with only EdDSA enabled does not pick ES256.
+    let mut d = device_with(DeviceConfig {
+        algorithms: vec![Algorithm::EdDsa],
+        ..Default::default()
+    });
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    algs: vec![-7],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::UnsupportedAlgorithm
+    );
+}
+
+#[test]
+fn unknown_credential_types_are_skipped() {
+    let mut d = device();
+    let req = cbor::encode(
+        &MapBuilder::new()
+            .int(1, cbor::bytes(CDH.to_vec()))
+            .int(2, MapBuilder::new().text("id", "example.com").build())
+            .int(
+                3,
+                MapBuilder::new().text("id", cbor::bytes(vec![1])).build(),
+            )
+            .int(
+                4,
+                Value::Array(vec![
+                    MapBuilder::new()
+                        .text("alg", -7)
+                        .text("type", "future-key")
+                        .build(),
+                    MapBuilder::new()
+                        .text("alg", -8)
+                        .text("type", "public-key")
+                        .build(),
+                ]),
+            )
+            .build(),
+    );
+    let made = parse_mc(&d.handle(&[&[0x01][..], &req].concat()));
+    assert!(matches!(made.public, PublicKey::EdDsa(_)));
+}
+
+#[test]
+fn make_credential_options() {
+    let mut d = device();
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    up: Some(false),
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::InvalidOption
+    );
+    // uv with a built-in method: UV and UP set.
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                uv: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(made.auth_data[32], flags::UP | flags::UV | flags::AT);
+    // uv without a built-in method.
+    let mut d = device_with(DeviceConfig {
+        builtin_uv: false,
+        ..Default::default()
+    });
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    uv: Some(true),
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::InvalidOption
+    );
+    // uv=false, up=true explicitly are fine.
+    let made = parse_mc(
+        &d.handle(
+            &Mc {
+                uv: Some(false),
+                up: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(made.auth_data[32], flags::UP | flags::AT);
+}
+
+#[test]
+fn presence_outcomes() {
+    let mut d = device();
+    d.env_mut().presence = PresencePolicy::Deny;
+    assert_eq!(
+        status(&d.handle(&Mc::default().encode())),
+        StatusCode::OperationDenied
+    );
+    d.env_mut().presence = PresencePolicy::Timeout;
+    // §6.1.2 step 14: a timed-out presence check is OPERATION_DENIED ...
+    assert_eq!(
+        status(&d.handle(&Mc::default().encode())),
+        StatusCode::OperationDenied
+    );
+    // ... while a timed-out built-in UV is USER_ACTION_TIMEOUT (step 11.2).
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    uv: Some(true),
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::UserActionTimeout
+    );
+    d.env_mut().presence = PresencePolicy::Approve;
+    d.env_mut().uv = UvPolicy::Fail;
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    uv: Some(true),
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::OperationDenied
+    );
+    assert_eq!(d.env().store.count_discoverable().unwrap(), 0);
+}
+
+#[test]
+fn exclude_list() {
+    let mut d = device();
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    let n = d.env().presence_log.len();
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    exclude: vec![made.cred_id.clone()],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::CredentialExcluded
+    );
+    assert_eq!(d.env().presence_log.len(), n + 1, "presence is asked first");
+    assert!(d.env().presence_log[n].starts_with("Excluded"));
+    // Even when the user refuses, the answer is CREDENTIAL_EXCLUDED.
+    d.env_mut().presence = PresencePolicy::Deny;
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    exclude: vec![made.cred_id.clone()],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::CredentialExcluded
+    );
+    d.env_mut().presence = PresencePolicy::Approve;
+    // The same ID for another RP, or a foreign ID, does not exclude.
+    parse_mc(
+        &d.handle(
+            &Mc {
+                rp: "other.org",
+                exclude: vec![made.cred_id.clone()],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    parse_mc(
+        &d.handle(
+            &Mc {
+                exclude: vec![vec![0u8; 63], vec![1, 2, 3]],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    // A discoverable credential excludes too.
+    let rk = parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    exclude: vec![rk.cred_id],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::CredentialExcluded
+    );
+}
+
+#[test]
+fn display_fields_are_truncated_on_char_boundaries() {
+    let long = "é".repeat(40); // 80 bytes
+    let t = crate::wire::truncate_display(long);
+    assert_eq!(t.len(), 64);
+    assert!(t.chars().all(|c| c == 'é'));
+    let t = crate::wire::truncate_display(format!("a{}", "é".repeat(40)));
+    assert_eq!(t.len(), 63, "never split a character");
+}
+
+#[test]
+fn user_handle_limits() {
+    let mut d = device();
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    user_id: vec![7; 65],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::InvalidLength
+    );
+    parse_mc(
+        &d.handle(
+            &Mc {
+                user_id: vec![7; 64],
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+}
+
+#[test]
+fn discoverable_credential_replaces_same_user() {
+    let mut d = device();
+    let first = parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    d.env_mut().now_ms += 1;
+    let second = parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_ne!(first.cred_id, second.cred_id);
+    assert_eq!(d.env().store.count_discoverable().unwrap(), 1);
+    assert!(d.env().store.get(&first.cred_id).unwrap().is_none());
+    // Another user on the same RP adds one.
+    parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                user_id: vec![9],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(d.env().store.count_discoverable().unwrap(), 2);
+    // The replaced credential no longer asserts.
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    allow: vec![first.cred_id],
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::NoCredentials
+    );
+}
+
+#[test]
+fn key_store_full() {
+    let mut env = TestEnv::seeded(1);
+    env.store = crate::store::MemoryStore::with_capacity(1);
+    let mut d = Authenticator::new(DeviceConfig::default(), identity(), env).unwrap();
+    parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(
+        status(
+            &d.handle(
+                &Mc {
+                    rk: Some(true),
+                    user_id: vec![5],
+                    ..Mc::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::KeyStoreFull
+    );
+    // Replacing the same user's credential needs no new room.
+    parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    // Non-discoverable credentials need no room at all.
+    parse_mc(&d.handle(&Mc::default().encode()));
+    let mut info = ok(&d.handle(&[0x04]));
+    assert_eq!(cbor::as_uint(info.take(0x14).unwrap()).unwrap(), 0);
+}
+
+#[test]
+fn backup_flags_setting() {
+    let mut d = device_with(DeviceConfig {
+        backup: BackupFlags::Synced,
+        ..Default::default()
+    });
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(
+        made.auth_data[32],
+        flags::UP | flags::AT | flags::BE | flags::BS
+    );
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                allow: vec![made.cred_id],
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(a.auth_data[32], flags::UP | flags::BE | flags::BS);
+}
+
+// ------------------------------------------------------------ getAssertion
+
+#[test]
+fn non_discoverable_round_trip_both_algorithms() {
+    for alg in [-7, -8] {
+        let mut d = device();
+        let made = parse_mc(
+            &d.handle(
+                &Mc {
+                    algs: vec![alg],
+                    ..Mc::default()
+                }
+                .encode(),
+            ),
+        );
+        assert_eq!(made.cred_id.len(), crate::crypto::seal::SEALED_ID_LEN);
+        assert_eq!(d.env().store.all().count(), 0, "stateless: nothing stored");
+        let a = parse_ga(
+            &d.handle(
+                &Ga {
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode(),
+            ),
+        );
+        assert_eq!(a.cred_id, made.cred_id);
+        assert_eq!(a.auth_data.len(), 37);
+        assert_eq!(a.auth_data[32], flags::UP);
+        assert_eq!(counter(&a.auth_data), 1);
+        assert!(a.user.is_none());
+        assert!(a.number.is_none());
+        verify_assertion(&a, &made.public);
+        let a = parse_ga(
+            &d.handle(
+                &Ga {
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode(),
+            ),
+        );
+        assert_eq!(counter(&a.auth_data), 2);
+        verify_assertion(&a, &made.public);
+    }
+}
+
+#[test]
+fn foreign_credentials_are_rejected() {
+    let mut d = device();
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    // Another RP.
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    rp: "evil.com",
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::NoCredentials
+    );
+    // Another device (another master secret).
+    let mut other =
+        Authenticator::new(DeviceConfig::default(), identity(), TestEnv::seeded(8)).unwrap();
+    assert_eq!(
+        status(
+            &other.handle(
+                &Ga {
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::NoCredentials
+    );
+    // Garbage IDs, and an allowList with a foreign ID first.
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                allow: vec![vec![0; 10], vec![0xff; 63], made.cred_id.clone()],
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(a.cred_id, made.cred_id);
+}
+
+#[test]
+fn discoverable_assertions_and_get_next() {
+    let mut d = device();
+    let mut made = Vec::new();
+    for (i, alg) in [-7, -8, -7].into_iter().enumerate() {
+        d.env_mut().now_ms += 10;
+        made.push(parse_mc(
+            &d.handle(
+                &Mc {
+                    rk: Some(true),
+                    user_id: vec![i as u8 + 1],
+                    algs: vec![alg],
+                    ..Mc::default()
+                }
+                .encode(),
+            ),
+        ));
+    }
+    // A non-discoverable credential of the same RP is not offered without allowList.
+    parse_mc(
+        &d.handle(
+            &Mc {
+                user_id: vec![99],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    let a = parse_ga(&d.handle(&Ga::default().encode()));
+    assert_eq!(a.number, Some(3));
+    // Most recent first.
+    assert_eq!(a.cred_id, made[2].cred_id);
+    verify_assertion(&a, &made[2].public);
+    let user = a.user.unwrap();
+    assert_eq!(
+        user,
+        vec![(Value::from("id"), cbor::bytes(vec![3]))],
+        "no PII without UV"
+    );
+    let b = parse_ga(&d.handle(&[0x08]));
+    assert_eq!(b.cred_id, made[1].cred_id);
+    assert!(b.number.is_none());
+    verify_assertion(&b, &made[1].public);
+    let c = parse_ga(&d.handle(&[0x08]));
+    assert_eq!(c.cred_id, made[0].cred_id);
+    verify_assertion(&c, &made[0].public);
+    assert_eq!(status(&d.handle(&[0x08])), StatusCode::NotAllowed);
+}
+
+#[test]
+fn get_next_assertion_window_and_interruptions() {
+    let mut d = device();
+    for i in 0..3u8 {
+        parse_mc(
+            &d.handle(
+                &Mc {
+                    rk: Some(true),
+                    user_id: vec![i],
+                    ..Mc::default()
+                }
+                .encode(),
+            ),
+        );
+    }
+    assert_eq!(
+        status(&d.handle(&[0x08])),
+        StatusCode::NotAllowed,
+        "no sequence yet"
+    );
+    parse_ga(&d.handle(&Ga::default().encode()));
+    d.env_mut().now_ms += 30_000;
+    parse_ga(&d.handle(&[0x08]));
+    d.env_mut().now_ms += 30_001;
+    assert_eq!(
+        status(&d.handle(&[0x08])),
+        StatusCode::NotAllowed,
+        "30 s window"
+    );
+    // Another command ends the sequence.
+    parse_ga(&d.handle(&Ga::default().encode()));
+    ok(&d.handle(&[0x04]));
+    assert_eq!(status(&d.handle(&[0x08])), StatusCode::NotAllowed);
+    // So does a power cycle.
+    parse_ga(&d.handle(&Ga::default().encode()));
+    d.power_cycle();
+    assert_eq!(status(&d.handle(&[0x08])), StatusCode::NotAllowed);
+}
+
+#[test]
+fn uv_assertion_returns_user_details() {
+    let mut d = device();
+    parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                uv: Some(true),
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(a.auth_data[32], flags::UP | flags::UV);
+    let user = a.user.unwrap();
+    assert!(user.contains(&(Value::from("name"), Value::from("alice"))));
+    assert!(user.contains(&(Value::from("displayName"), Value::from("Alice A."))));
+    assert!(a.number.is_none(), "one credential: no numberOfCredentials");
+}
+
+#[test]
+fn silent_assertion_with_up_false() {
+    let mut d = device();
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    let n = d.env().presence_log.len();
+    d.env_mut().presence = PresencePolicy::Deny;
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                up: Some(false),
+                allow: vec![made.cred_id],
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(a.auth_data[32], 0, "UP clear");
+    assert_eq!(d.env().presence_log.len(), n, "nobody was asked");
+    verify_assertion(&a, &made.public);
+}
+
+#[test]
+fn get_assertion_errors() {
+    let mut d = device();
+    assert_eq!(
+        status(&d.handle(&Ga::default().encode())),
+        StatusCode::NoCredentials
+    );
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    rk: Some(true),
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::UnsupportedOption
+    );
+    let made = parse_mc(&d.handle(&Mc::default().encode()));
+    d.env_mut().presence = PresencePolicy::Deny;
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::OperationDenied
+    );
+    d.env_mut().presence = PresencePolicy::Timeout;
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::OperationDenied
+    );
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    uv: Some(true),
+                    allow: vec![made.cred_id.clone()],
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::UserActionTimeout
+    );
+    let mut d = device_with(DeviceConfig {
+        builtin_uv: false,
+        ..Default::default()
+    });
+    assert_eq!(
+        status(
+            &d.handle(
+                &Ga {
+                    uv: Some(true),
+                    ..Ga::default()
+                }
+                .encode()
+            )
+        ),
+        StatusCode::InvalidOption
+    );
+}
+
+// --------------------------------------------------------------- counters
+
+#[test]
+fn counter_modes() {
+    // Per credential: independent counters.
+    let mut d = device();
+    let a = parse_mc(&d.handle(&Mc::default().encode()));
+    let b = parse_mc(&d.handle(&Mc::default().encode()));
+    let ga = |d: &mut Authenticator<TestEnv>, id: &[u8]| {
+        counter(
+            &parse_ga(
+                &d.handle(
+                    &Ga {
+                        allow: vec![id.to_vec()],
+                        ..Ga::default()
+                    }
+                    .encode(),
+                ),
+            )
+            .auth_data,
+        )
+    };
+    assert_eq!(ga(&mut d, &a.cred_id), 1);
+    assert_eq!(ga(&mut d, &a.cred_id), 2);
+    assert_eq!(ga(&mut d, &b.cred_id), 1);
+
+    // Global: one shared counter, advanced by registrations too.
+    let mut d = device_with(DeviceConfig {
+        counter_mode: CounterMode::Global,
+        ..Default::default()
+    });
+    let a = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(counter(&a.auth_data), 1);
+    let b = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(counter(&b.auth_data), 2);
+    assert_eq!(ga(&mut d, &a.cred_id), 3);
+    assert_eq!(ga(&mut d, &b.cred_id), 4);
+
+    // Always zero.
+    let mut d = device_with(DeviceConfig {
+        counter_mode: CounterMode::AlwaysZero,
+        ..Default::default()
+    });
+    let a = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(ga(&mut d, &a.cred_id), 0);
+    assert_eq!(ga(&mut d, &a.cred_id), 0);
+}
+
+// ------------------------------------------------------- reset, selection
+
+#[test]
+fn reset_erases_everything() {
+    let mut d = device();
+    let rk = parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    let nr = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(d.handle(&[0x07]), vec![0x00]);
+    assert_eq!(d.env().store.all().count(), 0);
+    for id in [rk.cred_id, nr.cred_id] {
+        assert_eq!(
+            status(
+                &d.handle(
+                    &Ga {
+                        allow: vec![id],
+                        ..Ga::default()
+                    }
+                    .encode()
+                )
+            ),
+            StatusCode::NoCredentials
+        );
+    }
+}
+
+#[test]
+fn reset_window_and_presence() {
+    let mut d = device();
+    d.env_mut().now_ms += 10_001;
+    assert_eq!(status(&d.handle(&[0x07])), StatusCode::NotAllowed);
+    d.power_cycle();
+    d.env_mut().presence = PresencePolicy::Deny;
+    assert_eq!(status(&d.handle(&[0x07])), StatusCode::OperationDenied);
+    d.env_mut().presence = PresencePolicy::Timeout;
+    assert_eq!(status(&d.handle(&[0x07])), StatusCode::UserActionTimeout);
+    let mut d = device_with(DeviceConfig {
+        reset_policy: ResetPolicy::Always,
+        ..Default::default()
+    });
+    d.env_mut().now_ms += 1_000_000;
+    assert_eq!(d.handle(&[0x07]), vec![0x00]);
+}
+
+#[test]
+fn selection() {
+    let mut d = device();
+    assert_eq!(d.handle(&[0x0B]), vec![0x00]);
+    d.env_mut().presence = PresencePolicy::Deny;
+    assert_eq!(status(&d.handle(&[0x0B])), StatusCode::OperationDenied);
+    d.env_mut().presence = PresencePolicy::Timeout;
+    assert_eq!(status(&d.handle(&[0x0B])), StatusCode::UserActionTimeout);
+}
+
+// --------------------------------------------------------------- bad input
+
+#[test]
+fn unimplemented_and_unknown_commands() {
+    let mut d = device();
+    for cmd in [
+        0x03u8, 0x05, 0x06, 0x09, 0x0A, 0x0C, 0x0D, 0x40, 0x41, 0x10, 0xFF,
+    ] {
+        assert_eq!(
+            status(&d.handle(&[cmd, 0xa0])),
+            StatusCode::InvalidCommand,
+            "cmd {cmd:#x}"
+        );
+    }
+    assert_eq!(status(&d.handle(&[])), StatusCode::InvalidLength);
+}
+
+#[test]
+fn cbor_errors_map_to_status_codes() {
+    let mut d = device();
+    let cases: &[(&[u8], StatusCode)] = &[
+        (&[0x01], StatusCode::InvalidCbor),       // no parameters at all
+        (&[0x01, 0xff], StatusCode::InvalidCbor), // a break byte
+        (&[0x01, 0xa1, 0x01], StatusCode::InvalidCbor), // truncated
+        (&[0x01, 0xa0, 0x00], StatusCode::InvalidCbor), // trailing bytes
+        (&[0x01, 0x80], StatusCode::CborUnexpectedType), // an array, not a map
+        (&[0x01, 0xa0], StatusCode::MissingParameter), // no clientDataHash
+        (&[0x01, 0xa1, 0x01, 0x01], StatusCode::CborUnexpectedType), // clientDataHash an int
+        (&[0x02, 0xa1, 0x02, 0x40], StatusCode::MissingParameter), // no rpId
+        (
+            &[0x02, 0xa2, 0x01, 0x01, 0x02, 0x40],
+            StatusCode::CborUnexpectedType,
+        ),
+    ];
+    for (msg, want) in cases {
+        assert_eq!(status(&d.handle(msg)), *want, "{}", hex(msg));
+    }
+    // Duplicate keys.
+    assert_eq!(
+        status(&d.handle(&[0x02, 0xa2, 0x01, 0x61, 0x61, 0x01, 0x61, 0x61])),
+        StatusCode::InvalidCbor
+    );
+    // Over-long clientDataHash.
+    let mut long = vec![0x02, 0xa2, 0x01, 0x61, 0x61, 0x02, 0x58, 65];
+    long.extend([0u8; 65]);
+    assert_eq!(status(&d.handle(&long)), StatusCode::InvalidLength);
+    // Over maxMsgSize.
+    let mut huge = vec![0x04];
+    huge.extend(vec![0u8; MAX_MSG_SIZE]);
+    assert_eq!(status(&d.handle(&huge)), StatusCode::InvalidLength);
+}
+
+#[test]
+fn make_credential_missing_and_mistyped_fields() {
+    let mut d = device();
+    let base = || {
+        MapBuilder::new()
+            .int(1, cbor::bytes(CDH.to_vec()))
+            .int(2, MapBuilder::new().text("id", "example.com").build())
+            .int(
+                3,
+                MapBuilder::new().text("id", cbor::bytes(vec![1])).build(),
+            )
+    };
+    let params = || {
+        Value::Array(vec![MapBuilder::new()
+            .text("alg", -7)
+            .text("type", "public-key")
+            .build()])
+    };
+    let run = |d: &mut Authenticator<TestEnv>, m: Value| {
+        let mut msg = vec![0x01];
+        msg.extend(cbor::encode(&m));
+        StatusCode::from_known(d.handle(&msg)[0]).unwrap()
+    };
+    assert_eq!(
+        run(&mut d, base().build()),
+        StatusCode::MissingParameter,
+        "no pubKeyCredParams"
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            base()
+                .int(
+                    4,
+                    Value::Array(vec![MapBuilder::new().text("type", "public-key").build()])
+                )
+                .build()
+        ),
+        StatusCode::MissingParameter,
+        "a parameter without alg"
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            base()
+                .int(
+                    4,
+                    Value::Array(vec![MapBuilder::new()
+                        .text("alg", "x")
+                        .text("type", "public-key")
+                        .build()])
+                )
+                .build()
+        ),
+        StatusCode::CborUnexpectedType
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            base()
+                .int(4, params())
+                .int(7, MapBuilder::new().text("rk", 1).build())
+                .build()
+        ),
+        StatusCode::CborUnexpectedType
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            base().int(4, params()).int(5, Value::from(3)).build()
+        ),
+        StatusCode::CborUnexpectedType
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            base().int(4, params()).int(6, Value::from(3)).build()
+        ),
+        StatusCode::CborUnexpectedType
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            MapBuilder::new()
+                .int(1, cbor::bytes(CDH.to_vec()))
+                .int(2, MapBuilder::new().text("name", "x").build())
+                .int(
+                    3,
+                    MapBuilder::new().text("id", cbor::bytes(vec![1])).build()
+                )
+                .int(4, params())
+                .build()
+        ),
+        StatusCode::MissingParameter,
+        "rp without id"
+    );
+    // pinUvAuthParam without protocol, and with an unsupported one.
+    assert_eq!(
+        run(
+            &mut d,
+            base()
+                .int(4, params())
+                .int(8, cbor::bytes(vec![0; 16]))
+                .build()
+        ),
+        StatusCode::MissingParameter
+    );
+    assert_eq!(
+        run(
+            &mut d,
+            base()
+                .int(4, params())
+                .int(8, cbor::bytes(vec![0; 16]))
+                .int(9, 1)
+                .build()
+        ),
+        StatusCode::InvalidParameter
+    );
+    // enterpriseAttestation is not supported.
+    assert_eq!(
+        run(&mut d, base().int(4, params()).int(0x0A, 1).build()),
+        StatusCode::InvalidParameter
+    );
+    // Unknown keys are ignored.
+    assert_eq!(
+        run(&mut d, base().int(4, params()).int(0x30, "junk").build()),
+        StatusCode::Success
+    );
+    // Too many excludeList entries.
+    let many = Value::Array((0..17).map(|i| descriptor(&[i])).collect());
+    assert_eq!(
+        run(&mut d, base().int(4, params()).int(5, many).build()),
+        StatusCode::LimitExceeded
+    );
+}
+
+#[test]
+fn no_panic_on_random_and_mutated_input() {
+    use rand_core::RngCore;
+    let mut d = device();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    let seeds = [
+        Mc {
+            rk: Some(true),
+            ..Mc::default()
+        }
+        .encode(),
+        Ga::default().encode(),
+        vec![0x04],
+    ];
+    for i in 0..3000 {
+        let mut msg = seeds[i % seeds.len()].clone();
+        let flips = 1 + (rng.next_u32() % 4) as usize;
+        for _ in 0..flips {
+            let pos = rng.next_u32() as usize % msg.len();
+            msg[pos] = rng.next_u32() as u8;
+        }
+        if rng.next_u32() % 5 == 0 {
+            msg.truncate(rng.next_u32() as usize % msg.len());
+        }
+        let resp = d.handle(&msg);
+        assert!(!resp.is_empty());
+        if resp[0] == 0 && resp.len() > 1 {
+            assert_canonical(&resp[1..]);
+        }
+    }
+}
+
+// ------------------------------------------------------------ determinism
+
+#[test]
+fn deterministic_mode_is_byte_identical() {
+    let run = || {
+        let mut d = device();
+        let mut out = Vec::new();
+        out.push(
+            d.handle(
+                &Mc {
+                    rk: Some(true),
+                    ..Mc::default()
+                }
+                .encode(),
+            ),
+        );
+        out.push(
+            d.handle(
+                &Mc {
+                    algs: vec![-8],
+                    ..Mc::default()
+                }
+                .encode(),
+            ),
+        );
+        out.push(d.handle(&Ga::default().encode()));
+        out
+    };
+    assert_eq!(run(), run());
+}
+
+/// A golden vector: makeCredential with a fixed seed and clock, byte for byte.
+/// If this changes, a response format changed; check why before updating.
+#[test]
+fn make_credential_golden_none_attestation() {
+    let mut d = device_with(DeviceConfig {
+        attestation: AttestationMode::None,
+        ..Default::default()
+    });
+    let resp = d.handle(
+        &Mc {
+            algs: vec![-8],
+            ..Mc::default()
+        }
+        .encode(),
+    );
+    // 00 status, a3 map: 01 "none", 02 authData (160 bytes: rpIdHash, flags 41 (UP, AT),
+    // signCount 0, AAGUID, length 003f, the sealed credential ID, the OKP COSE key), 03 {}
+    let expected = concat!(
+        "00",
+        "a3",
+        "01",
+        "646e6f6e65",
+        "02",
+        "58a0",
+        "a379a6f6eeafb9a55e378c118034e2751e682fab9f2d30ab13d2125586ce1947",
+        "41",
+        "00000000",
+        "f1d0f1d05eed4b1da7e5000000000001",
+        "003f",
+        "017a0786b127a9d7b2cad8ed5148ad0c452aafb051451a952925cc3cb5bacea8c600f7c252768009",
+        "23620b7239234daaff3f2fdefbe6345d2772e9e1d2c345",
+        "a4",
+        "0101",
+        "0327",
+        "2006",
+        "215820",
+        "a10024b7a115732841069d2fff78144f1e2fba27d15f9f41b452fb033c05ca37",
+        "03",
+        "a0",
+    );
+    assert_eq!(hex(&resp), expected);
+    assert_eq!(&expected[22..86], hex(&sha256(b"example.com")));
+}

@@ -1,0 +1,196 @@
+//! The capabilities the authenticator is given rather than takes: randomness,
+//! a monotonic clock, user presence/verification, and the credential store.
+//!
+//! Nothing in this crate reads the OS clock or the OS RNG (clippy's
+//! `disallowed-methods` enforces it); a seeded [`TestEnv`] therefore makes
+//! whole responses byte-identical from run to run.
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_core::CryptoRngCore;
+
+use crate::status::StatusCode;
+use crate::store::{CredentialStore, MemoryStore};
+
+/// What the user is being asked to approve, for prompts and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceRequest<'a> {
+    /// makeCredential for an RP.
+    Register {
+        /// The RP ID.
+        rp_id: &'a str,
+        /// The user's name, when given.
+        user_name: Option<&'a str>,
+    },
+    /// makeCredential found a credential from the excludeList (CTAP 2.1
+    /// §6.1.2 step 7: presence is collected before the error).
+    Excluded {
+        /// The RP ID.
+        rp_id: &'a str,
+    },
+    /// getAssertion for an RP.
+    Authenticate {
+        /// The RP ID.
+        rp_id: &'a str,
+    },
+    /// authenticatorReset.
+    Reset,
+    /// authenticatorSelection: "is this the key you mean?".
+    Selection,
+}
+
+/// What the user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserCheck {
+    /// The user touched the key.
+    pub up: bool,
+    /// The built-in user verification succeeded.
+    pub uv: bool,
+}
+
+/// Why no approval came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceError {
+    /// The user refused (CTAP2_ERR_OPERATION_DENIED).
+    Denied,
+    /// Nobody answered in time (CTAP2_ERR_USER_ACTION_TIMEOUT).
+    Timeout,
+    /// The client sent CTAPHID_CANCEL (CTAP2_ERR_KEEPALIVE_CANCEL).
+    Cancelled,
+}
+
+impl From<PresenceError> for StatusCode {
+    fn from(e: PresenceError) -> Self {
+        match e {
+            PresenceError::Denied => StatusCode::OperationDenied,
+            PresenceError::Timeout => StatusCode::UserActionTimeout,
+            PresenceError::Cancelled => StatusCode::KeepaliveCancel,
+        }
+    }
+}
+
+/// The environment of one authenticator.
+pub trait Env {
+    /// The random number generator.
+    type Rng: CryptoRngCore;
+    /// The credential store.
+    type Store: CredentialStore;
+
+    /// Randomness for keys, nonces and serial numbers.
+    fn rng(&mut self) -> &mut Self::Rng;
+    /// The store.
+    fn store(&mut self) -> &mut Self::Store;
+    /// The store, read-only.
+    fn store_ref(&self) -> &Self::Store;
+    /// Milliseconds on a monotonic clock with an arbitrary origin.
+    fn now_ms(&self) -> u64;
+    /// Asks for user presence (`up`) and/or built-in user verification
+    /// (`uv`), and reports what was done. This call may block while a user
+    /// (or a test policy) decides; the transport keeps the channel alive
+    /// meanwhile. With neither `up` nor `uv` it must return at once.
+    fn check_user(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        up: bool,
+        uv: bool,
+    ) -> Result<UserCheck, PresenceError>;
+}
+
+/// A fixed answer to every presence request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresencePolicy {
+    /// Approve at once.
+    Approve,
+    /// Refuse.
+    Deny,
+    /// Report a timeout.
+    Timeout,
+}
+
+/// A fixed outcome for built-in user verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UvPolicy {
+    /// Verification succeeds.
+    Succeed,
+    /// Verification fails.
+    Fail,
+}
+
+/// Applies a [`PresencePolicy`] and [`UvPolicy`] without waiting.
+pub fn apply_policy(
+    presence: PresencePolicy,
+    uv_policy: UvPolicy,
+    up: bool,
+    uv: bool,
+) -> Result<UserCheck, PresenceError> {
+    if up || uv {
+        match presence {
+            PresencePolicy::Approve => {}
+            PresencePolicy::Deny => return Err(PresenceError::Denied),
+            PresencePolicy::Timeout => return Err(PresenceError::Timeout),
+        }
+    }
+    Ok(UserCheck {
+        up,
+        uv: uv && uv_policy == UvPolicy::Succeed,
+    })
+}
+
+/// A deterministic environment: seeded ChaCha20 RNG, a clock the caller
+/// moves, fixed presence/UV answers, and a [`MemoryStore`].
+#[derive(Debug)]
+pub struct TestEnv {
+    /// The RNG (seeded).
+    pub rng: rand_chacha::ChaCha20Rng,
+    /// The store.
+    pub store: MemoryStore,
+    /// The current time in milliseconds.
+    pub now_ms: u64,
+    /// How presence requests are answered.
+    pub presence: PresencePolicy,
+    /// How UV requests are answered.
+    pub uv: UvPolicy,
+    /// Every presence request seen, in order (for tests).
+    pub presence_log: Vec<String>,
+}
+
+impl TestEnv {
+    /// A fresh environment from a seed, approving everything.
+    pub fn seeded(seed: u64) -> Self {
+        Self {
+            rng: rand_chacha::ChaCha20Rng::seed_from_u64(seed),
+            store: MemoryStore::default(),
+            now_ms: 0,
+            presence: PresencePolicy::Approve,
+            uv: UvPolicy::Succeed,
+            presence_log: Vec::new(),
+        }
+    }
+}
+
+impl Env for TestEnv {
+    type Rng = rand_chacha::ChaCha20Rng;
+    type Store = MemoryStore;
+
+    fn rng(&mut self) -> &mut Self::Rng {
+        &mut self.rng
+    }
+    fn store(&mut self) -> &mut MemoryStore {
+        &mut self.store
+    }
+    fn store_ref(&self) -> &MemoryStore {
+        &self.store
+    }
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+    fn check_user(
+        &mut self,
+        request: &PresenceRequest<'_>,
+        up: bool,
+        uv: bool,
+    ) -> Result<UserCheck, PresenceError> {
+        self.presence_log
+            .push(format!("{request:?} up={up} uv={uv}"));
+        apply_policy(self.presence, self.uv, up, uv)
+    }
+}

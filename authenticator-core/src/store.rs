@@ -1,0 +1,252 @@
+//! Credential storage: a semantic trait and an in-memory implementation.
+//!
+//! The trait is shaped for a store that commits before the authenticator
+//! answers: every mutating call is one atomic operation, and the
+//! authenticator sends a response only after that call returned `Ok`. In
+//! particular [`CredentialStore::next_counter`] both advances and commits a
+//! signature counter, and only the value it returns is ever signed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use zeroize::Zeroizing;
+
+use crate::crypto::keys::PrivateKey;
+use crate::limits::DEFAULT_MAX_DISCOVERABLE;
+use crate::status::StatusCode;
+
+/// A user account (WebAuthn `PublicKeyCredentialUserEntity`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct User {
+    /// The user handle (at most 64 bytes).
+    pub id: Vec<u8>,
+    /// `name`, truncated to 64 bytes.
+    pub name: Option<String>,
+    /// `displayName`, truncated to 64 bytes.
+    pub display_name: Option<String>,
+}
+
+/// A credential kept in the store.
+///
+/// Discoverable credentials always live here; non-discoverable credentials
+/// normally live only in their sealed credential ID, but a store may also
+/// hold imported ones with arbitrary IDs.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The credential ID.
+    pub id: Vec<u8>,
+    /// The RP ID.
+    pub rp_id: String,
+    /// SHA-256 of the RP ID.
+    pub rp_id_hash: [u8; 32],
+    /// The RP's name, truncated to 64 bytes.
+    pub rp_name: Option<String>,
+    /// The user account.
+    pub user: User,
+    /// The private key.
+    pub key: PrivateKey,
+    /// Whether the credential is discoverable (a resident key).
+    pub discoverable: bool,
+    /// credProtect level (0 = not set).
+    pub cred_protect: u8,
+    /// When it was created, in the environment's milliseconds; newer
+    /// credentials are offered first.
+    pub created_ms: u64,
+}
+
+/// Which counter a signature uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CounterScope {
+    /// The device-wide counter.
+    Global,
+    /// The counter of one credential, keyed by SHA-256 of its ID.
+    Credential([u8; 32]),
+}
+
+/// What can go wrong in a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreError {
+    /// No room for another discoverable credential.
+    Full,
+    /// The backend failed (I/O, a lost lock); nothing was changed.
+    Backend,
+    /// The stored data is damaged.
+    Corrupt,
+}
+
+impl From<StoreError> for StatusCode {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // CTAP 2.1 §6.1.2 step 17: no space for a discoverable credential.
+            StoreError::Full => StatusCode::KeyStoreFull,
+            StoreError::Backend | StoreError::Corrupt => StatusCode::Other,
+        }
+    }
+}
+
+/// Where credentials, counters and the device master secret live.
+pub trait CredentialStore {
+    /// The master secret that seals credential IDs, once one was set.
+    fn master_secret(&self) -> Result<Option<Zeroizing<[u8; 32]>>, StoreError>;
+    /// Sets the master secret (first start).
+    fn set_master_secret(&mut self, secret: &[u8; 32]) -> Result<(), StoreError>;
+    /// Every discoverable credential of one RP, in any order.
+    fn discoverable(&self, rp_id_hash: &[u8; 32]) -> Result<Vec<Credential>, StoreError>;
+    /// The stored credential with this ID, if any.
+    fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError>;
+    /// Stores `credential`, in the same atomic operation deleting the
+    /// credential `replacing` (the older discoverable credential of the same
+    /// RP and user handle, CTAP 2.1 §6.1.2 step 17) and setting the new
+    /// credential's counter to `initial_counter`.
+    fn save(
+        &mut self,
+        credential: Credential,
+        replacing: Option<&[u8]>,
+        initial_counter: u32,
+    ) -> Result<(), StoreError>;
+    /// Deletes a credential and its counter; whether it existed.
+    fn delete(&mut self, id: &[u8]) -> Result<bool, StoreError>;
+    /// How many discoverable credentials are stored.
+    fn count_discoverable(&self) -> Result<usize, StoreError>;
+    /// How many more discoverable credentials fit.
+    fn remaining_discoverable(&self) -> Result<usize, StoreError>;
+    /// Advances the counter `scope` by `step` (saturating at `u32::MAX`),
+    /// commits it, and returns the new value. A missing counter starts at 0.
+    fn next_counter(&mut self, scope: CounterScope, step: u32) -> Result<u32, StoreError>;
+    /// The current value of a counter (0 when missing).
+    fn counter(&self, scope: CounterScope) -> Result<u32, StoreError>;
+    /// Deletes every credential and counter and installs a new master
+    /// secret, atomically (authenticatorReset).
+    fn reset(&mut self, new_master: &[u8; 32]) -> Result<(), StoreError>;
+}
+
+/// The in-memory store.
+#[derive(Debug)]
+pub struct MemoryStore {
+    master: Option<Zeroizing<[u8; 32]>>,
+    credentials: BTreeMap<Vec<u8>, Credential>,
+    by_rp: HashMap<[u8; 32], Vec<Vec<u8>>>,
+    counters: HashMap<CounterScope, u32>,
+    capacity: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_MAX_DISCOVERABLE)
+    }
+}
+
+impl MemoryStore {
+    /// A store with room for `capacity` discoverable credentials.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            master: None,
+            credentials: BTreeMap::new(),
+            by_rp: HashMap::new(),
+            counters: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Every stored credential, ordered by ID.
+    pub fn all(&self) -> impl Iterator<Item = &Credential> {
+        self.credentials.values()
+    }
+
+    fn unlink(&mut self, id: &[u8]) -> Option<Credential> {
+        let cred = self.credentials.remove(id)?;
+        if let Some(ids) = self.by_rp.get_mut(&cred.rp_id_hash) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.by_rp.remove(&cred.rp_id_hash);
+            }
+        }
+        self.counters
+            .remove(&CounterScope::Credential(crate::crypto::sha256(id)));
+        Some(cred)
+    }
+}
+
+impl CredentialStore for MemoryStore {
+    fn master_secret(&self) -> Result<Option<Zeroizing<[u8; 32]>>, StoreError> {
+        Ok(self.master.clone())
+    }
+
+    fn set_master_secret(&mut self, secret: &[u8; 32]) -> Result<(), StoreError> {
+        self.master = Some(Zeroizing::new(*secret));
+        Ok(())
+    }
+
+    fn discoverable(&self, rp_id_hash: &[u8; 32]) -> Result<Vec<Credential>, StoreError> {
+        Ok(self
+            .by_rp
+            .get(rp_id_hash)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.credentials.get(id))
+            .filter(|c| c.discoverable)
+            .cloned()
+            .collect())
+    }
+
+    fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
+        Ok(self.credentials.get(id).cloned())
+    }
+
+    fn save(
+        &mut self,
+        credential: Credential,
+        replacing: Option<&[u8]>,
+        initial_counter: u32,
+    ) -> Result<(), StoreError> {
+        let frees = replacing.is_some_and(|id| self.credentials.contains_key(id))
+            || self.credentials.contains_key(&credential.id);
+        if credential.discoverable && !frees && self.remaining_discoverable()? == 0 {
+            return Err(StoreError::Full);
+        }
+        if let Some(old) = replacing {
+            self.unlink(old);
+        }
+        self.unlink(&credential.id);
+        let id = credential.id.clone();
+        self.by_rp
+            .entry(credential.rp_id_hash)
+            .or_default()
+            .push(id.clone());
+        self.counters.insert(
+            CounterScope::Credential(crate::crypto::sha256(&id)),
+            initial_counter,
+        );
+        self.credentials.insert(id, credential);
+        Ok(())
+    }
+
+    fn delete(&mut self, id: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.unlink(id).is_some())
+    }
+
+    fn count_discoverable(&self) -> Result<usize, StoreError> {
+        Ok(self.credentials.values().filter(|c| c.discoverable).count())
+    }
+
+    fn remaining_discoverable(&self) -> Result<usize, StoreError> {
+        Ok(self.capacity.saturating_sub(self.count_discoverable()?))
+    }
+
+    fn next_counter(&mut self, scope: CounterScope, step: u32) -> Result<u32, StoreError> {
+        let c = self.counters.entry(scope).or_insert(0);
+        *c = c.saturating_add(step);
+        Ok(*c)
+    }
+
+    fn counter(&self, scope: CounterScope) -> Result<u32, StoreError> {
+        Ok(self.counters.get(&scope).copied().unwrap_or(0))
+    }
+
+    fn reset(&mut self, new_master: &[u8; 32]) -> Result<(), StoreError> {
+        self.credentials.clear();
+        self.by_rp.clear();
+        self.counters.clear();
+        self.master = Some(Zeroizing::new(*new_master));
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! Command-line syntax (clap). Converted into [`crate::config`] types before
+//! any work is done.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A software FIDO2 security key for Linux.
+#[derive(Debug, Parser)]
+#[command(name = "fidosim", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// Less log output (warnings and errors only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Plug a virtual security key into this machine and serve it until
+    /// SIGINT/SIGTERM.
+    #[command(after_long_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+}
+
+const RUN_AFTER_HELP: &str = "\
+STATE:
+    Credentials, counters and the attestation CA live in memory in this
+    version: they are gone when the process exits.
+
+SIGNALS:
+    SIGINT, SIGTERM   remove the device and exit 0
+    SIGUSR1           replug: remove the device and plug it back in with the
+                      same identity and credentials (per-power-cycle state is reset)
+
+EXIT STATUS:
+    0  stopped by a signal
+    1  failed while running (an I/O error on the transport)
+    2  invalid command line
+    3  the transport cannot be used (no /dev/uhid, no permission, UDP address in use)
+
+EXAMPLES:
+    sudo fidosim run                                 a USB key for browsers, libfido2, OpenSSH
+    fidosim run --transport udp                      HID over UDP on 127.0.0.1:8111
+    fidosim run --presence delay:2000 --attestation self";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TransportArg {
+    /// A virtual USB HID device through /dev/uhid (hidraw clients see it).
+    Uhid,
+    /// HID reports over UDP datagrams.
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AttestationArg {
+    /// No attestation statement.
+    None,
+    /// packed, signed with the credential's own key.
+    #[value(name = "self")]
+    SelfSigned,
+    /// packed with an x5c chain from the device's attestation CA.
+    Packed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CounterArg {
+    /// One counter per credential.
+    PerCredential,
+    /// One counter for the whole device.
+    Global,
+    /// Always 0, like synced passkeys.
+    Zero,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackupArg {
+    /// BE=0 BS=0.
+    DeviceBound,
+    /// BE=1 BS=1.
+    Synced,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UvArg {
+    /// A built-in UV method that always succeeds.
+    Succeed,
+    /// A built-in UV method that always fails.
+    Fail,
+    /// No built-in UV method.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ResetArg {
+    /// Reset only within 10 s of power-up (or replug), as CTAP requires.
+    PowerUp,
+    /// Reset at any time.
+    Always,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// How the key is attached.
+    #[arg(long, value_enum, default_value_t = TransportArg::Uhid)]
+    pub(crate) transport: TransportArg,
+    /// The uhid device node.
+    #[arg(long, default_value = "/dev/uhid")]
+    pub(crate) uhid_path: PathBuf,
+    /// Address for --transport udp.
+    #[arg(long, default_value = uhid_device::udp::DEFAULT_LISTEN)]
+    pub(crate) udp_listen: SocketAddr,
+    /// Allow a non-loopback --udp-listen address.
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+    /// USB product name.
+    #[arg(long, default_value = "fidosim virtual security key")]
+    pub(crate) name: String,
+    /// USB vendor ID (hex).
+    #[arg(long, default_value = "1209", value_parser = parse_hex_u16)]
+    pub(crate) vid: u16,
+    /// USB product ID (hex).
+    #[arg(long, default_value = "0001", value_parser = parse_hex_u16)]
+    pub(crate) pid: u16,
+    /// USB serial number (ASCII).
+    #[arg(long, default_value = "FIDOSIM0001")]
+    pub(crate) serial: String,
+    /// The AAGUID, as a UUID.
+    #[arg(long, default_value = "f1d0f1d0-5eed-4b1d-a7e5-000000000001")]
+    pub(crate) aaguid: String,
+    /// Credential algorithms, in preference order.
+    #[arg(long, value_delimiter = ',', default_value = "es256,eddsa")]
+    pub(crate) algorithms: Vec<String>,
+    /// Attestation statement.
+    #[arg(long, value_enum, default_value_t = AttestationArg::Packed)]
+    pub(crate) attestation: AttestationArg,
+    /// Signature counter behaviour.
+    #[arg(long, value_enum, default_value_t = CounterArg::PerCredential)]
+    pub(crate) counter: CounterArg,
+    /// Backup flags (BE/BS).
+    #[arg(long, value_enum, default_value_t = BackupArg::DeviceBound)]
+    pub(crate) backup: BackupArg,
+    /// The virtual user: approve, deny, delay:MS (touch after MS
+    /// milliseconds) or timeout:MS (never touch; give up after MS).
+    #[arg(long, default_value = "approve")]
+    pub(crate) presence: String,
+    /// Built-in user verification.
+    #[arg(long, value_enum, default_value_t = UvArg::Succeed)]
+    pub(crate) uv: UvArg,
+    /// When authenticatorReset is allowed.
+    #[arg(long, value_enum, default_value_t = ResetArg::PowerUp)]
+    pub(crate) reset: ResetArg,
+    /// Write the attestation CA certificate (PEM) here at start-up, for an
+    /// RP's trust store.
+    #[arg(long)]
+    pub(crate) write_ca: Option<PathBuf>,
+}
+
+fn parse_hex_u16(s: &str) -> Result<u16, String> {
+    u16::from_str_radix(s.trim_start_matches("0x"), 16)
+        .map_err(|_| format!("`{s}` is not a 16-bit hex number (like 1209)"))
+}

@@ -1,0 +1,197 @@
+//! Plain configuration, built from the command line and validated before
+//! anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use authenticator_core::config::{AttestationMode, BackupFlags, CounterMode, ResetPolicy};
+use authenticator_core::crypto::keys::Algorithm;
+use authenticator_core::env::UvPolicy;
+use authenticator_core::DeviceConfig;
+use uhid_device::presence::PresenceMode;
+use uhid_device::uhid::UsbIdentity;
+
+use crate::args::{AttestationArg, BackupArg, CounterArg, ResetArg, RunArgs, TransportArg, UvArg};
+
+/// Where the key is attached.
+#[derive(Debug, Clone)]
+pub(crate) enum TransportConfig {
+    Uhid {
+        path: PathBuf,
+    },
+    Udp {
+        listen: SocketAddr,
+        allow_remote: bool,
+    },
+}
+
+/// Everything `fidosim run` needs.
+#[derive(Debug, Clone)]
+pub(crate) struct RunConfig {
+    pub(crate) transport: TransportConfig,
+    pub(crate) usb: UsbIdentity,
+    pub(crate) device: DeviceConfig,
+    pub(crate) presence: PresenceMode,
+    pub(crate) uv: UvPolicy,
+    pub(crate) write_ca: Option<PathBuf>,
+}
+
+/// A command-line value that does not make sense.
+#[derive(Debug)]
+pub(crate) struct ConfigError(pub(crate) String);
+
+impl RunConfig {
+    pub(crate) fn from_args(a: RunArgs) -> Result<Self, ConfigError> {
+        let transport = match a.transport {
+            TransportArg::Uhid => TransportConfig::Uhid { path: a.uhid_path },
+            TransportArg::Udp => TransportConfig::Udp {
+                listen: a.udp_listen,
+                allow_remote: a.allow_remote,
+            },
+        };
+        let algorithms = a
+            .algorithms
+            .iter()
+            .map(|s| match s.trim().to_ascii_lowercase().as_str() {
+                "es256" => Ok(Algorithm::Es256),
+                "eddsa" | "ed25519" => Ok(Algorithm::EdDsa),
+                other => Err(ConfigError(format!(
+                    "--algorithms: unknown algorithm `{other}`; choose from es256, eddsa"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(ConfigError(
+                "--algorithms: name at least one of es256, eddsa".into(),
+            ));
+        }
+        let device = DeviceConfig {
+            aaguid: parse_uuid(&a.aaguid)?,
+            algorithms,
+            attestation: match a.attestation {
+                AttestationArg::None => AttestationMode::None,
+                AttestationArg::SelfSigned => AttestationMode::SelfAttestation,
+                AttestationArg::Packed => AttestationMode::Batch,
+            },
+            counter_mode: match a.counter {
+                CounterArg::PerCredential => CounterMode::PerCredential,
+                CounterArg::Global => CounterMode::Global,
+                CounterArg::Zero => CounterMode::AlwaysZero,
+            },
+            backup: match a.backup {
+                BackupArg::DeviceBound => BackupFlags::DeviceBound,
+                BackupArg::Synced => BackupFlags::Synced,
+            },
+            builtin_uv: a.uv != UvArg::None,
+            reset_policy: match a.reset {
+                ResetArg::PowerUp => ResetPolicy::AfterPowerUp,
+                ResetArg::Always => ResetPolicy::Always,
+            },
+            ..DeviceConfig::default()
+        };
+        if a.name.len() > 127 {
+            return Err(ConfigError("--name: at most 127 bytes".into()));
+        }
+        if a.serial.len() > 63 || !a.serial.is_ascii() {
+            return Err(ConfigError("--serial: ASCII, at most 63 characters".into()));
+        }
+        Ok(Self {
+            transport,
+            usb: UsbIdentity {
+                name: a.name,
+                vendor_id: a.vid,
+                product_id: a.pid,
+                serial: a.serial,
+                ..UsbIdentity::default()
+            },
+            device,
+            presence: parse_presence(&a.presence)?,
+            uv: if a.uv == UvArg::Fail {
+                UvPolicy::Fail
+            } else {
+                UvPolicy::Succeed
+            },
+            write_ca: a.write_ca,
+        })
+    }
+}
+
+fn parse_presence(s: &str) -> Result<PresenceMode, ConfigError> {
+    let err = || {
+        ConfigError(format!(
+            "--presence: `{s}` is not one of approve, deny, delay:MS, timeout:MS (MS in milliseconds, at most 600000)"
+        ))
+    };
+    let ms = |v: &str| -> Result<Duration, ConfigError> {
+        let ms: u64 = v.parse().map_err(|_| err())?;
+        if ms > 600_000 {
+            return Err(err());
+        }
+        Ok(Duration::from_millis(ms))
+    };
+    match s.split_once(':') {
+        None if s == "approve" => Ok(PresenceMode::Approve),
+        None if s == "deny" => Ok(PresenceMode::Deny),
+        Some(("delay", v)) => Ok(PresenceMode::Delay(ms(v)?)),
+        Some(("timeout", v)) => Ok(PresenceMode::TimeoutAfter(ms(v)?)),
+        _ => Err(err()),
+    }
+}
+
+fn parse_uuid(s: &str) -> Result<[u8; 16], ConfigError> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    let err = || {
+        ConfigError(format!(
+            "--aaguid: `{s}` is not a UUID like f1d0f1d0-5eed-4b1d-a7e5-000000000001"
+        ))
+    };
+    if hex.len() != 32 || !hex.is_ascii() {
+        return Err(err());
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| err())?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_values() {
+        assert_eq!(parse_presence("approve").ok(), Some(PresenceMode::Approve));
+        assert_eq!(
+            parse_presence("delay:250").ok(),
+            Some(PresenceMode::Delay(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            parse_presence("timeout:10").ok(),
+            Some(PresenceMode::TimeoutAfter(Duration::from_millis(10)))
+        );
+        for bad in [
+            "",
+            "yes",
+            "delay:",
+            "delay:x",
+            "delay:-1",
+            "delay:600001",
+            "approve:1",
+        ] {
+            assert!(parse_presence(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn uuid_values() {
+        assert_eq!(
+            parse_uuid("f1d0f1d0-5eed-4b1d-a7e5-000000000001").ok(),
+            Some(authenticator_core::config::DEFAULT_AAGUID)
+        );
+        assert!(parse_uuid("f1d0").is_err());
+        assert!(parse_uuid("zzd0f1d0-5eed-4b1d-a7e5-000000000001").is_err());
+        assert!(parse_uuid("é1d0f1d0-5eed-4b1d-a7e5-00000000001").is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! `fidosim`: a software FIDO2 security key for Linux.
+#![forbid(unsafe_code)]
+
+mod args;
+mod config;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit status of a run that failed at run time.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit status when the transport (uhid, UDP) cannot be used.
+pub(crate) const EXIT_TRANSPORT: u8 = 3;
+
+fn main() -> ExitCode {
+    let args = args::Cli::parse();
+    match run::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fidosim: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `fidosim run`: one virtual key until a signal says stop.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use authenticator_core::{AttestationIdentity, Authenticator};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing_subscriber::EnvFilter;
+use uhid_device::ctaphid::Settings;
+use uhid_device::device::{self, Control, Transport};
+use uhid_device::presence::{DaemonEnv, Shared};
+use uhid_device::udp::UdpTransport;
+use uhid_device::uhid::UhidTransport;
+
+use crate::args::{Cli, Command};
+use crate::config::{RunConfig, TransportConfig};
+use crate::{EXIT_FAILURE, EXIT_TRANSPORT};
+
+/// A failure, with the exit status it maps to.
+#[derive(Debug)]
+pub(crate) enum Error {
+    /// A bad command-line value.
+    Config(String),
+    /// The transport cannot be used.
+    Transport(String),
+    /// Anything else at run time.
+    Runtime(String),
+}
+
+impl Error {
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Transport(_) => EXIT_TRANSPORT,
+            Self::Runtime(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(m) | Self::Transport(m) | Self::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
+    init_logging(cli.verbose, cli.quiet);
+    match cli.command {
+        Command::Run(args) => {
+            let config = RunConfig::from_args(args).map_err(|e| Error::Config(e.0))?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
+            rt.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(config: RunConfig) -> Result<(), Error> {
+    let mut rng = rand_core::OsRng;
+    let identity = AttestationIdentity::generate(
+        &mut rng,
+        config.device.aaguid,
+        "fidosim",
+        "fidosim attestation batch",
+    )
+    .map_err(|e| Error::Runtime(format!("cannot create the attestation certificates: {e:?}")))?;
+    if let Some(path) = &config.write_ca {
+        std::fs::write(path, identity.ca_pem()).map_err(|e| {
+            Error::Runtime(format!(
+                "cannot write the attestation CA to {}: {e}",
+                path.display()
+            ))
+        })?;
+        tracing::info!(path = %path.display(), "attestation CA certificate written");
+    }
+    let shared = Arc::new(Shared::default());
+    let env = DaemonEnv::new(config.presence, config.uv, shared.clone());
+    let authenticator = Authenticator::new(config.device.clone(), identity, env)
+        .map_err(|e| Error::Config(e.to_string()))?;
+
+    let transport = match &config.transport {
+        TransportConfig::Uhid { path } => Transport::Uhid(
+            UhidTransport::create(path, config.usb.clone())
+                .map_err(|e| Error::Transport(e.to_string()))?,
+        ),
+        TransportConfig::Udp {
+            listen,
+            allow_remote,
+        } => {
+            let t = UdpTransport::bind(*listen, *allow_remote)
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?;
+            let addr = t
+                .local_addr()
+                .map_err(|e| Error::Transport(e.to_string()))?;
+            tracing::info!(%addr, "virtual security key listening on UDP");
+            Transport::Udp(t)
+        }
+    };
+
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let signals = tokio::spawn(forward_signals(control_tx));
+    let result = device::run(
+        transport,
+        authenticator,
+        shared,
+        Settings::default(),
+        control_rx,
+    )
+    .await;
+    signals.abort();
+    result.map_err(|e| Error::Runtime(format!("the device stopped: {e}")))
+}
+
+async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
+    let (Ok(mut int), Ok(mut term), Ok(mut usr1)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => break,
+            _ = term.recv() => break,
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: replugging the key");
+                let _ = control.send(Control::Replug);
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let _ = control.send(Control::Shutdown);
+}

@@ -1,0 +1,224 @@
+//! `fidosim run --transport udp` driven by the independent CTAPHID client of
+//! the tests crate: channels, the largest message, busy channels, message
+//! timeouts, keepalives and CANCEL during a presence wait, signals and exit
+//! statuses.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use authenticator_core::cbor::{self, MapBuilder, Value};
+use fidosim_tests::daemon::Daemon;
+use fidosim_tests::hid::{cmd, UdpHid, BROADCAST};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fidosim");
+const T: Duration = Duration::from_secs(10);
+
+fn make_credential() -> Vec<u8> {
+    let req = MapBuilder::new()
+        .int(1, cbor::bytes(vec![0x11; 32]))
+        .int(2, MapBuilder::new().text("id", "example.com").build())
+        .int(
+            3,
+            MapBuilder::new()
+                .text("id", cbor::bytes(vec![1, 2, 3]))
+                .text("name", "u")
+                .build(),
+        )
+        .int(
+            4,
+            Value::Array(vec![MapBuilder::new()
+                .text("alg", -7)
+                .text("type", "public-key")
+                .build()]),
+        )
+        .build();
+    let mut out = vec![0x01];
+    out.extend(cbor::encode(&req));
+    out
+}
+
+fn hid_error(m: &fidosim_tests::hid::Message) -> u8 {
+    assert_eq!(m.cmd, cmd::ERROR, "expected ERROR, got {m:?}");
+    m.payload[0]
+}
+
+#[test]
+fn init_get_info_and_largest_ping() {
+    let d = Daemon::udp(Path::new(BIN), &[]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    let b = hid.init().unwrap();
+    assert_ne!(a, b);
+    let (info, _) = hid.cbor(a, &[0x04], T).unwrap();
+    assert_eq!(info[0], 0);
+    assert!(cbor::is_canonical(&info[1..]));
+    let payload: Vec<u8> = (0..7609u32).map(|i| (i * 7) as u8).collect();
+    hid.send(b, cmd::PING, &payload).unwrap();
+    let m = hid.recv(T).unwrap();
+    assert_eq!((m.cid, m.cmd), (b, cmd::PING));
+    assert_eq!(m.payload, payload);
+    assert!(d
+        .log()
+        .iter()
+        .any(|l| l.contains("ctap request") && l.contains("getInfo")));
+    assert_eq!(d.stop(), Some(0), "SIGTERM is a clean stop");
+}
+
+#[test]
+fn interleaved_channels_get_channel_busy() {
+    let d = Daemon::udp(Path::new(BIN), &[]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    let b = hid.init().unwrap();
+    let parts = UdpHid::reports(a, cmd::PING, &[9u8; 200], None);
+    hid.send_raw(&parts[0]).unwrap();
+    hid.send(b, cmd::PING, &[1]).unwrap();
+    let m = hid.recv(T).unwrap();
+    assert_eq!(m.cid, b);
+    assert_eq!(hid_error(&m), 0x06, "ERR_CHANNEL_BUSY");
+    for p in &parts[1..] {
+        hid.send_raw(p).unwrap();
+    }
+    let m = hid.recv(T).unwrap();
+    assert_eq!((m.cid, m.cmd, m.payload), (a, cmd::PING, vec![9u8; 200]));
+    // Now b is served.
+    hid.send(b, cmd::PING, &[1]).unwrap();
+    assert_eq!(hid.recv(T).unwrap().payload, vec![1]);
+}
+
+#[test]
+fn message_timeout_and_channel_errors() {
+    let d = Daemon::udp(Path::new(BIN), &[]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    let parts = UdpHid::reports(a, cmd::PING, &[3u8; 100], None);
+    hid.send_raw(&parts[0]).unwrap();
+    let started = Instant::now();
+    let m = hid.recv(T).unwrap();
+    assert_eq!((m.cid, hid_error(&m)), (a, 0x05), "ERR_MSG_TIMEOUT");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // A channel that was never allocated, and the broadcast channel.
+    hid.send(0x7777, cmd::PING, &[1]).unwrap();
+    assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x0B);
+    hid.send(BROADCAST, cmd::CBOR, &[4]).unwrap();
+    assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x0B);
+    // An over-long declared length, a bad sequence.
+    let r = UdpHid::reports(a, cmd::PING, &[], Some(7610));
+    hid.send_raw(&r[0]).unwrap();
+    assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x03);
+    hid.send_raw(&parts[0]).unwrap();
+    let mut bad = parts[1];
+    bad[4] = 5;
+    hid.send_raw(&bad).unwrap();
+    assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x04);
+    // MSG is not implemented yet.
+    hid.send(a, cmd::MSG, &[0, 3, 0, 0, 0, 0, 0]).unwrap();
+    assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x01);
+}
+
+#[test]
+fn keepalives_while_waiting_for_presence() {
+    let d = Daemon::udp(Path::new(BIN), &["--presence", "delay:600"]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    let (resp, keepalives) = hid.cbor(a, &make_credential(), T).unwrap();
+    assert_eq!(resp[0], 0, "makeCredential succeeds after the delay");
+    assert!(
+        keepalives.len() >= 4,
+        "a keepalive at least every 100 ms: {keepalives:?}"
+    );
+    assert!(
+        keepalives.contains(&2),
+        "STATUS_UPNEEDED while waiting for the touch"
+    );
+}
+
+#[test]
+fn cancel_during_presence_wait() {
+    let d = Daemon::udp(Path::new(BIN), &["--presence", "delay:20000"]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    hid.send(a, cmd::CBOR, &make_credential()).unwrap();
+    let m = hid.recv(T).unwrap();
+    assert_eq!((m.cmd, m.payload.as_slice()), (cmd::KEEPALIVE, &[2u8][..]));
+    let started = Instant::now();
+    hid.send(a, cmd::CANCEL, &[]).unwrap();
+    let answer = loop {
+        let m = hid.recv(T).unwrap();
+        if m.cmd != cmd::KEEPALIVE {
+            break m;
+        }
+    };
+    assert_eq!(
+        (answer.cmd, answer.payload),
+        (cmd::CBOR, vec![0x2D]),
+        "CTAP2_ERR_KEEPALIVE_CANCEL"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The device is free again.
+    let (info, _) = hid.cbor(a, &[0x04], T).unwrap();
+    assert_eq!(info[0], 0);
+}
+
+#[test]
+fn denied_presence() {
+    let d = Daemon::udp(Path::new(BIN), &["--presence", "deny"]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    let (resp, _) = hid.cbor(a, &make_credential(), T).unwrap();
+    assert_eq!(resp, vec![0x27], "CTAP2_ERR_OPERATION_DENIED");
+}
+
+#[test]
+fn replug_forgets_channels() {
+    let d = Daemon::udp(Path::new(BIN), &[]);
+    let hid = UdpHid::connect(d.addr).unwrap();
+    let a = hid.init().unwrap();
+    Command::new("kill")
+        .args(["-USR1", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + T;
+    while !d.log().iter().any(|l| l.contains("replugging")) {
+        assert!(Instant::now() < deadline, "no replug");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    hid.send(a, cmd::PING, &[1]).unwrap();
+    assert_eq!(
+        hid_error(&hid.recv(T).unwrap()),
+        0x0B,
+        "old channel is gone"
+    );
+    let b = hid.init().unwrap();
+    hid.send(b, cmd::PING, &[1]).unwrap();
+    assert_eq!(hid.recv(T).unwrap().payload, vec![1]);
+}
+
+#[test]
+fn usage_and_transport_errors_have_exit_statuses() {
+    let out = Command::new(BIN)
+        .args(["run", "--presence", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--presence"));
+    let out = Command::new(BIN)
+        .args(["run", "--uhid-path", "/nonexistent/uhid"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("modprobe uhid") && err.contains("--transport udp"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["run", "--transport", "udp", "--udp-listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}

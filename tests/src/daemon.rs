@@ -1,0 +1,107 @@
+//! Starts `fidosim run` for a test and stops it afterwards.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running daemon; stopped with SIGTERM (then killed) on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    /// The UDP address the key listens on.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// A free loopback UDP port (bound, then released).
+pub fn free_udp_addr() -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
+    s.local_addr().expect("local address")
+}
+
+impl Daemon {
+    /// Starts `bin run --transport udp` on a free port with extra `args`,
+    /// and waits until it listens.
+    pub fn udp(bin: &Path, args: &[&str]) -> Self {
+        let addr = free_udp_addr();
+        let mut child = Command::new(bin)
+            .args([
+                "run",
+                "--transport",
+                "udp",
+                "--udp-listen",
+                &addr.to_string(),
+            ])
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fidosim");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on UDP") {
+                    let _ = ready_tx.send(());
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        if ready_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = child.kill();
+            panic!(
+                "fidosim did not start listening: {:?}",
+                log.lock().map(|l| l.clone())
+            );
+        }
+        Self { child, addr, log }
+    }
+
+    /// The log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status code.
+    pub fn stop(mut self) -> Option<i32> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+impl Daemon {
+    /// The process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}

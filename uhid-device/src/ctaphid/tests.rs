@@ -1,0 +1,379 @@
+//! One test per CTAPHID rule and error code.
+#![allow(clippy::unwrap_used)]
+
+use super::packet::{fragment, Packet, Report, REPORT_LEN};
+use super::*;
+
+const NONCE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+
+fn layer() -> Ctaphid {
+    Ctaphid::new(Settings::default())
+}
+
+fn init_report(cid: u32, cmd: u8, payload: &[u8]) -> Vec<Report> {
+    fragment(cid, cmd, payload)
+}
+
+/// Sends a whole message and returns the actions.
+fn send(h: &mut Ctaphid, now: u64, cid: u32, cmd: u8, payload: &[u8]) -> Vec<Action> {
+    let mut out = Vec::new();
+    for r in init_report(cid, cmd, payload) {
+        out.extend(h.receive(now, &r));
+    }
+    out
+}
+
+/// Reassembles the reports of one Send action into (cid, cmd, payload).
+fn reply(actions: &[Action]) -> (u32, u8, Vec<u8>) {
+    let reports: Vec<&Report> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(r) => Some(r),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(!reports.is_empty(), "no reply in {actions:?}");
+    let Some(Packet::Init {
+        cid,
+        cmd,
+        bcnt,
+        data,
+    }) = Packet::parse(reports[0])
+    else {
+        panic!("first report is not an init packet");
+    };
+    let mut payload = data.to_vec();
+    for (i, r) in reports[1..].iter().enumerate() {
+        let Some(Packet::Cont { cid: c, seq, data }) = Packet::parse(*r) else {
+            panic!()
+        };
+        assert_eq!(c, cid);
+        assert_eq!(seq as usize, i);
+        payload.extend_from_slice(data);
+    }
+    payload.truncate(bcnt as usize);
+    (cid, cmd, payload)
+}
+
+fn error_of(actions: &[Action]) -> (u32, u8) {
+    let (cid, cmd, payload) = reply(actions);
+    assert_eq!(cmd, Command::Error as u8, "expected ERROR, got {cmd:#x}");
+    (cid, payload[0])
+}
+
+fn allocate(h: &mut Ctaphid) -> u32 {
+    let (cid, cmd, p) = reply(&send(h, 0, BROADCAST_CID, Command::Init as u8, &NONCE));
+    assert_eq!(cid, BROADCAST_CID);
+    assert_eq!(cmd, Command::Init as u8);
+    u32::from_be_bytes(p[8..12].try_into().unwrap())
+}
+
+#[test]
+fn init_allocates_fresh_channels() {
+    let mut h = layer();
+    let (_, _, p) = reply(&send(&mut h, 0, BROADCAST_CID, Command::Init as u8, &NONCE));
+    assert_eq!(p.len(), 17);
+    assert_eq!(&p[..8], &NONCE, "nonce echoed");
+    assert_eq!(p[12], 2, "CTAPHID protocol version 2");
+    assert_eq!(
+        p[16],
+        capabilities::WINK | capabilities::CBOR | capabilities::NMSG
+    );
+    let a = u32::from_be_bytes(p[8..12].try_into().unwrap());
+    let b = allocate(&mut h);
+    assert_ne!(a, b);
+    assert!(a != 0 && a != BROADCAST_CID);
+}
+
+#[test]
+fn init_on_allocated_channel_resynchronises() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    // Start a long message, then INIT on the same channel.
+    let parts = fragment(cid, Command::Cbor as u8, &[0x04; 100]);
+    assert!(h.receive(0, &parts[0]).is_empty());
+    let (rcid, _, p) = reply(&send(&mut h, 0, cid, Command::Init as u8, &NONCE));
+    assert_eq!(rcid, cid);
+    assert_eq!(&p[8..12], &cid.to_be_bytes(), "same channel");
+    // The abandoned message's continuation is ignored now.
+    assert!(h.receive(0, &parts[1]).is_empty());
+}
+
+#[test]
+fn init_during_processing_on_same_channel_cancels() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let acts = send(&mut h, 0, cid, Command::Cbor as u8, &[0x04]);
+    let Action::Process(req) = &acts[0] else {
+        panic!()
+    };
+    let acts = send(&mut h, 0, cid, Command::Init as u8, &NONCE);
+    assert!(acts.contains(&Action::Cancel { txn: req.txn }));
+    assert!(
+        h.respond(req.txn, Command::Cbor, &[0]).is_empty(),
+        "stale answer dropped"
+    );
+}
+
+#[test]
+fn init_with_wrong_length() {
+    let mut h = layer();
+    assert_eq!(
+        error_of(&send(
+            &mut h,
+            0,
+            BROADCAST_CID,
+            Command::Init as u8,
+            &[1, 2, 3]
+        )),
+        (BROADCAST_CID, HidError::InvalidLen as u8)
+    );
+}
+
+#[test]
+fn invalid_channels() {
+    let mut h = layer();
+    // Channel 0 is reserved.
+    assert_eq!(
+        error_of(&send(&mut h, 0, 0, Command::Ping as u8, &[1])).1,
+        HidError::InvalidChannel as u8
+    );
+    // Only INIT on the broadcast channel.
+    assert_eq!(
+        error_of(&send(&mut h, 0, BROADCAST_CID, Command::Ping as u8, &[1])).1,
+        HidError::InvalidChannel as u8
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, BROADCAST_CID, Command::Cbor as u8, &[4])).1,
+        HidError::InvalidChannel as u8
+    );
+    // A channel never allocated.
+    assert_eq!(
+        error_of(&send(&mut h, 0, 0x1234, Command::Ping as u8, &[1])).1,
+        HidError::InvalidChannel as u8
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, 0x1234, Command::Init as u8, &NONCE)).1,
+        HidError::InvalidChannel as u8
+    );
+}
+
+#[test]
+fn ping_of_the_largest_message() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let payload: Vec<u8> = (0..7609u32).map(|i| i as u8).collect();
+    let (rcid, cmd, p) = reply(&send(&mut h, 0, cid, Command::Ping as u8, &payload));
+    assert_eq!((rcid, cmd), (cid, Command::Ping as u8));
+    assert_eq!(p, payload);
+}
+
+#[test]
+fn over_long_message() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let mut r = [0u8; REPORT_LEN];
+    r[..4].copy_from_slice(&cid.to_be_bytes());
+    r[4] = 0x80 | Command::Ping as u8;
+    r[5..7].copy_from_slice(&7610u16.to_be_bytes());
+    assert_eq!(error_of(&h.receive(0, &r)).1, HidError::InvalidLen as u8);
+}
+
+#[test]
+fn sequence_errors() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let parts = fragment(cid, Command::Ping as u8, &[7; 200]);
+    h.receive(0, &parts[0]);
+    // Skip seq 0.
+    assert_eq!(
+        error_of(&h.receive(0, &parts[2])),
+        (cid, HidError::InvalidSeq as u8)
+    );
+    // A new init packet on a channel that owes continuations.
+    h.receive(0, &parts[0]);
+    assert_eq!(
+        error_of(&send(&mut h, 0, cid, Command::Ping as u8, &[1])),
+        (cid, HidError::InvalidSeq as u8)
+    );
+    // A stray continuation is ignored.
+    assert!(h.receive(0, &parts[1]).is_empty());
+}
+
+#[test]
+fn message_timeout_without_sleeping() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let parts = fragment(cid, Command::Ping as u8, &[7; 200]);
+    h.receive(100, &parts[0]);
+    assert_eq!(h.next_deadline(), Some(1_100));
+    assert!(h.poll(1_099).is_empty());
+    assert_eq!(error_of(&h.poll(1_100)), (cid, HidError::MsgTimeout as u8));
+    assert!(
+        h.receive(1_101, &parts[1]).is_empty(),
+        "the message is gone"
+    );
+}
+
+#[test]
+fn other_channel_is_busy_while_assembling_and_processing() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let b = allocate(&mut h);
+    let parts = fragment(a, Command::Ping as u8, &[7; 100]);
+    h.receive(0, &parts[0]);
+    assert_eq!(
+        error_of(&send(&mut h, 0, b, Command::Ping as u8, &[1])),
+        (b, HidError::ChannelBusy as u8)
+    );
+    let (_, _, p) = reply(&h.receive(0, &parts[1]));
+    assert_eq!(p, vec![7; 100]);
+    // Processing a CBOR request.
+    let acts = send(&mut h, 0, a, Command::Cbor as u8, &[0x04]);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    assert_eq!(
+        error_of(&send(&mut h, 0, b, Command::Cbor as u8, &[0x04])),
+        (b, HidError::ChannelBusy as u8)
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Ping as u8, &[1])),
+        (a, HidError::ChannelBusy as u8)
+    );
+    // INIT on the broadcast channel still works while busy.
+    allocate(&mut h);
+    let (rcid, cmd, p) = reply(&[Action::Send(h.respond(req.txn, Command::Cbor, &[0, 0xa0]))]);
+    assert_eq!((rcid, cmd, p), (a, Command::Cbor as u8, vec![0, 0xa0]));
+    assert!(h.busy_channel().is_none());
+}
+
+#[test]
+fn cancel() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let b = allocate(&mut h);
+    // Nothing pending: ignored, no answer.
+    assert!(send(&mut h, 0, a, Command::Cancel as u8, &[]).is_empty());
+    let acts = send(&mut h, 0, a, Command::Cbor as u8, &[0x02]);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    // From another channel: ignored.
+    assert!(send(&mut h, 0, b, Command::Cancel as u8, &[]).is_empty());
+    assert_eq!(
+        send(&mut h, 0, a, Command::Cancel as u8, &[]),
+        vec![Action::Cancel { txn: req.txn }]
+    );
+    // The application then answers with KEEPALIVE_CANCEL.
+    let (_, _, p) = reply(&[Action::Send(h.respond(req.txn, Command::Cbor, &[0x2D]))]);
+    assert_eq!(p, vec![0x2D]);
+}
+
+#[test]
+fn keepalive_only_while_busy() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    assert!(h.keepalive(KeepaliveStatus::Processing).is_none());
+    let acts = send(&mut h, 0, a, Command::Cbor as u8, &[0x02]);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    let (cid, cmd, p) = reply(&[Action::Send(
+        h.keepalive(KeepaliveStatus::UpNeeded).unwrap(),
+    )]);
+    assert_eq!((cid, cmd, p), (a, Command::Keepalive as u8, vec![2]));
+    h.respond(req.txn, Command::Cbor, &[0]);
+    assert!(h.keepalive(KeepaliveStatus::Processing).is_none());
+}
+
+#[test]
+fn wink_lock_and_unknown_commands() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let b = allocate(&mut h);
+    let acts = send(&mut h, 0, a, Command::Wink as u8, &[]);
+    assert!(acts.contains(&Action::Wink));
+    assert_eq!(reply(&acts), (a, Command::Wink as u8, vec![]));
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, 0x55, &[])),
+        (a, HidError::InvalidCmd as u8)
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Keepalive as u8, &[1])),
+        (a, HidError::InvalidCmd as u8)
+    );
+    // MSG is not implemented yet (NMSG).
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Msg as u8, &[0; 7])),
+        (a, HidError::InvalidCmd as u8)
+    );
+    // CBOR needs a command byte.
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Cbor as u8, &[])),
+        (a, HidError::InvalidLen as u8)
+    );
+    // LOCK: bad parameters, then a 2 s lock that excludes channel b.
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Lock as u8, &[11])),
+        (a, HidError::InvalidPar as u8)
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Lock as u8, &[])),
+        (a, HidError::InvalidLen as u8)
+    );
+    assert_eq!(
+        reply(&send(&mut h, 1_000, a, Command::Lock as u8, &[2])),
+        (a, Command::Lock as u8, vec![])
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 1_500, b, Command::Ping as u8, &[1])),
+        (b, HidError::ChannelBusy as u8)
+    );
+    assert_eq!(
+        reply(&send(&mut h, 1_500, a, Command::Ping as u8, &[1])).2,
+        vec![1]
+    );
+    // The lock expires by itself ...
+    assert_eq!(
+        reply(&send(&mut h, 3_000, b, Command::Ping as u8, &[1])).2,
+        vec![1]
+    );
+    // ... or is released with 0.
+    send(&mut h, 4_000, a, Command::Lock as u8, &[10]);
+    send(&mut h, 4_001, a, Command::Lock as u8, &[0]);
+    assert_eq!(
+        reply(&send(&mut h, 4_002, b, Command::Ping as u8, &[1])).2,
+        vec![1]
+    );
+}
+
+#[test]
+fn short_reports_are_dropped() {
+    let mut h = layer();
+    assert!(h.receive(0, &[0xff; 63]).is_empty());
+    assert!(h.receive(0, &[0xff; 65]).is_empty());
+}
+
+/// Property: any payload up to the maximum survives split and reassembly,
+/// on any channel, for PING.
+#[test]
+fn split_assemble_round_trip_property() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let mut lens: Vec<usize> = vec![0, 1, 56, 57, 58, 115, 116, 117, 7608, 7609];
+    lens.extend((0..200).map(|_| rng.gen_range(0..=7609)));
+    for len in lens {
+        let payload: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        let reports = fragment(cid, Command::Ping as u8, &payload);
+        assert_eq!(reports.len(), 1 + len.saturating_sub(57).div_ceil(59));
+        let mut acts = Vec::new();
+        for r in &reports {
+            acts.extend(h.receive(0, r));
+        }
+        assert_eq!(reply(&acts), (cid, Command::Ping as u8, payload));
+    }
+}

@@ -1,0 +1,245 @@
+//! One virtual key: the CTAPHID layer, a worker thread running the
+//! authenticator, and a transport, wired together.
+//!
+//! ```text
+//!  transport.recv ─► Ctaphid ─► Process ─► worker thread (Authenticator::handle, may wait for the user)
+//!        ▲               │  ▲                    │
+//!        └── reports ◄───┘  └──── response ◄─────┘
+//!              ▲
+//!              └── KEEPALIVE every 80 ms while the worker is busy
+//! ```
+
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use authenticator_core::wire::Command as CtapCommand;
+use authenticator_core::Authenticator;
+use tokio::sync::mpsc;
+
+use crate::ctaphid::packet::Report;
+use crate::ctaphid::{Action, Command, Ctaphid, KeepaliveStatus, Request, Settings};
+use crate::presence::{DaemonEnv, Shared};
+use crate::udp::UdpTransport;
+use crate::uhid::UhidTransport;
+
+/// How often a busy device sends KEEPALIVE (CTAP 2.1 §11.2.9.1.5 asks for at
+/// least every 100 ms).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(80);
+
+/// A transport of reports.
+#[derive(Debug)]
+pub enum Transport {
+    /// A kernel uhid device.
+    Uhid(UhidTransport),
+    /// HID over UDP.
+    Udp(UdpTransport),
+}
+
+impl Transport {
+    async fn recv(&mut self) -> std::io::Result<Report> {
+        match self {
+            Self::Uhid(t) => t.recv().await,
+            Self::Udp(t) => t.recv().await,
+        }
+    }
+
+    async fn send(&mut self, report: &Report) -> std::io::Result<()> {
+        tracing::trace!(report = %hex(report), "→ host");
+        match self {
+            Self::Uhid(t) => t.send(report),
+            Self::Udp(t) => t.send(report).await,
+        }
+    }
+
+    fn replug(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Uhid(t) => t.replug(),
+            Self::Udp(t) => {
+                t.replug();
+                Ok(())
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Self::Uhid(t) = self {
+            if let Err(e) = t.destroy() {
+                tracing::warn!(error = %e, "could not destroy the uhid device");
+            } else {
+                tracing::info!("virtual security key removed");
+            }
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Operations on a running device.
+#[derive(Debug)]
+pub enum Control {
+    /// Unplug and plug back in: same identity and credentials, fresh
+    /// per-power-cycle state.
+    Replug,
+    /// Stop: destroy the device and return.
+    Shutdown,
+}
+
+enum Job {
+    Request(Request),
+    PowerCycle,
+}
+
+struct Done {
+    txn: u64,
+    cmd: Command,
+    response: Vec<u8>,
+}
+
+/// Runs a device until [`Control::Shutdown`] or a transport failure.
+pub async fn run(
+    mut transport: Transport,
+    authenticator: Authenticator<DaemonEnv>,
+    shared: Arc<Shared>,
+    settings: Settings,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) -> std::io::Result<()> {
+    let start = Instant::now();
+    let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut hid = Ctaphid::new(settings);
+    let (job_tx, job_rx) = std_mpsc::channel::<Job>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let worker_shared = shared.clone();
+    let worker = std::thread::Builder::new()
+        .name("authenticator".into())
+        .spawn(move || worker(authenticator, worker_shared, job_rx, done_tx))?;
+    let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let result = loop {
+        let deadline = hid
+            .next_deadline()
+            .map(|ms| start + Duration::from_millis(ms));
+        let actions = tokio::select! {
+            r = transport.recv() => match r {
+                Ok(report) => {
+                    tracing::trace!(report = %hex(&report), "← host");
+                    hid.receive(now_ms(), &report)
+                }
+                Err(e) => break Err(e),
+            },
+            Some(done) = done_rx.recv() => {
+                vec![Action::Send(hid.respond(done.txn, done.cmd, &done.response))]
+            }
+            _ = keepalive.tick(), if hid.busy_channel().is_some() => {
+                let status = if shared.waiting_for_user.load(Ordering::SeqCst) {
+                    KeepaliveStatus::UpNeeded
+                } else {
+                    KeepaliveStatus::Processing
+                };
+                hid.keepalive(status).map(Action::Send).into_iter().collect()
+            }
+            _ = sleep_until(deadline) => hid.poll(now_ms()),
+            c = control.recv() => match c {
+                Some(Control::Replug) => {
+                    if let Err(e) = transport.replug() {
+                        break Err(e);
+                    }
+                    hid.reset();
+                    // Abandon a running request: its channel no longer exists.
+                    shared.cancelled_txn.store(shared.current_txn.load(Ordering::SeqCst), Ordering::SeqCst);
+                    let _ = job_tx.send(Job::PowerCycle);
+                    Vec::new()
+                }
+                Some(Control::Shutdown) | None => break Ok(()),
+            },
+        };
+        for action in actions {
+            match action {
+                Action::Send(reports) => {
+                    for r in &reports {
+                        if let Err(e) = transport.send(r).await {
+                            tracing::warn!(error = %e, "could not send a report");
+                        }
+                    }
+                }
+                Action::Process(req) => {
+                    // Restart the keepalive clock for the new transaction.
+                    keepalive.reset();
+                    if job_tx.send(Job::Request(req)).is_err() {
+                        return Err(std::io::Error::other("the authenticator worker stopped"));
+                    }
+                }
+                Action::Cancel { txn } => {
+                    tracing::debug!(txn, "request cancelled by the host");
+                    shared.cancelled_txn.store(txn, Ordering::SeqCst);
+                }
+                Action::Wink => tracing::info!("wink: the host asked the key to identify itself"),
+            }
+        }
+    };
+    transport.close();
+    drop(job_tx);
+    let _ = worker.join();
+    result
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn worker(
+    mut authenticator: Authenticator<DaemonEnv>,
+    shared: Arc<Shared>,
+    jobs: std_mpsc::Receiver<Job>,
+    done: mpsc::UnboundedSender<Done>,
+) {
+    while let Ok(job) = jobs.recv() {
+        let req = match job {
+            Job::PowerCycle => {
+                authenticator.power_cycle();
+                continue;
+            }
+            Job::Request(req) => req,
+        };
+        shared.current_txn.store(req.txn, Ordering::SeqCst);
+        let started = Instant::now();
+        let response = match req.cmd {
+            Command::Cbor => authenticator.handle(&req.payload),
+            // CTAPHID refuses MSG while the NMSG capability is set.
+            _ => vec![authenticator_core::StatusCode::InvalidCommand as u8],
+        };
+        shared.current_txn.store(0, Ordering::SeqCst);
+        let command = req
+            .payload
+            .first()
+            .and_then(|b| CtapCommand::from_u8(*b))
+            .map_or("unknown", CtapCommand::name);
+        let status = response
+            .first()
+            .and_then(|b| authenticator_core::StatusCode::from_known(*b))
+            .map_or("unknown", |s| s.name());
+        tracing::info!(
+            command,
+            channel = format_args!("{:08x}", req.cid),
+            status,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "ctap request"
+        );
+        if done
+            .send(Done {
+                txn: req.txn,
+                cmd: req.cmd,
+                response,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The uhid transport: a virtual USB HID device created through the
+//! kernel's `/dev/uhid`, which hidraw clients (browsers, libfido2,
+//! python-fido2, OpenSSH) see as a security key.
+//!
+//! Events are encoded with uhid-virt's codec; this module owns the file
+//! handle so that one thread can block reading host output while another
+//! writes input reports.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use uhid_virt::{Bus, CreateParams, InputEvent, OutputEvent, UHID_EVENT_SIZE};
+
+use crate::ctaphid::packet::{Report, REPORT_LEN};
+
+/// The FIDO HID report descriptor (CTAP 2.1 §11.2.8.1): usage page 0xF1D0,
+/// usage 0x01, 64-byte input (usage 0x20) and output (usage 0x21) reports.
+#[rustfmt::skip]
+pub const REPORT_DESCRIPTOR: [u8; 34] = [
+    0x06, 0xD0, 0xF1, // Usage Page (FIDO Alliance 0xF1D0)
+    0x09, 0x01,       // Usage (CTAPHID)
+    0xA1, 0x01,       // Collection (Application)
+    0x09, 0x20,       //   Usage (Input Report Data)
+    0x15, 0x00,       //   Logical Minimum (0)
+    0x26, 0xFF, 0x00, //   Logical Maximum (255)
+    0x75, 0x08,       //   Report Size (8)
+    0x95, 0x40,       //   Report Count (64)
+    0x81, 0x02,       //   Input (Data, Var, Abs)
+    0x09, 0x21,       //   Usage (Output Report Data)
+    0x15, 0x00,       //   Logical Minimum (0)
+    0x26, 0xFF, 0x00, //   Logical Maximum (255)
+    0x75, 0x08,       //   Report Size (8)
+    0x95, 0x40,       //   Report Count (64)
+    0x91, 0x02,       //   Output (Data, Var, Abs)
+    0xC0,             // End Collection
+];
+
+/// The identity of the virtual USB device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsbIdentity {
+    /// Product name (at most 127 bytes).
+    pub name: String,
+    /// USB vendor ID.
+    pub vendor_id: u16,
+    /// USB product ID.
+    pub product_id: u16,
+    /// Device version (bcdDevice).
+    pub version: u16,
+    /// ASCII serial number, the HID `uniq` (at most 63 bytes).
+    pub serial: String,
+}
+
+impl Default for UsbIdentity {
+    fn default() -> Self {
+        Self {
+            name: "fidosim virtual security key".into(),
+            // pid.codes test VID/PID: not assigned to any product.
+            vendor_id: 0x1209,
+            product_id: 0x0001,
+            version: 0x0100,
+            serial: "FIDOSIM0001".into(),
+        }
+    }
+}
+
+/// Why the uhid device could not be created.
+#[derive(Debug)]
+pub enum UhidError {
+    /// The identity does not fit uhid's fields.
+    BadIdentity(&'static str),
+    /// `/dev/uhid` does not exist.
+    Missing(PathBuf),
+    /// No permission to open `/dev/uhid`.
+    Permission(PathBuf),
+    /// Any other I/O failure.
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for UhidError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadIdentity(what) => write!(f, "invalid device identity: {what}"),
+            Self::Missing(p) => write!(
+                f,
+                "{} does not exist: this kernel has no uhid support loaded. Load it with \
+                 `sudo modprobe uhid`, or run without a kernel device: `fidosim run --transport udp`",
+                p.display()
+            ),
+            Self::Permission(p) => write!(
+                f,
+                "permission denied opening {}: run as root, or install the udev rule \
+                 (dist/udev/70-fidosim.rules, see docs/uhid.md) and join the `fidosim` group, \
+                 or use `fidosim run --transport udp`",
+                p.display()
+            ),
+            Self::Io(p, e) => write!(f, "cannot use {}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for UhidError {}
+
+/// What the kernel told the device.
+#[derive(Debug)]
+pub(crate) enum HostEvent {
+    /// A report written by a hidraw client.
+    Report(Report),
+    /// The reader stopped (I/O error or device gone).
+    Closed(io::Error),
+}
+
+/// A live uhid device.
+#[derive(Debug)]
+pub struct UhidTransport {
+    path: PathBuf,
+    identity: UsbIdentity,
+    writer: File,
+    events: mpsc::UnboundedReceiver<HostEvent>,
+}
+
+fn create_params(identity: &UsbIdentity) -> Result<CreateParams, UhidError> {
+    if identity.name.len() > 127 {
+        return Err(UhidError::BadIdentity("the name is longer than 127 bytes"));
+    }
+    if identity.serial.len() > 63 || !identity.serial.is_ascii() {
+        return Err(UhidError::BadIdentity(
+            "the serial must be ASCII and at most 63 bytes",
+        ));
+    }
+    Ok(CreateParams {
+        name: identity.name.clone(),
+        phys: "fidosim".into(),
+        uniq: identity.serial.clone(),
+        // libfido2 ignores hidraw devices on buses other than USB.
+        bus: Bus::USB,
+        vendor: u32::from(identity.vendor_id),
+        product: u32::from(identity.product_id),
+        version: u32::from(identity.version),
+        country: 0,
+        rd_data: REPORT_DESCRIPTOR.to_vec(),
+    })
+}
+
+fn open_error(path: &Path, e: io::Error) -> UhidError {
+    match e.kind() {
+        io::ErrorKind::NotFound => UhidError::Missing(path.to_owned()),
+        io::ErrorKind::PermissionDenied => UhidError::Permission(path.to_owned()),
+        _ => UhidError::Io(path.to_owned(), e),
+    }
+}
+
+impl UhidTransport {
+    /// Opens `path` (normally `/dev/uhid`) and creates the device.
+    pub fn create(path: &Path, identity: UsbIdentity) -> Result<Self, UhidError> {
+        let params = create_params(&identity)?;
+        let mut writer = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc_o_cloexec())
+            .open(path)
+            .map_err(|e| open_error(path, e))?;
+        let reader = writer
+            .try_clone()
+            .map_err(|e| UhidError::Io(path.to_owned(), e))?;
+        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Create(params).into();
+        writer
+            .write_all(&event)
+            .map_err(|e| UhidError::Io(path.to_owned(), e))?;
+        let (tx, events) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("uhid-reader".into())
+            .spawn(move || read_loop(reader, tx))
+            .map_err(|e| UhidError::Io(path.to_owned(), e))?;
+        tracing::info!(
+            path = %path.display(),
+            name = %identity.name,
+            vid = format_args!("{:04x}", identity.vendor_id),
+            pid = format_args!("{:04x}", identity.product_id),
+            "virtual USB security key created"
+        );
+        Ok(Self {
+            path: path.to_owned(),
+            identity,
+            writer,
+            events,
+        })
+    }
+
+    /// The next report from the host.
+    pub async fn recv(&mut self) -> io::Result<Report> {
+        match self.events.recv().await {
+            Some(HostEvent::Report(r)) => Ok(r),
+            Some(HostEvent::Closed(e)) => Err(e),
+            None => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "uhid reader stopped",
+            )),
+        }
+    }
+
+    /// Sends a report to the host (UHID_INPUT2).
+    pub fn send(&mut self, report: &Report) -> io::Result<()> {
+        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Input { data: report }.into();
+        self.writer.write_all(&event)
+    }
+
+    /// Unplugs the device and plugs it back in with the same identity.
+    pub fn replug(&mut self) -> io::Result<()> {
+        self.destroy()?;
+        let params = create_params(&self.identity)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Create(params).into();
+        self.writer.write_all(&event)?;
+        tracing::info!(path = %self.path.display(), "virtual security key re-plugged");
+        Ok(())
+    }
+
+    /// Removes the device from the system.
+    pub fn destroy(&mut self) -> io::Result<()> {
+        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Destroy.into();
+        self.writer.write_all(&event)
+    }
+}
+
+const fn libc_o_cloexec() -> i32 {
+    // O_CLOEXEC on Linux (all architectures fidosim supports).
+    0o2000000
+}
+
+fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
+    let mut buf = [0u8; UHID_EVENT_SIZE];
+    loop {
+        if let Err(e) = reader.read_exact(&mut buf) {
+            let _ = tx.send(HostEvent::Closed(e));
+            return;
+        }
+        let event = match OutputEvent::try_from(buf) {
+            Ok(ev) => ev,
+            Err(_) => {
+                tracing::debug!("ignoring an unknown uhid event");
+                continue;
+            }
+        };
+        match event {
+            OutputEvent::Output { data } => {
+                // hidraw writes arrive with the report ID (0) in front.
+                let report = match data.len() {
+                    65 => &data[1..],
+                    REPORT_LEN => &data[..],
+                    n => {
+                        tracing::debug!(len = n, "ignoring an output report of unexpected size");
+                        continue;
+                    }
+                };
+                let mut r = [0u8; REPORT_LEN];
+                r.copy_from_slice(report);
+                if tx.send(HostEvent::Report(r)).is_err() {
+                    return;
+                }
+            }
+            OutputEvent::Start { .. } => tracing::debug!("uhid: start"),
+            OutputEvent::Stop => tracing::debug!("uhid: stop"),
+            OutputEvent::Open => tracing::debug!("uhid: a client opened the hidraw node"),
+            OutputEvent::Close => tracing::debug!("uhid: the last client closed the hidraw node"),
+            OutputEvent::GetReport { id, .. } => {
+                // No feature reports: answer with EIO so the caller is not left waiting.
+                reply_error(
+                    &reader,
+                    InputEvent::GetReportReply {
+                        id,
+                        err: 5,
+                        data: Vec::new(),
+                    },
+                );
+            }
+            OutputEvent::SetReport { id, .. } => {
+                reply_error(&reader, InputEvent::SetReportReply { id, err: 5 });
+            }
+        }
+    }
+}
+
+fn reply_error(file: &File, event: InputEvent<'_>) {
+    let bytes: [u8; UHID_EVENT_SIZE] = event.into();
+    let mut f = file;
+    if let Err(e) = f.write_all(&bytes) {
+        tracing::warn!(error = %e, "cannot answer a uhid report request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_limits() {
+        let long = UsbIdentity {
+            name: "x".repeat(128),
+            ..UsbIdentity::default()
+        };
+        assert!(matches!(
+            create_params(&long),
+            Err(UhidError::BadIdentity(_))
+        ));
+        let serial = UsbIdentity {
+            serial: "é".into(),
+            ..UsbIdentity::default()
+        };
+        assert!(matches!(
+            create_params(&serial),
+            Err(UhidError::BadIdentity(_))
+        ));
+        let p = create_params(&UsbIdentity::default()).ok().map(|p| p.bus);
+        assert_eq!(p, Some(Bus::USB));
+    }
+
+    #[test]
+    fn missing_device_node_says_what_to_do() {
+        let e = UhidTransport::create(Path::new("/nonexistent/uhid"), UsbIdentity::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("modprobe uhid"), "{e}");
+        assert!(e.contains("--transport udp"), "{e}");
+    }
+}
