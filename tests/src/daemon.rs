@@ -27,6 +27,11 @@ impl Daemon {
     /// Starts `bin run --transport udp` on a free port with extra `args`,
     /// and waits until it listens.
     pub fn udp(bin: &Path, args: &[&str]) -> Self {
+        Self::udp_with_log(bin, args, "debug")
+    }
+
+    /// Like [`Daemon::udp`], with a `RUST_LOG` filter (benchmarks log less).
+    pub fn udp_with_log(bin: &Path, args: &[&str], rust_log: &str) -> Self {
         let addr = free_udp_addr();
         let mut child = Command::new(bin)
             .args([
@@ -37,7 +42,7 @@ impl Daemon {
                 &addr.to_string(),
             ])
             .args(args)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

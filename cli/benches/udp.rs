@@ -1,0 +1,102 @@
+//! getAssertion over the UDP transport (the daemon in a child process,
+//! driven by the tests crate's CTAPHID client) beside the same request
+//! handled in-process, measured in one run.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use authenticator_core::cbor::{self, MapBuilder, Value};
+use authenticator_core::env::TestEnv;
+use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
+use criterion::{criterion_group, criterion_main, Criterion};
+use fidosim_tests::daemon::Daemon;
+use fidosim_tests::hid::UdpHid;
+use rand_core::SeedableRng;
+
+const CDH: [u8; 32] = [7; 32];
+
+fn make_credential() -> Vec<u8> {
+    let req = MapBuilder::new()
+        .int(1, cbor::bytes(CDH.to_vec()))
+        .int(2, MapBuilder::new().text("id", "bench.example").build())
+        .int(
+            3,
+            MapBuilder::new().text("id", cbor::bytes(vec![1])).build(),
+        )
+        .int(
+            4,
+            Value::Array(vec![MapBuilder::new()
+                .text("alg", -7)
+                .text("type", "public-key")
+                .build()]),
+        )
+        .build();
+    [vec![0x01], cbor::encode(&req)].concat()
+}
+
+fn get_assertion(cred_id: &[u8]) -> Vec<u8> {
+    let req = MapBuilder::new()
+        .int(1, "bench.example")
+        .int(2, cbor::bytes(CDH.to_vec()))
+        .int(
+            3,
+            Value::Array(vec![MapBuilder::new()
+                .text("id", cbor::bytes(cred_id.to_vec()))
+                .text("type", "public-key")
+                .build()]),
+        )
+        .build();
+    [vec![0x02], cbor::encode(&req)].concat()
+}
+
+/// The credential ID inside a makeCredential response.
+fn credential_id(resp: &[u8]) -> Vec<u8> {
+    let mut m = cbor::Fields::decode(&resp[1..]).unwrap();
+    let auth_data = cbor::as_bytes(m.take(2).unwrap(), 4096).unwrap();
+    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
+    auth_data[55..55 + len].to_vec()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("get_assertion_transport");
+    group
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(50);
+
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let identity = AttestationIdentity::generate(&mut rng, [0; 16], "bench", "bench").unwrap();
+    let mut local =
+        Authenticator::new(DeviceConfig::default(), identity, TestEnv::seeded(1)).unwrap();
+    let id = credential_id(&local.handle(&make_credential()));
+    let req = get_assertion(&id);
+    group.bench_function("in_process", |b| {
+        b.iter(|| {
+            let r = local.handle(&req);
+            assert_eq!(r[0], 0);
+        })
+    });
+
+    let daemon = Daemon::udp_with_log(
+        Path::new(env!("CARGO_BIN_EXE_fidosim")),
+        &[],
+        "fidosim=info,uhid_device=warn",
+    );
+    let hid = UdpHid::connect(daemon.addr).unwrap();
+    let cid = hid.init().unwrap();
+    let (resp, _) = hid
+        .cbor(cid, &make_credential(), Duration::from_secs(5))
+        .unwrap();
+    let req = get_assertion(&credential_id(&resp));
+    group.bench_function("udp_round_trip", |b| {
+        b.iter(|| {
+            let (r, _) = hid.cbor(cid, &req, Duration::from_secs(5)).unwrap();
+            assert_eq!(r[0], 0);
+        })
+    });
+    group.finish();
+    drop(daemon);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
