@@ -127,6 +127,8 @@ pub struct MemoryStore {
     by_rp: HashMap<[u8; 32], Vec<Vec<u8>>>,
     counters: HashMap<CounterScope, u32>,
     capacity: usize,
+    /// How many stored credentials are discoverable.
+    discoverable_count: usize,
 }
 
 impl Default for MemoryStore {
@@ -144,6 +146,7 @@ impl MemoryStore {
             by_rp: HashMap::new(),
             counters: HashMap::new(),
             capacity,
+            discoverable_count: 0,
         }
     }
 
@@ -154,6 +157,9 @@ impl MemoryStore {
 
     fn unlink(&mut self, id: &[u8]) -> Option<Credential> {
         let cred = self.credentials.remove(id)?;
+        if cred.discoverable {
+            self.discoverable_count -= 1;
+        }
         if let Some(ids) = self.by_rp.get_mut(&cred.rp_id_hash) {
             ids.retain(|i| i != id);
             if ids.is_empty() {
@@ -216,6 +222,9 @@ impl CredentialStore for MemoryStore {
             CounterScope::Credential(crate::crypto::sha256(&id)),
             initial_counter,
         );
+        if credential.discoverable {
+            self.discoverable_count += 1;
+        }
         self.credentials.insert(id, credential);
         Ok(())
     }
@@ -225,7 +234,7 @@ impl CredentialStore for MemoryStore {
     }
 
     fn count_discoverable(&self) -> Result<usize, StoreError> {
-        Ok(self.credentials.values().filter(|c| c.discoverable).count())
+        Ok(self.discoverable_count)
     }
 
     fn remaining_discoverable(&self) -> Result<usize, StoreError> {
@@ -246,7 +255,90 @@ impl CredentialStore for MemoryStore {
         self.credentials.clear();
         self.by_rp.clear();
         self.counters.clear();
+        self.discoverable_count = 0;
         self.master = Some(Zeroizing::new(*new_master));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::{Algorithm, PrivateKey};
+    use rand_chacha::rand_core::SeedableRng;
+
+    fn cred(id: u8, rp: &str, user: u8, discoverable: bool) -> Credential {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(id));
+        Credential {
+            id: vec![id; 16],
+            rp_id: rp.into(),
+            rp_id_hash: crate::crypto::sha256(rp.as_bytes()),
+            rp_name: None,
+            user: User {
+                id: vec![user],
+                ..User::default()
+            },
+            key: PrivateKey::generate(Algorithm::Es256, &mut rng),
+            discoverable,
+            cred_protect: 0,
+            created_ms: u64::from(id),
+        }
+    }
+
+    #[test]
+    fn counts_replacement_and_capacity() {
+        let mut s = MemoryStore::with_capacity(2);
+        s.save(cred(1, "a.com", 1, true), None, 0).unwrap();
+        s.save(cred(2, "a.com", 2, true), None, 0).unwrap();
+        assert_eq!(s.remaining_discoverable().unwrap(), 0);
+        assert_eq!(
+            s.save(cred(3, "b.com", 1, true), None, 0),
+            Err(StoreError::Full)
+        );
+        // Replacing frees the room it needs; non-discoverable needs none.
+        s.save(cred(3, "a.com", 1, true), Some(&[1; 16]), 5)
+            .unwrap();
+        s.save(cred(4, "a.com", 9, false), None, 0).unwrap();
+        assert_eq!(s.count_discoverable().unwrap(), 2);
+        assert!(s.get(&[1; 16]).unwrap().is_none());
+        let rp = crate::crypto::sha256(b"a.com");
+        let mut ids: Vec<_> = s
+            .discoverable(&rp)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id[0])
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![2, 3]);
+        assert_eq!(
+            s.counter(CounterScope::Credential(crate::crypto::sha256(&[3; 16])))
+                .unwrap(),
+            5
+        );
+        assert!(s.delete(&[3; 16]).unwrap());
+        assert!(!s.delete(&[3; 16]).unwrap());
+        assert_eq!(
+            s.counter(CounterScope::Credential(crate::crypto::sha256(&[3; 16])))
+                .unwrap(),
+            0,
+            "a deleted credential's counter goes with it"
+        );
+        assert_eq!(s.count_discoverable().unwrap(), 1);
+        s.reset(&[9; 32]).unwrap();
+        assert_eq!(s.count_discoverable().unwrap(), 0);
+        assert_eq!(s.all().count(), 0);
+        assert_eq!(*s.master_secret().unwrap().unwrap(), [9; 32]);
+    }
+
+    #[test]
+    fn counters_saturate() {
+        let mut s = MemoryStore::default();
+        assert_eq!(s.next_counter(CounterScope::Global, 1).unwrap(), 1);
+        assert_eq!(
+            s.next_counter(CounterScope::Global, u32::MAX).unwrap(),
+            u32::MAX
+        );
+        assert_eq!(s.next_counter(CounterScope::Global, 1).unwrap(), u32::MAX);
     }
 }

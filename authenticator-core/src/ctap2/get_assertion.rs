@@ -34,12 +34,7 @@ impl<E: Env> Authenticator<E> {
 
         // Steps 1–2: as in makeCredential, no PIN/UV auth protocol exists in
         // this build.
-        if req.pin_uv_auth.param.is_some() {
-            return Err(match req.pin_uv_auth.protocol {
-                None => StatusCode::MissingParameter,
-                Some(_) => StatusCode::InvalidParameter,
-            });
-        }
+        req.pin_uv_auth.check_supported()?;
 
         // Step 4: options. "rk" is not an option of getAssertion; "up" may be
         // false (a silent probe); "uv" needs a built-in method.

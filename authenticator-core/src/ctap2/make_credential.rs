@@ -20,12 +20,7 @@ impl<E: Env> Authenticator<E> {
         // with clientPin or pinUvAuthToken, which this build does not offer.
         // Step 2: a pinUvAuthParam needs a protocol, and no protocol is
         // supported by this build.
-        if req.pin_uv_auth.param.is_some() {
-            return Err(match req.pin_uv_auth.protocol {
-                None => StatusCode::MissingParameter,
-                Some(_) => StatusCode::InvalidParameter,
-            });
-        }
+        req.pin_uv_auth.check_supported()?;
 
         // Step 3: the first algorithm in the caller's order that the device
         // has enabled. Unknown types and algorithms were skipped in decoding.

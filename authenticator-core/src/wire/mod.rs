@@ -287,6 +287,18 @@ pub struct PinUvAuth {
 }
 
 impl PinUvAuth {
+    /// CTAP 2.1 §6.1.2 / §6.2.2 step 2: a pinUvAuthParam needs a
+    /// pinUvAuthProtocol (else CTAP2_ERR_MISSING_PARAMETER) that the device
+    /// supports (else CTAP1_ERR_INVALID_PARAMETER). This build supports no
+    /// PIN/UV auth protocol, so any pinUvAuthParam fails here.
+    pub fn check_supported(&self) -> Result<(), StatusCode> {
+        match (&self.param, self.protocol) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err(StatusCode::MissingParameter),
+            (Some(_), Some(_)) => Err(StatusCode::InvalidParameter),
+        }
+    }
+
     pub(crate) fn decode(
         m: &mut Fields,
         param_key: i64,
