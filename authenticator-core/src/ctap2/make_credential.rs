@@ -196,7 +196,7 @@ impl<E: Env> Authenticator<E> {
             mode => Some(mode),
         };
         for wanted in preference.unwrap_or_default() {
-            match AttestationFormat::from_str(wanted) {
+            match AttestationFormat::from_id(wanted) {
                 Some(AttestationFormat::None) => return None,
                 Some(AttestationFormat::Packed) if default.is_some() => return default,
                 _ => {}

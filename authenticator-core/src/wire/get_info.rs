@@ -115,7 +115,7 @@ impl AttestationFormat {
     }
 
     /// Parses a format identifier.
-    pub fn from_str(s: &str) -> Option<Self> {
+    pub fn from_id(s: &str) -> Option<Self> {
         match s {
             "packed" => Some(Self::Packed),
             "none" => Some(Self::None),
