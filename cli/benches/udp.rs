@@ -2,6 +2,8 @@
 //! driven by the tests crate's CTAPHID client) beside the same request
 //! handled in-process, measured in one run.
 #![allow(clippy::unwrap_used)]
+// criterion_group! generates undocumented items.
+#![allow(missing_docs)]
 
 use std::path::Path;
 use std::time::Duration;

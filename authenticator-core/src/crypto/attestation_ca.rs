@@ -58,6 +58,11 @@ pub const CA_COMMON_NAME: &str = "Attestation CA";
 /// `ub-organization-name` and `ub-common-name` are both 64).
 pub const MAX_NAME_LEN: usize = 64;
 
+/// The stored form of an [`AttestationIdentity`]: (CA key, CA certificate
+/// DER, batch key, batch certificate DER); keys are 32-byte big-endian P-256
+/// scalars, zeroized on drop.
+pub type IdentityParts = (Zeroizing<[u8; 32]>, Vec<u8>, Zeroizing<[u8; 32]>, Vec<u8>);
+
 /// Errors while building or loading certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertError {
@@ -257,7 +262,7 @@ impl AttestationIdentity {
 
     /// The parts, for storage: (CA key, CA certificate DER, batch key, batch
     /// certificate DER). Keys are 32-byte big-endian P-256 scalars.
-    pub fn to_parts(&self) -> (Zeroizing<[u8; 32]>, Vec<u8>, Zeroizing<[u8; 32]>, Vec<u8>) {
+    pub fn to_parts(&self) -> IdentityParts {
         (
             scalar_bytes(&self.ca_key),
             self.ca_cert_der.clone(),
@@ -398,8 +403,9 @@ fn signing_key_from_bytes(bytes: &[u8]) -> Result<SigningKey, CertError> {
     if bytes.len() != 32 {
         return Err(CertError::InvalidKey);
     }
-    // Length checked above, so `from_slice` (which asserts it) cannot panic.
-    SigningKey::from_bytes(p256::FieldBytes::from_slice(bytes)).map_err(|_| CertError::InvalidKey)
+    // `from_slice` would also left-pad shorter inputs; the exact length is
+    // required above so stored keys are canonical.
+    SigningKey::from_slice(bytes).map_err(|_| CertError::InvalidKey)
 }
 
 /// The private scalar of `key` as big-endian bytes.

@@ -1520,8 +1520,7 @@ fn no_panic_on_random_and_mutated_input() {
 fn deterministic_mode_is_byte_identical() {
     let run = || {
         let mut d = device();
-        let mut out = Vec::new();
-        out.push(
+        vec![
             d.handle(
                 &Mc {
                     rk: Some(true),
@@ -1529,8 +1528,6 @@ fn deterministic_mode_is_byte_identical() {
                 }
                 .encode(),
             ),
-        );
-        out.push(
             d.handle(
                 &Mc {
                     algs: vec![-8],
@@ -1538,9 +1535,8 @@ fn deterministic_mode_is_byte_identical() {
                 }
                 .encode(),
             ),
-        );
-        out.push(d.handle(&Ga::default().encode()));
-        out
+            d.handle(&Ga::default().encode()),
+        ]
     };
     assert_eq!(run(), run());
 }
