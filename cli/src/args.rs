@@ -127,6 +127,9 @@ pub(crate) struct RunArgs {
     /// USB product ID (hex).
     #[arg(long, default_value = "0001", value_parser = parse_hex_u16)]
     pub(crate) pid: u16,
+    /// USB device release number, bcdDevice (hex).
+    #[arg(long, default_value = "0100", value_parser = parse_hex_u16)]
+    pub(crate) usb_version: u16,
     /// USB serial number (ASCII).
     #[arg(long, default_value = "FIDOSIM0001")]
     pub(crate) serial: String,

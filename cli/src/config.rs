@@ -102,8 +102,8 @@ impl RunConfig {
                 name: a.name,
                 vendor_id: a.vid,
                 product_id: a.pid,
+                version: a.usb_version,
                 serial: a.serial,
-                ..UsbIdentity::default()
             },
             device,
             presence: parse_presence(&a.presence)?,
