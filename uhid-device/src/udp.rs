@@ -10,6 +10,10 @@ use tokio::net::UdpSocket;
 
 use crate::ctaphid::packet::{Report, REPORT_LEN};
 
+/// Channels whose peer address is remembered; beyond this the map starts over
+/// (a channel's peer is re-learned from its next report).
+const MAX_PEERS: usize = 4096;
+
 /// The default listening address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8111";
 
@@ -88,6 +92,10 @@ impl UdpTransport {
             let mut report = [0u8; REPORT_LEN];
             report.copy_from_slice(data);
             let cid = u32::from_be_bytes([report[0], report[1], report[2], report[3]]);
+            // Channels are cheap for clients to open; keep the map bounded.
+            if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&cid) {
+                self.peers.clear();
+            }
             self.peers.insert(cid, peer);
             self.last_peer = Some(peer);
             return Ok(report);
