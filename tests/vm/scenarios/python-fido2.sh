@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# python-fido2 (the host's .venv, fido2==2.2.1) against fidosim over
+# /dev/hidraw*, inside the VM: see python_fido2_hidraw.py.
+. "$VM_REPO/tests/vm/guest-lib.sh"
+
+PY=$VM_REPO/.venv/bin/python
+SCRIPT=$VM_REPO/tests/vm/scenarios/python_fido2_hidraw.py
+[ -x "$PY" ] || fail "$PY missing: run tests/vm/prepare.sh on the host"
+export PYTHONDONTWRITEBYTECODE=1     # the host root is read-only in the VM
+
+# 1. stock python-fido2, fidosim without built-in UV
+start_fidosim --uv none --write-ca /tmp/fidosim-ca.pem
+[ -s /tmp/fidosim-ca.pem ] || fail "fidosim did not write its CA with --write-ca"
+step "python-fido2 (stock) against fidosim --uv none over $FIDO_DEV"
+"$PY" "$SCRIPT" stock "$FIDO_DEV" /tmp/fidosim-ca.pem
+stop_fidosim
+
+# 2. fidosim's defaults (built-in UV)
+start_fidosim --write-ca /tmp/fidosim-ca.pem
+step "python-fido2 against fidosim (built-in UV) over $FIDO_DEV"
+"$PY" "$SCRIPT" builtin-uv "$FIDO_DEV" /tmp/fidosim-ca.pem
+stop_fidosim
+
+step "python-fido2 scenario passed"
