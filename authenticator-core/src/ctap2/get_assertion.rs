@@ -23,6 +23,8 @@ pub(crate) struct NextAssertion {
     rp_id_hash: [u8; 32],
     /// UP/UV as determined by the original call.
     flags: u8,
+    /// Whether user names go into the responses (see `assert`).
+    identifying: bool,
     /// When the last assertion of the sequence was returned.
     last_ms: u64,
 }
@@ -102,11 +104,17 @@ impl<E: Env> Authenticator<E> {
         let first = credentials.remove(0);
         let number_of_credentials = (req.allow_list.is_none() && total > 1)
             .then(|| u32::try_from(total).unwrap_or(u32::MAX));
+        // Step 12.3 and the "user" member of §6.2.2's response: with one
+        // account for the RP only the user ID is returned; with several
+        // (and no display to choose on) name and displayName too, so the
+        // platform can show a chooser — but only after user verification.
+        let identifying = number_of_credentials.is_some() && auth_flags & flags::UV != 0;
         let response = self.assert(
             &first,
             &rp_id_hash,
             &req.client_data_hash,
             auth_flags,
+            identifying,
             number_of_credentials,
         )?;
         if number_of_credentials.is_some() {
@@ -115,6 +123,7 @@ impl<E: Env> Authenticator<E> {
                 client_data_hash: req.client_data_hash,
                 rp_id_hash,
                 flags: auth_flags,
+                identifying,
                 last_ms: self.env.now_ms(),
             });
         }
@@ -136,6 +145,7 @@ impl<E: Env> Authenticator<E> {
             &state.rp_id_hash,
             &state.client_data_hash,
             state.flags,
+            state.identifying,
             None,
         )?;
         // Steps 7–8: reset the timer, advance the cursor.
@@ -153,6 +163,7 @@ impl<E: Env> Authenticator<E> {
         rp_id_hash: &[u8; 32],
         client_data_hash: &[u8],
         mut auth_flags: u8,
+        identifying: bool,
         number_of_credentials: Option<u32>,
     ) -> Result<Vec<u8>, StatusCode> {
         // The counter is committed before the signature is made, so a value
@@ -181,10 +192,9 @@ impl<E: Env> Authenticator<E> {
             .key
             .sign(&signed)
             .map_err(|_| StatusCode::Other)?;
-        // User identifiable information only after user verification.
         let user = credential
             .discoverable
-            .then(|| (credential.user.clone(), auth_flags & flags::UV != 0));
+            .then(|| (credential.user.clone(), identifying));
         Ok(Response {
             credential: CredentialDescriptor {
                 id: credential.id.clone(),

@@ -1071,6 +1071,7 @@ fn uv_assertion_returns_user_details() {
             .encode(),
         ),
     );
+    // One account: the user ID only, even after UV (§6.2.2, "user").
     let a = parse_ga(
         &d.handle(
             &Ga {
@@ -1081,10 +1082,45 @@ fn uv_assertion_returns_user_details() {
         ),
     );
     assert_eq!(a.auth_data[32], flags::UP | flags::UV);
+    assert_eq!(
+        a.user.unwrap(),
+        vec![(Value::from("id"), cbor::bytes(vec![1, 2, 3, 4]))]
+    );
+    assert!(a.number.is_none(), "one credential: no numberOfCredentials");
+    // Several accounts and UV: names too, for the platform's chooser, also
+    // in getNextAssertion.
+    d.env_mut().now_ms += 1;
+    parse_mc(
+        &d.handle(
+            &Mc {
+                rk: Some(true),
+                user_id: vec![8],
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                uv: Some(true),
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!(a.number, Some(2));
     let user = a.user.unwrap();
     assert!(user.contains(&(Value::from("name"), Value::from("alice"))));
     assert!(user.contains(&(Value::from("displayName"), Value::from("Alice A."))));
-    assert!(a.number.is_none(), "one credential: no numberOfCredentials");
+    let b = parse_ga(&d.handle(&[0x08]));
+    assert!(b
+        .user
+        .unwrap()
+        .contains(&(Value::from("name"), Value::from("alice"))));
+    // Several accounts without UV: IDs only.
+    let a = parse_ga(&d.handle(&Ga::default().encode()));
+    assert_eq!(a.user.unwrap().len(), 1);
 }
 
 #[test]
