@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares everything tests/vm/run.sh needs, idempotently:
 #   - host packages: qemu-system-x86, busybox-static, xz-utils, cpio,
-#     fido2-tools, openssh-client (the VM runs the host's binaries over 9p,
+#     fido2-tools, openssh-client, chromium, firefox-esr, udev (the VM runs the host's binaries over 9p,
 #     so the guest tools are simply the host's installed packages)
 #   - a Debian kernel (the package linux-image-amd64 depends on), fetched
 #     with apt-get download and unpacked with dpkg -x into tests/vm/cache/
@@ -26,7 +26,7 @@ die() { printf '[prepare] error: %s\n' "$*" >&2; exit 1; }
 T() { local secs=$1; shift; timeout -k 10 "$secs" "$@"; }
 
 # ---------------------------------------------------------------- packages
-HOST_PKGS=(qemu-system-x86 busybox-static xz-utils cpio fido2-tools openssh-client)
+HOST_PKGS=(qemu-system-x86 busybox-static xz-utils cpio fido2-tools openssh-client chromium firefox-esr udev)
 apt_updated=0
 apt_update_once() {
     if [ "$apt_updated" = 0 ]; then

@@ -1,0 +1,39 @@
+# Browser scenarios (sourced by scenarios/chromium.sh and firefox.sh inside
+# the VM): a real browser, headless, registers passkeys and signs in on the
+# test RP in tests/browser/, with fidosim on the uhid transport. The RP
+# verifies every result on its server side; tests/browser/run_browser.py
+# checks those verdicts.
+# shellcheck shell=bash
+. "$VM_REPO/tests/vm/guest-lib.sh"
+
+export HOME=/tmp/home
+mkdir -p "$HOME"
+ip link set lo up 2>/dev/null || busybox ip link set lo up 2>/dev/null || true
+PY=$VM_REPO/.venv/bin/python
+[ -x "$PY" ] || fail "$PY is missing: run tests/vm/prepare.sh"
+
+# browser_run NAME ARGS...: one run of the driver, logged, must pass
+browser_run() {
+    local name=$1; shift
+    step "$BROWSER: $name"
+    "$PY" "$VM_REPO/tests/browser/run_browser.py" --browser "$BROWSER" \
+        --fidosim "$FIDOSIM" --logdir "${VM_RESULTS:-/tmp}" "$@" \
+        || fail "$BROWSER: $name"
+    ok "$BROWSER: $name"
+}
+
+browser_scenarios() {
+    # ES256 and EdDSA, server-side and discoverable (username-less) sign-in,
+    # UV discouraged and required. The key waits 1.5 s before each touch, so
+    # the browser must live on keepalives (STATUS_UPNEEDED) meanwhile. One
+    # discoverable credential per key: with two, a browser shows an account
+    # chooser, as it would for a real key.
+    browser_run "register and sign in (slow touch)" --presence delay:1500 \
+        es-nr-disc:-7:discouraged:discouraged ed-nr-req:-8:discouraged:required \
+        es-rk-req:-7:required:required
+    # With udevd: the key is plugged in after the browser started (EdDSA,
+    # discoverable), unplugged and plugged back in between registration and
+    # sign-in, then replaced by a key that refuses the touch: the page must
+    # get NotAllowedError.
+    browser_run "hot-plug, replug, denied presence" --plug-flow
+}
