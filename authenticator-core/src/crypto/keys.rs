@@ -122,10 +122,21 @@ impl PrivateKey {
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, InvalidKey> {
         match self {
             Self::Es256(b) => {
-                use p256::ecdsa::signature::Signer;
-                let sk = Self::p256_signing_key(b)?;
-                let sig: p256::ecdsa::DerSignature = sk.sign(msg);
-                Ok(sig.as_bytes().to_vec())
+                // Sign with the scalar directly (RFC 6979 nonces, as
+                // SigningKey would): building a SigningKey first also
+                // computes the public key, a second scalar multiplication
+                // that nearly doubles the cost of every assertion.
+                use ecdsa::hazmat::SignPrimitive;
+                use sha2::Digest;
+                let scalar = Option::<p256::NonZeroScalar>::from(p256::NonZeroScalar::from_repr(
+                    (**b).into(),
+                ))
+                .ok_or(InvalidKey)?;
+                let digest = sha2::Sha256::digest(msg);
+                let (sig, _) = (*scalar)
+                    .try_sign_prehashed_rfc6979::<sha2::Sha256>(&digest, &[])
+                    .map_err(|_| InvalidKey)?;
+                Ok(sig.to_der().as_bytes().to_vec())
             }
             Self::EdDsa(b) => {
                 use ed25519_dalek::Signer;
@@ -232,6 +243,16 @@ mod tests {
             let k2 = PrivateKey::from_bytes(alg, k.secret_bytes()).unwrap();
             assert_eq!(k2.public_key().unwrap(), pk);
         }
+    }
+
+    #[test]
+    fn es256_signature_matches_the_reference_signer() {
+        use p256::ecdsa::signature::Signer;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let k = PrivateKey::generate(Algorithm::Es256, &mut rng);
+        let reference = p256::ecdsa::SigningKey::from_bytes(&(*k.secret_bytes()).into()).unwrap();
+        let expected: p256::ecdsa::DerSignature = reference.sign(b"message");
+        assert_eq!(k.sign(b"message").unwrap(), expected.as_bytes());
     }
 
     #[test]

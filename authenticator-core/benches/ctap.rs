@@ -1,0 +1,236 @@
+//! CTAP2 command latency next to the raw cryptography each command needs.
+//!
+//! Two groups, each measuring a full `Authenticator::handle` call beside the
+//! least work any implementation must do for it:
+//!
+//! * `get_assertion`: getAssertion (ES256, no allowList) for an RP that has
+//!   one discoverable credential among 10,000 in the store, beside one
+//!   P-256 ECDSA signature over 37 + 32 bytes with a ready signing key.
+//! * `make_credential`: makeCredential (ES256, packed self attestation,
+//!   non-discoverable) beside P-256 key generation plus one signature over
+//!   a message of the same size as authData ‖ clientDataHash.
+//!
+//! Run with `cargo bench -p authenticator-core --bench ctap`.
+#![allow(clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use authenticator_core::cbor::{self, MapBuilder, Value};
+use authenticator_core::config::AttestationMode;
+use authenticator_core::crypto::keys::{Algorithm, PrivateKey};
+use authenticator_core::crypto::sha256;
+use authenticator_core::env::{PresencePolicy, TestEnv};
+use authenticator_core::store::{Credential, CredentialStore, User};
+use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
+use criterion::{criterion_main, Criterion};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{DerSignature, SigningKey};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+/// The RP whose single credential the getAssertion benchmark uses.
+const BENCH_RP: &str = "bench.example";
+/// Discoverable credentials in the store, all RPs together.
+const STORED_CREDENTIALS: usize = 10_000;
+/// Other RPs the remaining credentials are spread over.
+const OTHER_RPS: usize = 100;
+/// Size of an assertion's authData (no extensions) ‖ clientDataHash.
+const ASSERTION_SIGNED_LEN: usize = 37 + 32;
+
+fn identity(rng: &mut ChaCha20Rng) -> AttestationIdentity {
+    AttestationIdentity::generate(rng, [0x42; 16], "fidosim bench", "fidosim bench batch").unwrap()
+}
+
+fn env(seed: u64) -> TestEnv {
+    let mut env = TestEnv::seeded(seed);
+    env.presence = PresencePolicy::Approve;
+    env
+}
+
+fn stored_credential(rng: &mut ChaCha20Rng, index: usize, rp_id: &str) -> Credential {
+    let mut id = vec![0xC0];
+    id.extend_from_slice(&u32::try_from(index).unwrap().to_be_bytes());
+    id.extend_from_slice(&sha256(&id)[..27]);
+    Credential {
+        id,
+        rp_id: rp_id.to_owned(),
+        rp_id_hash: sha256(rp_id.as_bytes()),
+        rp_name: Some(format!("RP for {rp_id}")),
+        user: User {
+            id: format!("user-{index}").into_bytes(),
+            name: Some(format!("user{index}@{rp_id}")),
+            display_name: Some(format!("User {index}")),
+        },
+        key: PrivateKey::generate(Algorithm::Es256, rng),
+        discoverable: true,
+        cred_protect: 0,
+        created_ms: u64::try_from(index).unwrap(),
+    }
+}
+
+/// An authenticator whose store holds [`STORED_CREDENTIALS`] discoverable
+/// ES256 credentials, exactly one of them for [`BENCH_RP`].
+fn populated_authenticator() -> Authenticator<TestEnv> {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let identity = identity(&mut rng);
+    let mut env = env(1);
+    for i in 0..STORED_CREDENTIALS - 1 {
+        let rp = format!("rp{}.example", i % OTHER_RPS);
+        env.store
+            .save(stored_credential(&mut rng, i, &rp), None, 0)
+            .unwrap();
+    }
+    env.store
+        .save(
+            stored_credential(&mut rng, STORED_CREDENTIALS - 1, BENCH_RP),
+            None,
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        env.store.count_discoverable().unwrap(),
+        STORED_CREDENTIALS,
+        "store population"
+    );
+    Authenticator::new(DeviceConfig::default(), identity, env).unwrap()
+}
+
+fn get_assertion_request() -> Vec<u8> {
+    let params = MapBuilder::new()
+        .int(0x01, BENCH_RP)
+        .int(0x02, cbor::bytes([0x5A; 32]))
+        .build();
+    let mut msg = vec![0x02];
+    msg.extend_from_slice(&cbor::encode(&params));
+    msg
+}
+
+fn make_credential_request() -> Vec<u8> {
+    let alg = MapBuilder::new()
+        .text("alg", Algorithm::Es256.cose())
+        .text("type", "public-key")
+        .build();
+    let params = MapBuilder::new()
+        .int(0x01, cbor::bytes([0x5A; 32]))
+        .int(
+            0x02,
+            MapBuilder::new()
+                .text("id", BENCH_RP)
+                .text("name", "Bench")
+                .build(),
+        )
+        .int(
+            0x03,
+            MapBuilder::new()
+                .text("id", cbor::bytes(b"bench-user".to_vec()))
+                .text("name", "bench@bench.example")
+                .text("displayName", "Bench User")
+                .build(),
+        )
+        .int(0x04, Value::Array(vec![alg]))
+        .int(0x07, MapBuilder::new().text("rk", false).build())
+        .build();
+    let mut msg = vec![0x01];
+    msg.extend_from_slice(&cbor::encode(&params));
+    msg
+}
+
+/// authData of a makeCredential with a sealed 63-byte credential ID and a
+/// 77-byte ES256 COSE key: 37 + 16 + 2 + 63 + 77 bytes.
+const MAKE_CREDENTIAL_AUTH_DATA_LEN: usize = 37 + 16 + 2 + 63 + 77;
+
+fn bench_get_assertion(c: &mut Criterion) {
+    let mut authenticator = populated_authenticator();
+    let request = get_assertion_request();
+    // Sanity: exactly one credential answers, and it is a success.
+    let first = authenticator.handle(&request);
+    assert_eq!(first[0], 0x00, "getAssertion status");
+    let body = cbor::decode(&first[1..]).unwrap();
+    let Value::Map(entries) = body else {
+        panic!("getAssertion body is not a map")
+    };
+    assert!(
+        !entries.iter().any(|(k, _)| *k == Value::from(5)),
+        "numberOfCredentials must be absent for a single credential"
+    );
+
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    let signing_key = SigningKey::random(&mut rng);
+    let message = [0xA5u8; ASSERTION_SIGNED_LEN];
+
+    let mut group = c.benchmark_group("get_assertion");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("get_assertion_es256_10k", |b| {
+        b.iter(|| {
+            let response = authenticator.handle(black_box(&request));
+            // TestEnv logs every presence request; keep the log from growing.
+            authenticator.env_mut().presence_log.clear();
+            response
+        });
+    });
+    group.bench_function("raw_p256_sign", |b| {
+        b.iter(|| {
+            let sig: DerSignature = signing_key.sign(black_box(&message));
+            sig
+        });
+    });
+    group.finish();
+}
+
+fn bench_make_credential(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let config = DeviceConfig {
+        attestation: AttestationMode::SelfAttestation,
+        ..DeviceConfig::default()
+    };
+    let mut authenticator = Authenticator::new(config, identity(&mut rng), env(2)).unwrap();
+    let request = make_credential_request();
+    let first = authenticator.handle(&request);
+    assert_eq!(first[0], 0x00, "makeCredential status");
+    let Value::Map(entries) = cbor::decode(&first[1..]).unwrap() else {
+        panic!("makeCredential body is not a map")
+    };
+    let auth_data_len = entries
+        .iter()
+        .find(|(k, _)| *k == Value::from(2))
+        .and_then(|(_, v)| v.as_bytes())
+        .map(Vec::len);
+    assert_eq!(auth_data_len, Some(MAKE_CREDENTIAL_AUTH_DATA_LEN));
+
+    let message = [0xA5u8; MAKE_CREDENTIAL_AUTH_DATA_LEN + 32];
+
+    let mut group = c.benchmark_group("make_credential");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("make_credential_es256_packed_self", |b| {
+        b.iter(|| {
+            let response = authenticator.handle(black_box(&request));
+            authenticator.env_mut().presence_log.clear();
+            response
+        });
+    });
+    group.bench_function("raw_keygen_and_sign", |b| {
+        b.iter(|| {
+            let key = SigningKey::random(&mut rng);
+            let sig: DerSignature = key.sign(black_box(&message));
+            sig
+        });
+    });
+    group.finish();
+}
+
+/// Both groups; written out rather than with `criterion_group!`, whose
+/// generated function carries no documentation.
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    bench_get_assertion(&mut c);
+    bench_make_credential(&mut c);
+}
+
+criterion_main!(benches);

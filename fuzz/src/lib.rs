@@ -1,0 +1,216 @@
+//! Helpers shared by the fuzz targets: a once-built attestation identity,
+//! fresh authenticators, and the checks every CTAP2 response must pass.
+
+use std::sync::OnceLock;
+
+use authenticator_core::cbor::{self, Value};
+use authenticator_core::crypto::keys::{Algorithm, PrivateKey, PublicKey};
+use authenticator_core::env::TestEnv;
+use authenticator_core::status::StatusCode;
+use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
+
+/// Things that are slow to make and the same for every input.
+pub struct Fixture {
+    /// The attestation CA and batch certificate (a few ms to generate).
+    pub identity: AttestationIdentity,
+    /// The public key of the batch certificate, to check `packed` full
+    /// attestation signatures.
+    pub batch_public: PublicKey,
+    /// A pre-generated key for credentials placed directly in the store.
+    pub es256_key: PrivateKey,
+    /// Another, EdDSA.
+    pub eddsa_key: PrivateKey,
+}
+
+/// The fixture, built on first use.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let mut env = TestEnv::seeded(0xF1D0);
+        let identity = AttestationIdentity::generate(
+            &mut env.rng,
+            authenticator_core::config::DEFAULT_AAGUID,
+            "fidosim fuzz",
+            "fidosim fuzz batch",
+        )
+        .expect("attestation identity");
+        let (_, _, batch_key, _) = identity.to_parts();
+        let batch_public = PrivateKey::from_bytes(Algorithm::Es256, batch_key.as_ref())
+            .and_then(|k| k.public_key())
+            .expect("batch key");
+        Fixture {
+            identity,
+            batch_public,
+            es256_key: PrivateKey::generate(Algorithm::Es256, &mut env.rng),
+            eddsa_key: PrivateKey::generate(Algorithm::EdDsa, &mut env.rng),
+        }
+    })
+}
+
+/// A fresh authenticator over `env` with `config` and the fixture identity.
+pub fn authenticator(config: DeviceConfig, env: TestEnv) -> Authenticator<TestEnv> {
+    Authenticator::new(config, fixture().identity.clone(), env).expect("authenticator setup")
+}
+
+/// The checks that hold for any response to any message:
+///
+/// * the response is non-empty and its first byte is a status code the
+///   spec names;
+/// * an error is the status byte alone;
+/// * a success of reset or selection has no body, any other success has a
+///   body that decodes as a CBOR map (within the CTAP nesting limit) and is
+///   in CTAP2 canonical form.
+///
+/// Returns the decoded body of a success that has one.
+pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Value)>> {
+    assert!(!response.is_empty(), "empty response to {message:02x?}");
+    let status = response[0];
+    assert!(
+        StatusCode::from_known(status).is_some(),
+        "unknown status byte {status:#04x} for {message:02x?}"
+    );
+    if status != StatusCode::Success as u8 {
+        assert_eq!(
+            response.len(),
+            1,
+            "error {status:#04x} with a body: {response:02x?}"
+        );
+        return None;
+    }
+    let cmd = *message.first().expect("a success needs a command byte");
+    let body = &response[1..];
+    if cmd == 0x07 || cmd == 0x0B {
+        assert!(body.is_empty(), "cmd {cmd:#04x} success with a body");
+        return None;
+    }
+    assert!(
+        cbor::is_canonical(body),
+        "cmd {cmd:#04x}: non-canonical body {body:02x?}"
+    );
+    match cbor::decode(body) {
+        Ok(Value::Map(entries)) => Some(entries),
+        other => panic!("cmd {cmd:#04x}: body is not a CBOR map: {other:?}"),
+    }
+}
+
+/// The value under integer key `key` of a decoded map.
+pub fn field(map: &[(Value, Value)], key: i64) -> Option<&Value> {
+    map.iter()
+        .find(|(k, _)| matches!(k, Value::Integer(i) if i128::from(*i) == i128::from(key)))
+        .map(|(_, v)| v)
+}
+
+/// The value under text key `key` of a decoded map.
+pub fn text_field<'a>(map: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
+    map.iter()
+        .find(|(k, _)| matches!(k, Value::Text(t) if t == key))
+        .map(|(_, v)| v)
+}
+
+/// A COSE_Key (ES256 EC2 or EdDSA OKP) as a [`PublicKey`].
+pub fn public_key_from_cose(cose: &Value) -> PublicKey {
+    let Value::Map(m) = cose else {
+        panic!("COSE key is not a map: {cose:?}")
+    };
+    let int = |k: i64| {
+        field(m, k)
+            .and_then(|v| v.as_integer())
+            .map(i128::from)
+            .unwrap_or_else(|| panic!("COSE key without integer {k}: {cose:?}"))
+    };
+    let bytes = |k: i64| {
+        field(m, k)
+            .and_then(|v| v.as_bytes())
+            .cloned()
+            .unwrap_or_else(|| panic!("COSE key without bytes {k}: {cose:?}"))
+    };
+    match (int(1), int(3)) {
+        // kty EC2, alg ES256, crv P-256
+        (2, -7) => {
+            assert_eq!(int(-1), 1, "ES256 key not on P-256");
+            let (x, y) = (bytes(-2), bytes(-3));
+            assert_eq!((x.len(), y.len()), (32, 32), "P-256 coordinate lengths");
+            let point = p256::EncodedPoint::from_affine_coordinates(
+                x.as_slice().into(),
+                y.as_slice().into(),
+                false,
+            );
+            let vk = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .expect("ES256 public key is not a curve point");
+            PublicKey::Es256(vk)
+        }
+        // kty OKP, alg EdDSA, crv Ed25519
+        (1, -8) => {
+            assert_eq!(int(-1), 6, "EdDSA key not on Ed25519");
+            let x: [u8; 32] = bytes(-2).try_into().expect("Ed25519 key length");
+            PublicKey::EdDsa(
+                ed25519_dalek::VerifyingKey::from_bytes(&x).expect("Ed25519 public key"),
+            )
+        }
+        other => panic!("unexpected COSE kty/alg {other:?}"),
+    }
+}
+
+/// Parsed authenticator data.
+#[derive(Debug)]
+pub struct ParsedAuthData {
+    /// SHA-256 of the RP ID.
+    pub rp_id_hash: [u8; 32],
+    /// The flags byte.
+    pub flags: u8,
+    /// The signature counter.
+    pub sign_count: u32,
+    /// Attested credential data, when AT is set.
+    pub attested: Option<Attested>,
+}
+
+/// Attested credential data (WebAuthn §6.5.2).
+#[derive(Debug)]
+pub struct Attested {
+    /// The AAGUID.
+    pub aaguid: [u8; 16],
+    /// The credential ID.
+    pub id: Vec<u8>,
+    /// The credential public key.
+    pub public: PublicKey,
+}
+
+/// Parses authenticator data (WebAuthn §6.1); panics on a malformed one.
+/// Extensions are not implemented by the core, so ED must be clear.
+pub fn parse_auth_data(ad: &[u8]) -> ParsedAuthData {
+    assert!(ad.len() >= 37, "authData too short: {}", ad.len());
+    let flags = ad[32];
+    assert_eq!(flags & 0x80, 0, "ED flag set but no extension exists");
+    assert_eq!(flags & 0x22, 0, "reserved flag bits set: {flags:#04x}");
+    let mut rest = &ad[37..];
+    let attested = if flags & 0x40 != 0 {
+        assert!(rest.len() >= 18, "attested credential data too short");
+        let aaguid: [u8; 16] = rest[..16].try_into().expect("16 bytes");
+        let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+        rest = &rest[18..];
+        assert!(rest.len() >= len, "credential ID runs past authData");
+        let id = rest[..len].to_vec();
+        rest = &rest[len..];
+        let before = rest.len();
+        let cose: Value = ciborium::de::from_reader(&mut rest).expect("COSE key CBOR");
+        let cose_bytes = &ad[ad.len() - before..ad.len() - rest.len()];
+        assert!(
+            cbor::is_canonical(cose_bytes),
+            "COSE key is not canonical CBOR"
+        );
+        Some(Attested {
+            aaguid,
+            id,
+            public: public_key_from_cose(&cose),
+        })
+    } else {
+        None
+    };
+    assert!(rest.is_empty(), "{} trailing bytes in authData", rest.len());
+    ParsedAuthData {
+        rp_id_hash: ad[..32].try_into().expect("32 bytes"),
+        flags,
+        sign_count: u32::from_be_bytes(ad[33..37].try_into().expect("4 bytes")),
+        attested,
+    }
+}
