@@ -80,6 +80,9 @@ def browser_cmd(browser, url, profile):
     exe = shutil.which("firefox-esr") or shutil.which("firefox")
     with open(os.path.join(profile, "user.js"), "w") as f:
         f.write('user_pref("security.webauth.webauthn_enable_usbtoken", true);\n')
+        # "direct" attestation otherwise waits for a consent prompt nobody
+        # can answer headless.
+        f.write('user_pref("security.webauthn.always_allow_direct_attestation", true);\n')
         f.write('user_pref("browser.shell.checkDefaultBrowser", false);\n')
         f.write('user_pref("datareporting.policy.dataSubmissionEnabled", false);\n')
         f.write('user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);\n')
