@@ -91,8 +91,9 @@ async function runCase(cfg) {
 // ?cases=name:alg:rk:uv[:login],… — run one after the other.
 async function run() {
   for (const spec of (q.get('cases') || '').split(',').filter(Boolean)) {
-    const [name, alg, rk, uv, login] = spec.split(':');
-    await runCase({case: name, alg: Number(alg), rk: rk, uv: uv, login: login || 'yes'});
+    const [name, alg, rk, uv, login, timeout] = spec.split(':');
+    await runCase({case: name, alg: Number(alg), rk: rk, uv: uv, login: login || 'yes',
+                   timeout: timeout ? Number(timeout) : undefined});
   }
   await post('/report', {case: '*', error: 'done', message: 'all cases ran'});
 }
@@ -124,15 +125,19 @@ class App:
             verify_origin=lambda o: o == self.origin,
         )
         server.allowed_algorithms = [a for a in server.allowed_algorithms if a.alg == cfg["alg"]]
+        timeout = cfg.get("timeout")
         options, state = server.register_begin(
             user,
             resident_key_requirement=ResidentKeyRequirement(cfg["rk"]),
             user_verification=UserVerificationRequirement(cfg["uv"]),
         )
+        options = dict(options)
+        if timeout:
+            options["publicKey"] = dict(options["publicKey"], timeout=timeout)
         self.cases[case] = {
             "server": server, "state": state, "credentials": [], "cfg": cfg, "user": user,
         }
-        return dict(options)
+        return options
 
     def register_complete(self, body):
         c = self.cases[body["case"]]

@@ -23,17 +23,21 @@ browser_run() {
 }
 
 browser_scenarios() {
-    # ES256 and EdDSA, server-side and discoverable (username-less) sign-in,
-    # UV discouraged and required. The key waits 1.5 s before each touch, so
-    # the browser must live on keepalives (STATUS_UPNEEDED) meanwhile. One
-    # discoverable credential per key: with two, a browser shows an account
-    # chooser, as it would for a real key.
-    browser_run "register and sign in (slow touch)" --presence delay:1500 \
+    # One browser session (browser start-up dominates the time under TCG),
+    # with udevd so the browser sees keys come and go:
+    # - the key is plugged in after the browser started;
+    # - ES256 and EdDSA, server-side and discoverable (username-less) sign-in,
+    #   UV discouraged and required; the key waits 1.5 s before each touch,
+    #   so the browser lives on keepalives (STATUS_UPNEEDED) meanwhile; one
+    #   discoverable credential per key (with two, a browser shows an account
+    #   chooser, as for a real key);
+    # - a registration, a replug, then sign-in with that credential;
+    # - a key that refuses the touch: Firefox's page gets NotAllowedError
+    #   (after the RP's 20 s timeout, Firefox retries until then); Chromium
+    #   shows an error sheet nobody can close headless, so its refusal is
+    #   checked in Chromium's FIDO log and at the RP.
+    browser_run "hot-plug, register and sign in, replug, refused touch" \
+        --plug-flow --presence delay:1500 \
         es-nr-disc:-7:discouraged:discouraged ed-nr-req:-8:discouraged:required \
         es-rk-req:-7:required:required
-    # With udevd: the key is plugged in after the browser started (EdDSA,
-    # discoverable), unplugged and plugged back in between registration and
-    # sign-in, then replaced by a key that refuses the touch: the page must
-    # get NotAllowedError.
-    browser_run "hot-plug, replug, denied presence" --plug-flow
 }
