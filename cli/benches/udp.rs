@@ -8,56 +8,26 @@
 use std::path::Path;
 use std::time::Duration;
 
-use authenticator_core::cbor::{self, MapBuilder, Value};
 use authenticator_core::env::TestEnv;
 use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
 use fidosim_tests::daemon::Daemon;
 use fidosim_tests::hid::UdpHid;
+use fidosim_tests::requests;
 use rand_core::SeedableRng;
 
 const CDH: [u8; 32] = [7; 32];
 
 fn make_credential() -> Vec<u8> {
-    let req = MapBuilder::new()
-        .int(1, cbor::bytes(CDH.to_vec()))
-        .int(2, MapBuilder::new().text("id", "bench.example").build())
-        .int(
-            3,
-            MapBuilder::new().text("id", cbor::bytes(vec![1])).build(),
-        )
-        .int(
-            4,
-            Value::Array(vec![MapBuilder::new()
-                .text("alg", -7)
-                .text("type", "public-key")
-                .build()]),
-        )
-        .build();
-    [vec![0x01], cbor::encode(&req)].concat()
+    requests::make_credential("bench.example", &CDH, &[1])
 }
 
 fn get_assertion(cred_id: &[u8]) -> Vec<u8> {
-    let req = MapBuilder::new()
-        .int(1, "bench.example")
-        .int(2, cbor::bytes(CDH.to_vec()))
-        .int(
-            3,
-            Value::Array(vec![MapBuilder::new()
-                .text("id", cbor::bytes(cred_id.to_vec()))
-                .text("type", "public-key")
-                .build()]),
-        )
-        .build();
-    [vec![0x02], cbor::encode(&req)].concat()
+    requests::get_assertion("bench.example", &CDH, cred_id)
 }
 
-/// The credential ID inside a makeCredential response.
 fn credential_id(resp: &[u8]) -> Vec<u8> {
-    let mut m = cbor::Fields::decode(&resp[1..]).unwrap();
-    let auth_data = cbor::as_bytes(m.take(2).unwrap(), 4096).unwrap();
-    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
-    auth_data[55..55 + len].to_vec()
+    requests::credential_id(resp).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

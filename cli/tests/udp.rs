@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use authenticator_core::cbor::{self, MapBuilder, Value};
+use authenticator_core::cbor;
 use fidosim_tests::daemon::Daemon;
 use fidosim_tests::hid::{cmd, UdpHid, BROADCAST};
 
@@ -16,27 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_fidosim");
 const T: Duration = Duration::from_secs(10);
 
 fn make_credential() -> Vec<u8> {
-    let req = MapBuilder::new()
-        .int(1, cbor::bytes(vec![0x11; 32]))
-        .int(2, MapBuilder::new().text("id", "example.com").build())
-        .int(
-            3,
-            MapBuilder::new()
-                .text("id", cbor::bytes(vec![1, 2, 3]))
-                .text("name", "u")
-                .build(),
-        )
-        .int(
-            4,
-            Value::Array(vec![MapBuilder::new()
-                .text("alg", -7)
-                .text("type", "public-key")
-                .build()]),
-        )
-        .build();
-    let mut out = vec![0x01];
-    out.extend(cbor::encode(&req));
-    out
+    fidosim_tests::requests::make_credential("example.com", &[0x11; 32], &[1, 2, 3])
 }
 
 fn hid_error(m: &fidosim_tests::hid::Message) -> u8 {

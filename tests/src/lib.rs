@@ -9,3 +9,4 @@
 
 pub mod daemon;
 pub mod hid;
+pub mod requests;
