@@ -44,13 +44,19 @@ pub struct Message {
 pub struct UdpHid {
     sock: UdpSocket,
     device: SocketAddr,
+    /// The read timeout last set on the socket (setting it is a syscall).
+    timeout: std::cell::Cell<Option<Duration>>,
 }
 
 impl UdpHid {
     /// A client talking to the device at `device`.
     pub fn connect(device: SocketAddr) -> io::Result<Self> {
         let sock = UdpSocket::bind("127.0.0.1:0")?;
-        Ok(Self { sock, device })
+        Ok(Self {
+            sock,
+            device,
+            timeout: std::cell::Cell::new(None),
+        })
     }
 
     /// Sends one raw report (must be 64 bytes to be a report).
@@ -94,7 +100,15 @@ impl UdpHid {
 
     /// Receives one report, or times out.
     pub fn recv_raw(&self, timeout: Duration) -> io::Result<[u8; 64]> {
-        self.sock.set_read_timeout(Some(timeout))?;
+        // Re-arm the timeout only when it moved by more than 50 ms.
+        let stale = self
+            .timeout
+            .get()
+            .is_none_or(|t| t.abs_diff(timeout) > Duration::from_millis(50));
+        if stale {
+            self.sock.set_read_timeout(Some(timeout))?;
+            self.timeout.set(Some(timeout));
+        }
         let mut buf = [0u8; 128];
         loop {
             let (n, from) = self.sock.recv_from(&mut buf)?;
