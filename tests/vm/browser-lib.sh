@@ -32,10 +32,10 @@ browser_scenarios() {
     #   discoverable credential per key (with two, a browser shows an account
     #   chooser, as for a real key);
     # - a registration, a replug, then sign-in with that credential;
-    # - a key that refuses the touch: Firefox's page gets NotAllowedError
-    #   (after the RP's 20 s timeout, Firefox retries until then); Chromium
-    #   shows an error sheet nobody can close headless, so its refusal is
-    #   checked in Chromium's FIDO log and at the RP.
+    # - a key that refuses the touch: the browser must receive
+    #   CTAP2_ERR_OPERATION_DENIED and the RP must get nothing. (Headless,
+    #   neither browser turns it into a prompt NotAllowedError: Chromium
+    #   shows an error sheet, Firefox retries until the user cancels.)
     browser_run "hot-plug, register and sign in, replug, refused touch" \
         --plug-flow --presence delay:1500 \
         es-nr-disc:-7:discouraged:discouraged ed-nr-req:-8:discouraged:required \
