@@ -210,7 +210,16 @@ fn worker(
         shared.current_txn.store(req.txn, Ordering::SeqCst);
         let started = Instant::now();
         let response = match req.cmd {
-            Command::Cbor => authenticator.handle(&req.payload),
+            // The core does not panic on any input (tests and fuzzing check
+            // it); should it ever, the host gets CTAP1_ERR_OTHER and the
+            // device keeps serving instead of staying busy for good.
+            Command::Cbor => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                authenticator.handle(&req.payload)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!("the authenticator panicked; answering CTAP1_ERR_OTHER");
+                vec![authenticator_core::StatusCode::Other as u8]
+            }),
             // CTAPHID refuses MSG while the NMSG capability is set.
             _ => vec![authenticator_core::StatusCode::InvalidCommand as u8],
         };
