@@ -73,6 +73,7 @@ boot_vm() {
         -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init mitigations=off random.trust_cpu=on ${VM_APPEND:-}"
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
         -virtfs "local,path=$rundir,mount_tag=results,security_model=none,multidevs=remap"
+        -virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
         -device virtio-rng-pci
     )
     # stdin from /dev/null: nothing to type, and the terminal is never put in
@@ -114,6 +115,7 @@ cd /tmp
 $jobcmd
 JOB
     echo $((VM_TIMEOUT > 40 ? VM_TIMEOUT - 20 : VM_TIMEOUT)) > "$rundir/timeout"
+    echo "$REPO" > "$rundir/repo"
 
     kernel=$VMLINUZ
     if [ -n "${VMLINUX:-}" ] && [ ! -e "$CACHE/pvh-failed" ] && [ "${VM_KERNEL:-}" != bzimage ]; then kernel=$VMLINUX; fi
