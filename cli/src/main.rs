@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Exit status of an invalid command line (clap uses it too).
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit status of a run that failed at run time.
 pub(crate) const EXIT_FAILURE: u8 = 1;
 /// Exit status when the transport (uhid, UDP) cannot be used.

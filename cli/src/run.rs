@@ -15,7 +15,7 @@ use uhid_device::uhid::UhidTransport;
 
 use crate::args::{Cli, Command};
 use crate::config::{RunConfig, TransportConfig};
-use crate::{EXIT_FAILURE, EXIT_TRANSPORT};
+use crate::{EXIT_FAILURE, EXIT_TRANSPORT, EXIT_USAGE};
 
 /// A failure, with the exit status it maps to.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 2,
+            Self::Config(_) => EXIT_USAGE,
             Self::Transport(_) => EXIT_TRANSPORT,
             Self::Runtime(_) => EXIT_FAILURE,
         }

@@ -8,7 +8,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
@@ -156,10 +155,10 @@ impl UhidTransport {
     /// Opens `path` (normally `/dev/uhid`) and creates the device.
     pub fn create(path: &Path, identity: UsbIdentity) -> Result<Self, UhidError> {
         let params = create_params(&identity)?;
+        // std opens every file with O_CLOEXEC on Linux.
         let mut writer = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc_o_cloexec())
             .open(path)
             .map_err(|e| open_error(path, e))?;
         let reader = writer
@@ -223,11 +222,6 @@ impl UhidTransport {
         let event: [u8; UHID_EVENT_SIZE] = InputEvent::Destroy.into();
         self.writer.write_all(&event)
     }
-}
-
-const fn libc_o_cloexec() -> i32 {
-    // O_CLOEXEC on Linux (all architectures fidosim supports).
-    0o2000000
 }
 
 fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
