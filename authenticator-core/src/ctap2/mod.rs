@@ -5,6 +5,7 @@ mod get_assertion;
 mod get_info;
 mod make_credential;
 mod reset;
+mod u2f;
 
 use rand_core::RngCore;
 use zeroize::Zeroizing;
