@@ -65,6 +65,7 @@ fn stored_credential(rng: &mut ChaCha20Rng, index: usize, rp_id: &str) -> Creden
         key: PrivateKey::generate(Algorithm::Es256, rng),
         discoverable: true,
         cred_protect: 0,
+        cred_blob: None,
         created_ms: u64::try_from(index).unwrap(),
     }
 }

@@ -66,6 +66,23 @@ pub struct DeviceConfig {
     pub builtin_uv: bool,
     /// When reset is allowed.
     pub reset_policy: ResetPolicy,
+    /// A PIN the device starts with when its store has none (a fresh or
+    /// reset device); `None` leaves the PIN unset, which keeps browsers
+    /// from asking for one.
+    pub initial_pin: Option<String>,
+    /// alwaysUv on a fresh or reset device (CTAP 2.1 §6.11.2); the
+    /// toggleAlwaysUv subcommand changes it later.
+    pub always_uv: bool,
+    /// makeCredUvNotRqd (CTAP 2.1 §6.4): non-discoverable credentials can
+    /// be made without user verification even when the device is protected
+    /// by a PIN or built-in UV.
+    pub make_cred_uv_not_rqd: bool,
+    /// Whether the device supports enterprise attestation (getInfo option
+    /// `ep`); authenticatorConfig enables it.
+    pub enterprise_attestation: bool,
+    /// RP IDs for which vendor-facilitated enterprise attestation is
+    /// returned (CTAP 2.1 §7.1, mode 1).
+    pub enterprise_rp_ids: Vec<String>,
     /// getInfo `firmwareVersion` (0x0E).
     pub firmware_version: u32,
 }
@@ -80,6 +97,11 @@ impl Default for DeviceConfig {
             backup: BackupFlags::DeviceBound,
             builtin_uv: true,
             reset_policy: ResetPolicy::AfterPowerUp,
+            initial_pin: None,
+            always_uv: false,
+            make_cred_uv_not_rqd: true,
+            enterprise_attestation: true,
+            enterprise_rp_ids: Vec::new(),
             firmware_version: DEFAULT_FIRMWARE_VERSION,
         }
     }

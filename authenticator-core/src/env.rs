@@ -36,6 +36,15 @@ pub enum PresenceRequest<'a> {
     Reset,
     /// authenticatorSelection: "is this the key you mean?".
     Selection,
+    /// Built-in user verification for a pinUvAuthToken (CTAP 2.1
+    /// §6.5.5.7.3), optionally for one RP.
+    Verify {
+        /// The permissions RP ID, when given.
+        rp_id: Option<&'a str>,
+    },
+    /// A zero-length pinUvAuthParam: a CTAP 2.0 platform asks the user to
+    /// touch the key they mean (CTAP 2.1 §6.1.2 step 1).
+    PinProbe,
 }
 
 /// What the user did.

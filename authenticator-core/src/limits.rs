@@ -51,3 +51,44 @@ pub const GET_NEXT_ASSERTION_WINDOW_MS: u64 = 30_000;
 /// authenticatorReset is allowed only this long after power-up when the
 /// device requires a fresh power-up (CTAP 2.1 §6.6: 10 seconds).
 pub const RESET_WINDOW_MS: u64 = 10_000;
+
+/// uvRetries of the built-in UV method after a success or a reset (an
+/// authenticator choice; fingerprint keys commonly allow 5).
+pub const MAX_UV_RETRIES: u8 = 5;
+
+/// Failed built-in UV attempts allowed within one request before the
+/// authenticator gives up (CTAP 2.1 §6.5.2.3 maxUvAttemptsForInternalRetries).
+pub const MAX_UV_ATTEMPTS_FOR_INTERNAL_RETRIES: u8 = 1;
+
+/// The minimum PIN length until authenticatorConfig raises it
+/// (CTAP 2.1 §6.5.1: at least 4 Unicode code points).
+pub const DEFAULT_MIN_PIN_LENGTH: u8 = 4;
+
+/// Longest PIN, in UTF-8 bytes (CTAP 2.1 §6.5.5.5: 63 bytes).
+pub const MAX_PIN_BYTES: usize = 63;
+
+/// PIN mismatches in a row after which the device needs a power cycle
+/// (CTAP 2.1 §6.5.5.7.1: 3).
+pub const PIN_MISMATCHES_BEFORE_POWER_CYCLE: u8 = 3;
+
+/// A pinUvAuthToken that was not used within this time of being issued
+/// stops being usable (CTAP 2.1 §6.5.2.1 initial usage time limit, 30 s for
+/// USB).
+pub const TOKEN_INITIAL_USAGE_MS: u64 = 30_000;
+
+/// A pinUvAuthToken expires this long after it was issued, used or not
+/// (CTAP 2.1 §6.5.2.1 maximum usage time period, 10 minutes).
+pub const TOKEN_MAX_USAGE_MS: u64 = 600_000;
+
+/// The user-present flag of a pinUvAuthToken is cleared this long after it
+/// was set (CTAP 2.1 §6.5.2.1 user present time limit, 30 s).
+pub const TOKEN_USER_PRESENT_MS: u64 = 30_000;
+
+/// Longest credBlob stored with a credential (CTAP 2.1 §12.2: at least 32).
+pub const MAX_CRED_BLOB_LENGTH: usize = 32;
+
+/// Largest serialized large-blob array (CTAP 2.1 §6.10: at least 1024).
+pub const MAX_SERIALIZED_LARGE_BLOB_ARRAY: usize = 4096;
+
+/// Most RP IDs setMinPINLength accepts (getInfo maxRPIDsForSetMinPINLength).
+pub const MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH: usize = 8;

@@ -48,9 +48,55 @@ pub struct Credential {
     pub discoverable: bool,
     /// credProtect level (0 = not set).
     pub cred_protect: u8,
+    /// The credBlob stored with a discoverable credential (CTAP 2.1 §12.2).
+    pub cred_blob: Option<Vec<u8>>,
     /// When it was created, in the environment's milliseconds; newer
     /// credentials are offered first.
     pub created_ms: u64,
+}
+
+/// Device-wide state that must survive a restart: the PIN, its retry
+/// counters and the settings authenticatorConfig changes. authenticatorReset
+/// returns it to [`DeviceState::default`] (with the configured `alwaysUv`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceState {
+    /// LEFT(SHA-256(PIN), 16) of the current PIN (CTAP 2.1 §6.5.5.5).
+    pub pin_hash: Option<[u8; 16]>,
+    /// The PIN's length in Unicode code points (for forcePINChange checks).
+    pub pin_code_points: u8,
+    /// pinRetries (CTAP 2.1 §6.5.2.2): 8 after setPIN, 0 = blocked.
+    pub pin_retries: u8,
+    /// uvRetries for the built-in UV method.
+    pub uv_retries: u8,
+    /// The current minimum PIN length (CTAP 2.1 §6.11.4, at least 4).
+    pub min_pin_length: u8,
+    /// RP IDs that may read minPinLength (CTAP 2.1 §12.4).
+    pub min_pin_length_rp_ids: Vec<String>,
+    /// forcePINChange (CTAP 2.1 §6.4, getInfo 0x0C).
+    pub force_pin_change: bool,
+    /// alwaysUv (CTAP 2.1 §6.11.2).
+    pub always_uv: bool,
+    /// Whether enterprise attestation was enabled (CTAP 2.1 §6.11.1).
+    pub enterprise_attestation: bool,
+}
+
+/// The retry counters' starting values.
+pub const MAX_PIN_RETRIES: u8 = 8;
+
+impl Default for DeviceState {
+    fn default() -> Self {
+        Self {
+            pin_hash: None,
+            pin_code_points: 0,
+            pin_retries: MAX_PIN_RETRIES,
+            uv_retries: crate::limits::MAX_UV_RETRIES,
+            min_pin_length: crate::limits::DEFAULT_MIN_PIN_LENGTH,
+            min_pin_length_rp_ids: Vec::new(),
+            force_pin_change: false,
+            always_uv: false,
+            enterprise_attestation: false,
+        }
+    }
 }
 
 /// Which counter a signature uses.
@@ -115,8 +161,26 @@ pub trait CredentialStore {
     /// The current value of a counter (0 when missing).
     fn counter(&self, scope: CounterScope) -> Result<u32, StoreError>;
     /// Deletes every credential and counter and installs a new master
-    /// secret, atomically (authenticatorReset).
+    /// secret, atomically (authenticatorReset). The device state and the
+    /// large-blob array are reset too (to their defaults and the initial
+    /// empty array).
     fn reset(&mut self, new_master: &[u8; 32]) -> Result<(), StoreError>;
+    /// The device state (the defaults before anything was stored).
+    fn device_state(&self) -> Result<DeviceState, StoreError>;
+    /// Replaces the device state, atomically.
+    fn set_device_state(&mut self, state: &DeviceState) -> Result<(), StoreError>;
+    /// The serialized large-blob array (CTAP 2.1 §6.10), including its
+    /// trailing hash; `None` until something was written (the device then
+    /// serves the initial empty array).
+    fn large_blob_array(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the serialized large-blob array, atomically.
+    fn set_large_blob_array(&mut self, array: &[u8]) -> Result<(), StoreError>;
+    /// Replaces a stored credential's user fields (updateUserInformation,
+    /// CTAP 2.1 §6.8.6); whether the credential existed.
+    fn update_user(&mut self, id: &[u8], user: &User) -> Result<bool, StoreError>;
+    /// Every stored discoverable credential, in any order (credential
+    /// management enumerates them).
+    fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError>;
 }
 
 /// The in-memory store.
@@ -129,6 +193,8 @@ pub struct MemoryStore {
     capacity: usize,
     /// How many stored credentials are discoverable.
     discoverable_count: usize,
+    state: DeviceState,
+    large_blob: Option<Vec<u8>>,
 }
 
 impl Default for MemoryStore {
@@ -147,6 +213,8 @@ impl MemoryStore {
             counters: HashMap::new(),
             capacity,
             discoverable_count: 0,
+            state: DeviceState::default(),
+            large_blob: None,
         }
     }
 
@@ -257,7 +325,46 @@ impl CredentialStore for MemoryStore {
         self.counters.clear();
         self.discoverable_count = 0;
         self.master = Some(Zeroizing::new(*new_master));
+        self.state = DeviceState::default();
+        self.large_blob = None;
         Ok(())
+    }
+
+    fn device_state(&self) -> Result<DeviceState, StoreError> {
+        Ok(self.state.clone())
+    }
+
+    fn set_device_state(&mut self, state: &DeviceState) -> Result<(), StoreError> {
+        self.state = state.clone();
+        Ok(())
+    }
+
+    fn large_blob_array(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.large_blob.clone())
+    }
+
+    fn set_large_blob_array(&mut self, array: &[u8]) -> Result<(), StoreError> {
+        self.large_blob = Some(array.to_vec());
+        Ok(())
+    }
+
+    fn update_user(&mut self, id: &[u8], user: &User) -> Result<bool, StoreError> {
+        Ok(match self.credentials.get_mut(id) {
+            Some(c) => {
+                c.user = user.clone();
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError> {
+        Ok(self
+            .credentials
+            .values()
+            .filter(|c| c.discoverable)
+            .cloned()
+            .collect())
     }
 }
 
@@ -282,6 +389,7 @@ mod tests {
             key: PrivateKey::generate(Algorithm::Es256, &mut rng),
             discoverable,
             cred_protect: 0,
+            cred_blob: None,
             created_ms: u64::from(id),
         }
     }

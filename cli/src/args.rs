@@ -158,6 +158,26 @@ pub(crate) struct RunArgs {
     /// When authenticatorReset is allowed.
     #[arg(long, value_enum, default_value_t = ResetArg::PowerUp)]
     pub(crate) reset: ResetArg,
+    /// Start with this PIN set (4–63 bytes of UTF-8). Browsers then ask
+    /// for the PIN, like with a real key that has one; without it the key
+    /// has no PIN and browsers use the built-in UV.
+    #[arg(long, value_name = "PIN")]
+    pub(crate) pin: Option<String>,
+    /// Require user verification for every makeCredential and getAssertion
+    /// (the CTAP 2.1 alwaysUv option; authenticatorConfig can toggle it).
+    #[arg(long)]
+    pub(crate) always_uv: bool,
+    /// Require user verification for non-discoverable credentials too
+    /// (turns the makeCredUvNotRqd option off).
+    #[arg(long)]
+    pub(crate) mc_requires_uv: bool,
+    /// Do not support enterprise attestation (the getInfo `ep` option).
+    #[arg(long)]
+    pub(crate) no_enterprise_attestation: bool,
+    /// RP IDs that get a vendor-facilitated enterprise attestation once it
+    /// is enabled through authenticatorConfig.
+    #[arg(long, value_delimiter = ',', value_name = "RP_ID")]
+    pub(crate) enterprise_rp_ids: Vec<String>,
     /// Write the attestation CA certificate (PEM) here at start-up, for an
     /// RP's trust store.
     #[arg(long)]

@@ -88,6 +88,11 @@ impl RunConfig {
                 ResetArg::PowerUp => ResetPolicy::AfterPowerUp,
                 ResetArg::Always => ResetPolicy::Always,
             },
+            initial_pin: a.pin.map(check_pin).transpose()?,
+            always_uv: a.always_uv,
+            make_cred_uv_not_rqd: !a.mc_requires_uv,
+            enterprise_attestation: !a.no_enterprise_attestation,
+            enterprise_rp_ids: a.enterprise_rp_ids,
             ..DeviceConfig::default()
         };
         if a.name.len() > 127 {
@@ -115,6 +120,17 @@ impl RunConfig {
             write_ca: a.write_ca,
         })
     }
+}
+
+/// A PIN must be 4 to 63 bytes of UTF-8 with no NUL (CTAP 2.1 §6.5.1,
+/// §6.5.5.5) and at least 4 code points.
+fn check_pin(pin: String) -> Result<String, ConfigError> {
+    if pin.chars().count() < 4 || pin.len() > 63 || pin.contains('\0') {
+        return Err(ConfigError(
+            "--pin: a PIN has at least 4 characters and at most 63 bytes, without NUL".into(),
+        ));
+    }
+    Ok(pin)
 }
 
 fn parse_presence(s: &str) -> Result<PresenceMode, ConfigError> {
@@ -182,6 +198,15 @@ mod tests {
         ] {
             assert!(parse_presence(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pin_values() {
+        assert!(check_pin("1234".into()).is_ok());
+        assert!(check_pin("äöüß".into()).is_ok());
+        assert!(check_pin("123".into()).is_err());
+        assert!(check_pin("1".repeat(64)).is_err());
+        assert!(check_pin("12\u{0}4".into()).is_err());
     }
 
     #[test]

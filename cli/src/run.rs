@@ -97,8 +97,30 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
     }
     let shared = Arc::new(Shared::default());
     let env = DaemonEnv::new(config.presence, config.uv, shared.clone());
-    let authenticator = Authenticator::new(config.device.clone(), identity, env)
+    let enterprise = config
+        .device
+        .enterprise_attestation
+        .then(|| {
+            // A distinct certificate for enterprise attestations (CTAP 2.1
+            // §7.1), naming this device by its serial number.
+            AttestationIdentity::generate(
+                &mut rng,
+                config.device.aaguid,
+                "fidosim",
+                &format!("fidosim enterprise attestation {}", config.usb.serial),
+            )
+        })
+        .transpose()
+        .map_err(|e| {
+            Error::Runtime(format!(
+                "cannot create the enterprise attestation certificate: {e:?}"
+            ))
+        })?;
+    let mut authenticator = Authenticator::new(config.device.clone(), identity, env)
         .map_err(|e| Error::Config(e.to_string()))?;
+    if let Some(identity) = enterprise {
+        authenticator.set_enterprise_identity(identity);
+    }
 
     let transport = match &config.transport {
         TransportConfig::Uhid { path } => Transport::Uhid(

@@ -37,6 +37,7 @@ fn stored(
         key: key.clone(),
         discoverable: true,
         cred_protect: 0,
+        cred_blob: None,
         created_ms: 0,
     }
 }

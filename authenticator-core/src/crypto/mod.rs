@@ -2,6 +2,7 @@
 
 pub mod attestation_ca;
 pub mod keys;
+pub mod pin_protocol;
 pub mod seal;
 
 use sha2::{Digest, Sha256};

@@ -1,9 +1,12 @@
 //! authenticatorGetAssertion (CTAP 2.1 §6.2.2) and
 //! authenticatorGetNextAssertion (§6.3).
 
-use super::make_credential::{up_error, uv_error};
+use super::extensions::{cred_protect, cred_random, large_blob_key, GaExtensions, Outputs};
+use super::make_credential::up_error;
+use super::pin::permission;
 use super::Authenticator;
 use crate::auth_data::{flags, AuthData};
+use crate::cbor;
 use crate::config::{BackupFlags, CounterMode};
 use crate::crypto::sha256;
 use crate::env::{Env, PresenceRequest};
@@ -27,6 +30,8 @@ pub(crate) struct NextAssertion {
     identifying: bool,
     /// When the last assertion of the sequence was returned.
     last_ms: u64,
+    /// The extension inputs, applied to each credential in turn.
+    ext: GaExtensions,
 }
 
 impl<E: Env> Authenticator<E> {
@@ -34,48 +39,93 @@ impl<E: Env> Authenticator<E> {
         let req = Request::decode(params)?;
         let rp_id_hash = sha256(req.rp_id.as_bytes());
 
-        // Steps 1–2: as in makeCredential, no PIN/UV auth protocol exists in
-        // this build.
-        req.pin_uv_auth.check_supported()?;
+        let state = self.device_state()?;
+        let authenticate = PresenceRequest::Authenticate { rp_id: &req.rp_id };
+
+        // Step 1: the zero-length pinUvAuthParam probe.
+        if req
+            .pin_uv_auth
+            .param
+            .as_deref()
+            .is_some_and(<[u8]>::is_empty)
+        {
+            return Err(self.pin_probe(&PresenceRequest::PinProbe));
+        }
+        // Step 2: a pinUvAuthParam needs a supported protocol.
+        let pin_auth = match &req.pin_uv_auth.param {
+            Some(param) => Some((Self::pin_protocol(req.pin_uv_auth.protocol)?, param.clone())),
+            None => None,
+        };
 
         // Step 4: options. "rk" is not an option of getAssertion; "up" may be
-        // false (a silent probe); "uv" needs a built-in method.
+        // false (a silent probe); "uv" needs a built-in method and is
+        // ignored next to a pinUvAuthParam.
         if req.options.rk.is_some() {
             return Err(StatusCode::UnsupportedOption);
         }
-        let uv_requested = req.options.uv.unwrap_or(false);
+        let mut uv = req.options.uv.unwrap_or(false) && pin_auth.is_none();
         let up_requested = req.options.up.unwrap_or(true);
-        if uv_requested && !self.config.builtin_uv {
+        if uv && !self.config.builtin_uv {
             return Err(StatusCode::InvalidOption);
         }
+        let protected = self.uv_protected(&state);
 
-        // Step 6.2: built-in user verification; the gesture is also the
-        // evidence of presence (step 8).
-        let mut auth_flags = 0u8;
-        if uv_requested {
-            let request = PresenceRequest::Authenticate { rp_id: &req.rp_id };
-            let check = self
-                .env
-                .check_user(&request, up_requested, true)
-                .map_err(uv_error)?;
-            if !check.uv {
-                return Err(StatusCode::OperationDenied);
+        // Step 5: alwaysUv applies to requests that want presence.
+        if state.always_uv && up_requested && pin_auth.is_none() && !uv {
+            if !protected {
+                return Err(if state.pin_hash.is_some() {
+                    StatusCode::PuatRequired
+                } else {
+                    StatusCode::OperationDenied
+                });
             }
-            auth_flags |= flags::UV;
-            if check.up {
-                auth_flags |= flags::UP;
+            if self.config.builtin_uv {
+                uv = true;
+            } else {
+                return Err(StatusCode::PuatRequired);
             }
         }
 
-        // Step 7: locate the applicable credentials.
+        // Step 6: user verification, through the token or built in; the
+        // built-in gesture is also the evidence of presence (step 8).
+        let mut auth_flags = 0u8;
+        let mut token_up = false;
+        if let Some((protocol, param)) = &pin_auth {
+            if !protected {
+                return Err(StatusCode::PinNotSet);
+            }
+            let f = self.check_token(
+                *protocol,
+                param,
+                &req.client_data_hash,
+                permission::GA,
+                Some(&req.rp_id),
+                true,
+            )?;
+            if !self.token_user_verified() {
+                return Err(StatusCode::PinAuthInvalid);
+            }
+            token_up = f.user_present;
+            auth_flags |= flags::UV;
+        } else if uv {
+            self.builtin_uv_for_request(&authenticate)?;
+            auth_flags |= flags::UV | flags::UP;
+        }
+        let verified = auth_flags & flags::UV != 0;
+
+        // Step 7: locate the applicable credentials; credProtect hides
+        // level-3 credentials without UV, and level-2 ones from discovery
+        // without UV (steps 7.4–7.5).
         let mut credentials: Vec<Credential> = match &req.allow_list {
             Some(list) => list
                 .iter()
                 .filter_map(|d| self.find_own_credential(&rp_id_hash, &req.rp_id, &d.id))
+                .filter(|c| verified || c.cred_protect != cred_protect::UV_REQUIRED)
                 .take(1)
                 .collect(),
             None => {
                 let mut found = self.env.store_ref().discoverable(&rp_id_hash)?;
+                found.retain(|c| verified || c.cred_protect < cred_protect::UV_OPTIONAL_WITH_LIST);
                 // Step 12.2.1: most recently created first.
                 found.reverse();
                 found.sort_by_key(|c| std::cmp::Reverse(c.created_ms));
@@ -87,16 +137,22 @@ impl<E: Env> Authenticator<E> {
             return Err(StatusCode::NoCredentials);
         }
 
-        // Step 9: user presence, unless "up" is false or step 6 collected it.
+        // Step 9: user presence, unless "up" is false or step 6 collected
+        // it; a token's cached presence counts once.
         if up_requested && auth_flags & flags::UP == 0 {
-            let request = PresenceRequest::Authenticate { rp_id: &req.rp_id };
-            self.env
-                .check_user(&request, true, false)
-                .map_err(up_error)?;
+            if !token_up {
+                self.env
+                    .check_user(&authenticate, true, false)
+                    .map_err(up_error)?;
+            }
             auth_flags |= flags::UP;
         }
+        if up_requested {
+            self.pin.consume_flags();
+        }
 
-        // Step 10: no extension is implemented in this build.
+        // Step 10: extensions.
+        let ext = GaExtensions::parse(req.extensions.clone())?;
 
         // Steps 11–12: with an allowList one credential answers; without one,
         // the first of several, the rest via getNextAssertion.
@@ -116,6 +172,7 @@ impl<E: Env> Authenticator<E> {
             auth_flags,
             identifying,
             number_of_credentials,
+            &ext,
         )?;
         if number_of_credentials.is_some() {
             self.next_assertion = Some(NextAssertion {
@@ -125,6 +182,7 @@ impl<E: Env> Authenticator<E> {
                 flags: auth_flags,
                 identifying,
                 last_ms: self.env.now_ms(),
+                ext,
             });
         }
         Ok(response)
@@ -147,6 +205,7 @@ impl<E: Env> Authenticator<E> {
             state.flags,
             state.identifying,
             None,
+            &state.ext,
         )?;
         // Steps 7–8: reset the timer, advance the cursor.
         if state.remaining.len() > 0 {
@@ -165,6 +224,7 @@ impl<E: Env> Authenticator<E> {
         mut auth_flags: u8,
         identifying: bool,
         number_of_credentials: Option<u32>,
+        ext: &GaExtensions,
     ) -> Result<Vec<u8>, StatusCode> {
         // The counter is committed before the signature is made, so a value
         // that has been signed is never handed out again, even after a crash.
@@ -178,12 +238,25 @@ impl<E: Env> Authenticator<E> {
         if self.config.backup == BackupFlags::Synced {
             auth_flags |= flags::BE | flags::BS;
         }
+        let mut outputs = Outputs::default();
+        if ext.cred_blob {
+            // §12.2: the stored blob, or an empty one.
+            let blob = credential.cred_blob.clone().unwrap_or_default();
+            outputs.add("credBlob", cbor::bytes(blob));
+        }
+        if let Some(input) = &ext.hmac_secret {
+            // §12.5: the CredRandom matching whether UV was done.
+            let secret = cred_random(&credential.key, auth_flags & flags::UV != 0);
+            let ka = self.pin.key(input.protocol());
+            let out = input.evaluate(ka, &secret, self.env.rng())?;
+            outputs.add("hmac-secret", cbor::bytes(out));
+        }
         let auth_data = AuthData {
             rp_id_hash: *rp_id_hash,
             flags: auth_flags,
             sign_count,
             attested: None,
-            extensions: None,
+            extensions: outputs.build(),
         }
         .to_bytes();
         let mut signed = auth_data.clone();
@@ -203,6 +276,9 @@ impl<E: Env> Authenticator<E> {
             signature,
             user,
             number_of_credentials,
+            // §12.3: only discoverable credentials have a largeBlobKey.
+            large_blob_key: (ext.large_blob_key && credential.discoverable)
+                .then(|| large_blob_key(&credential.key).to_vec()),
         }
         .encode())
     }

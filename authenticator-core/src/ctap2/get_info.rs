@@ -1,40 +1,68 @@
-//! authenticatorGetInfo, CTAP 2.1 §6.4: what this build really implements.
+//! authenticatorGetInfo, CTAP 2.1 §6.4: what this device really implements,
+//! as it is configured now.
 
 use super::Authenticator;
 use crate::env::Env;
-use crate::limits::{MAX_CREDENTIAL_COUNT_IN_LIST, MAX_CREDENTIAL_ID_LENGTH, MAX_MSG_SIZE};
+use crate::limits::{
+    MAX_CREDENTIAL_COUNT_IN_LIST, MAX_CREDENTIAL_ID_LENGTH, MAX_CRED_BLOB_LENGTH, MAX_MSG_SIZE,
+    MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, MAX_SERIALIZED_LARGE_BLOB_ARRAY,
+};
 use crate::status::StatusCode;
 use crate::store::CredentialStore;
 use crate::wire::get_info::{OptionId, Response, Transport, Version};
 
+/// uvModality of a fingerprint sensor (FIDO Registry §3.1
+/// USER_VERIFY_FINGERPRINT_INTERNAL).
+const UV_MODALITY_FINGERPRINT: u64 = 0x0000_0002;
+
 impl<E: Env> Authenticator<E> {
-    /// The getInfo response for the current configuration and store.
+    /// The getInfo response for the current configuration and state.
     pub fn get_info(&self) -> Result<Response, StatusCode> {
+        let state = self.device_state()?;
         let mut options = vec![
             (OptionId::Rk, true),
             (OptionId::Up, true),
             (OptionId::Plat, false),
+            // Present = supported; the value says whether a PIN is set.
+            (OptionId::ClientPin, state.pin_hash.is_some()),
+            (OptionId::PinUvAuthToken, true),
+            (OptionId::CredMgmt, true),
+            (OptionId::LargeBlobs, true),
+            (OptionId::AuthnrCfg, true),
+            (OptionId::SetMinPinLength, true),
+            (OptionId::AlwaysUv, state.always_uv),
+            (OptionId::MakeCredUvNotRqd, self.config.make_cred_uv_not_rqd),
         ];
         // "uv" present means a built-in method exists; true means it is
         // configured, which a virtual sensor always is.
         if self.config.builtin_uv {
             options.push((OptionId::Uv, true));
         }
+        // "ep" present means enterprise attestation is supported; the value
+        // says whether authenticatorConfig enabled it.
+        if self.enterprise_supported() {
+            options.push((OptionId::Ep, state.enterprise_attestation));
+        }
         let remaining = self.env.store_ref().remaining_discoverable()?;
         Ok(Response {
-            // FIDO_2_1 needs ClientPIN, credential management and the rest of
-            // CTAP 2.1, which this build does not have yet.
-            versions: vec![Version::Fido2_0],
-            extensions: Vec::new(),
+            versions: vec![Version::U2fV2, Version::Fido2_0, Version::Fido2_1],
+            extensions: super::extensions::SUPPORTED.to_vec(),
             aaguid: self.config.aaguid,
             options,
             max_msg_size: MAX_MSG_SIZE as u64,
-            pin_uv_auth_protocols: Vec::new(),
+            // Preferred first (§6.4: "in order of decreasing preference").
+            pin_uv_auth_protocols: vec![2, 1],
             max_credential_count_in_list: MAX_CREDENTIAL_COUNT_IN_LIST as u64,
             max_credential_id_length: MAX_CREDENTIAL_ID_LENGTH as u64,
             transports: vec![Transport::Usb],
             algorithms: self.config.algorithms.clone(),
+            max_serialized_large_blob_array: Some(MAX_SERIALIZED_LARGE_BLOB_ARRAY as u64),
+            force_pin_change: Some(state.force_pin_change),
+            min_pin_length: Some(u64::from(state.min_pin_length)),
             firmware_version: u64::from(self.config.firmware_version),
+            max_cred_blob_length: Some(MAX_CRED_BLOB_LENGTH as u64),
+            max_rp_ids_for_set_min_pin_length: Some(MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH as u64),
+            uv_modality: self.config.builtin_uv.then_some(UV_MODALITY_FINGERPRINT),
             remaining_discoverable_credentials: remaining as u64,
             attestation_formats: self.attestation_formats(),
         })

@@ -1,7 +1,10 @@
 //! authenticatorMakeCredential, CTAP 2.1 §6.1.2.
 
+use super::extensions::{cred_protect, cred_random, large_blob_key, McExtensions, Outputs};
+use super::pin::permission;
 use super::Authenticator;
 use crate::auth_data::{flags, AttestedCredential, AuthData};
+use crate::cbor;
 use crate::config::{AttestationMode, BackupFlags, CounterMode};
 use crate::crypto::keys::PrivateKey;
 use crate::crypto::{seal, sha256};
@@ -15,12 +18,27 @@ impl<E: Env> Authenticator<E> {
     pub(super) fn make_credential(&mut self, params: &[u8]) -> Result<Vec<u8>, StatusCode> {
         let req = Request::decode(params)?;
         let rp_id_hash = sha256(req.rp.id.as_bytes());
+        let state = self.device_state()?;
+        let register = PresenceRequest::Register {
+            rp_id: &req.rp.id,
+            user_name: req.user.name.as_deref(),
+        };
 
-        // Step 1 (zero-length pinUvAuthParam probe) applies only to devices
-        // with clientPin or pinUvAuthToken, which this build does not offer.
-        // Step 2: a pinUvAuthParam needs a protocol, and no protocol is
-        // supported by this build.
-        req.pin_uv_auth.check_supported()?;
+        // Step 1: a zero-length pinUvAuthParam asks for a touch, then
+        // answers PIN_NOT_SET or PIN_INVALID.
+        if req
+            .pin_uv_auth
+            .param
+            .as_deref()
+            .is_some_and(<[u8]>::is_empty)
+        {
+            return Err(self.pin_probe(&PresenceRequest::PinProbe));
+        }
+        // Step 2: a pinUvAuthParam needs a supported protocol.
+        let pin_auth = match &req.pin_uv_auth.param {
+            Some(param) => Some((Self::pin_protocol(req.pin_uv_auth.protocol)?, param.clone())),
+            None => None,
+        };
 
         // Step 3: the first algorithm in the caller's order that the device
         // has enabled. Unknown types and algorithms were skipped in decoding.
@@ -31,52 +49,92 @@ impl<E: Env> Authenticator<E> {
             .find(|a| self.config.algorithms.contains(a))
             .ok_or(StatusCode::UnsupportedAlgorithm)?;
 
-        // Step 5: options. "rk" is supported; "up" = false is invalid here;
-        // "uv" needs a built-in method.
+        // Step 5: options. "uv" is ignored next to a pinUvAuthParam and
+        // needs a built-in method; "up" = false is invalid here.
         let rk = req.options.rk.unwrap_or(false);
-        let uv_requested = req.options.uv.unwrap_or(false);
+        let mut uv = req.options.uv.unwrap_or(false) && pin_auth.is_none();
+        if uv && !self.config.builtin_uv {
+            return Err(StatusCode::InvalidOption);
+        }
         if req.options.up == Some(false) {
             return Err(StatusCode::InvalidOption);
         }
-        if uv_requested && !self.config.builtin_uv {
-            return Err(StatusCode::InvalidOption);
-        }
 
-        // Steps 6–8 (alwaysUv, makeCredUvNotRqd) belong to CTAP 2.1 options
-        // that this build does not advertise; see docs/decisions.md.
-
-        // Step 9: enterprise attestation is not supported by this build.
-        if req.enterprise_attestation.is_some() {
-            return Err(StatusCode::InvalidParameter);
-        }
-
-        // Step 11.2: built-in user verification. The same gesture (a finger
-        // on a sensor) is the evidence of presence used in steps 12 and 13.
-        let mut auth_flags = 0u8;
-        if uv_requested {
-            let request = PresenceRequest::Register {
-                rp_id: &req.rp.id,
-                user_name: req.user.name.as_deref(),
-            };
-            let check = self
-                .env
-                .check_user(&request, true, true)
-                .map_err(uv_error)?;
-            if !check.uv {
-                return Err(StatusCode::OperationDenied);
+        let protected = self.uv_protected(&state);
+        let pin_set = state.pin_hash.is_some();
+        // PUAT_REQUIRED when a PIN could provide a token, else
+        // OPERATION_DENIED (steps 6.2, 6.4, 7.1, 8.1).
+        let needs_uv = if pin_set {
+            StatusCode::PuatRequired
+        } else {
+            StatusCode::OperationDenied
+        };
+        // Step 6: alwaysUv (which turns makeCredUvNotRqd off).
+        let uv_not_rqd = self.config.make_cred_uv_not_rqd && !state.always_uv;
+        if state.always_uv {
+            if !protected {
+                return Err(needs_uv);
             }
+            if pin_auth.is_none() && !uv {
+                // Step 6.3: a CTAP 2.0 platform may rely on built-in UV.
+                if self.config.builtin_uv {
+                    uv = true;
+                } else {
+                    return Err(needs_uv);
+                }
+            }
+        }
+        // Steps 7–8: a protected device makes credentials without UV only
+        // when makeCredUvNotRqd allows it, and never discoverable ones.
+        if protected && !uv && pin_auth.is_none() && (!uv_not_rqd || rk) {
+            return Err(needs_uv);
+        }
+
+        // Step 9: enterprise attestation.
+        let enterprise =
+            self.enterprise_decision(req.enterprise_attestation, &req.rp.id, &state)?;
+
+        // Step 11: user verification, through the token or built in. The
+        // built-in gesture (a finger on a sensor) is also evidence of
+        // presence (step 13).
+        let mut auth_flags = 0u8;
+        let mut token_up = false;
+        if let Some((protocol, param)) = &pin_auth {
+            if protected {
+                let f = self.check_token(
+                    *protocol,
+                    param,
+                    &req.client_data_hash,
+                    permission::MC,
+                    Some(&req.rp.id),
+                    true,
+                )?;
+                if !self.token_user_verified() {
+                    return Err(StatusCode::PinAuthInvalid);
+                }
+                token_up = f.user_present;
+                auth_flags |= flags::UV;
+            } else {
+                // No PIN and no built-in UV: there is no token to verify.
+                return Err(StatusCode::PinNotSet);
+            }
+        } else if uv {
+            self.builtin_uv_for_request(&register)?;
             auth_flags |= flags::UV | flags::UP;
         }
 
         // Step 12: a credential from the excludeList that this device made
-        // for this RP. Presence is collected first (unless step 11 already
-        // did), and the answer is CREDENTIAL_EXCLUDED whatever the user does.
+        // for this RP. Presence is collected first (unless already there),
+        // and the answer is CREDENTIAL_EXCLUDED whatever the user does. A
+        // userVerificationRequired credential counts only after UV.
         let excluded = req.exclude_list.iter().any(|d| {
             self.find_own_credential(&rp_id_hash, &req.rp.id, &d.id)
-                .is_some()
+                .is_some_and(|c| {
+                    c.cred_protect != cred_protect::UV_REQUIRED || auth_flags & flags::UV != 0
+                })
         });
         if excluded {
-            if auth_flags & flags::UP == 0 {
+            if auth_flags & flags::UP == 0 && !token_up {
                 let request = PresenceRequest::Excluded { rp_id: &req.rp.id };
                 if let Err(PresenceError::Cancelled) = self.env.check_user(&request, true, false) {
                     return Err(StatusCode::KeepaliveCancel);
@@ -85,20 +143,28 @@ impl<E: Env> Authenticator<E> {
             return Err(StatusCode::CredentialExcluded);
         }
 
-        // Step 14: user presence ("up" is true or absent here).
+        // Step 14: user presence ("up" is true or absent here); a token's
+        // cached presence counts once.
         if auth_flags & flags::UP == 0 {
-            let request = PresenceRequest::Register {
-                rp_id: &req.rp.id,
-                user_name: req.user.name.as_deref(),
-            };
-            self.env
-                .check_user(&request, true, false)
-                .map_err(up_error)?;
+            if !token_up {
+                self.env
+                    .check_user(&register, true, false)
+                    .map_err(up_error)?;
+            }
             auth_flags |= flags::UP;
         }
+        self.pin.consume_flags();
 
-        // Step 15: no extension is implemented in this build; inputs are
-        // ignored and no extension output is produced.
+        // Step 15: extensions.
+        let ext = McExtensions::parse(req.extensions.clone())?;
+        if ext.large_blob_key && !rk {
+            // §12.3: a largeBlobKey needs a discoverable credential.
+            return Err(StatusCode::InvalidOption);
+        }
+        let cred_protect_level = ext.cred_protect.unwrap_or(0);
+        let cred_blob = (rk && ext.cred_blob_fits())
+            .then(|| ext.cred_blob.clone())
+            .flatten();
 
         // Step 16: the new key pair.
         let key = PrivateKey::generate(alg, self.env.rng());
@@ -111,7 +177,7 @@ impl<E: Env> Authenticator<E> {
         let sealed = seal::Sealed {
             key: key.clone(),
             discoverable: rk,
-            cred_protect: 0,
+            cred_protect: cred_protect_level,
         };
         let credential_id = seal::seal(&self.master, &rp_id_hash, &sealed, self.env.rng());
         // The registration's signCount: per-credential counters start at 0
@@ -137,7 +203,8 @@ impl<E: Env> Authenticator<E> {
                 user: req.user.clone(),
                 key: key.clone(),
                 discoverable: true,
-                cred_protect: 0,
+                cred_protect: cred_protect_level,
+                cred_blob: cred_blob.clone(),
                 created_ms: now,
             };
             // Committed before the response is built: a durable store makes
@@ -146,6 +213,27 @@ impl<E: Env> Authenticator<E> {
         }
         if self.config.backup == BackupFlags::Synced {
             auth_flags |= flags::BE | flags::BS;
+        }
+        let mut outputs = Outputs::default();
+        if ext.cred_blob.is_some() {
+            outputs.add("credBlob", cred_blob.is_some());
+        }
+        if let Some(level) = ext.cred_protect {
+            outputs.add("credProtect", level);
+        }
+        if ext.hmac_secret {
+            outputs.add("hmac-secret", true);
+        }
+        if let (true, Some(input)) = (ext.hmac_secret, &ext.hmac_secret_mc) {
+            // CTAP 2.2 §12.6: the first PRF evaluation at creation.
+            let secret = cred_random(&key, auth_flags & flags::UV != 0);
+            let ka = self.pin.key(input.protocol());
+            let out = input.evaluate(ka, &secret, self.env.rng())?;
+            outputs.add("hmac-secret-mc", cbor::bytes(out));
+        }
+        if ext.min_pin_length && state.min_pin_length_rp_ids.contains(&req.rp.id) {
+            // §12.4: only for RP IDs authenticatorConfig allowed.
+            outputs.add("minPinLength", state.min_pin_length);
         }
         let auth_data = AuthData {
             rp_id_hash,
@@ -156,15 +244,31 @@ impl<E: Env> Authenticator<E> {
                 credential_id: &credential_id,
                 cose_public_key: &cose_public_key,
             }),
-            extensions: None,
+            extensions: outputs.build(),
         }
         .to_bytes();
 
         // Step 19: the attestation statement, honouring
         // attestationFormatsPreference (CTAP 2.2 §6.1.2 step 19).
-        let format = self.choose_attestation(req.attestation_formats_preference.as_deref());
+        let format = if enterprise {
+            // An enterprise attestation ignores the format preference: it
+            // is what the platform asked for.
+            Some(AttestationMode::Batch)
+        } else {
+            self.choose_attestation(req.attestation_formats_preference.as_deref())
+        };
         let att_stmt = match format {
             None => AttestationStatement::None,
+            Some(_) if enterprise => {
+                let mut signed = auth_data.clone();
+                signed.extend_from_slice(&req.client_data_hash);
+                let identity = self.enterprise.as_ref().ok_or(StatusCode::Other)?;
+                AttestationStatement::Packed {
+                    alg: crate::crypto::keys::Algorithm::Es256.cose(),
+                    sig: identity.sign_batch(&signed),
+                    x5c: vec![identity.batch_cert_der().to_vec()],
+                }
+            }
             Some(mode) => {
                 let mut signed = auth_data.clone();
                 signed.extend_from_slice(&req.client_data_hash);
@@ -185,8 +289,41 @@ impl<E: Env> Authenticator<E> {
         Ok(Response {
             auth_data,
             att_stmt,
+            ep_att: enterprise.then_some(true),
+            large_blob_key: ext.large_blob_key.then(|| large_blob_key(&key).to_vec()),
         }
         .encode())
+    }
+
+    /// Step 9: whether this credential gets an enterprise attestation. A
+    /// device that does not support it, or has it disabled, refuses the
+    /// parameter (CTAP1_ERR_INVALID_PARAMETER); values other than 1 and 2
+    /// are CTAP2_ERR_INVALID_OPTION; vendor-facilitated attestation (1) is
+    /// given only to the configured RP IDs, platform-managed (2) to any
+    /// (CTAP 2.1 §7.1); otherwise a normal attestation is returned.
+    fn enterprise_decision(
+        &self,
+        requested: Option<u64>,
+        rp_id: &str,
+        state: &crate::store::DeviceState,
+    ) -> Result<bool, StatusCode> {
+        let Some(mode) = requested else {
+            return Ok(false);
+        };
+        if !self.enterprise_supported() || !state.enterprise_attestation {
+            return Err(StatusCode::InvalidParameter);
+        }
+        match mode {
+            1 => Ok(self.config.enterprise_rp_ids.iter().any(|r| r == rp_id)),
+            2 => Ok(true),
+            _ => Err(StatusCode::InvalidOption),
+        }
+    }
+
+    /// Whether the device can return enterprise attestations (getInfo
+    /// option `ep` present).
+    pub(crate) fn enterprise_supported(&self) -> bool {
+        self.config.enterprise_attestation && self.enterprise.is_some()
     }
 
     /// The packed mode to use, or `None` for `none` attestation.
@@ -238,6 +375,7 @@ impl<E: Env> Authenticator<E> {
             key: sealed.key,
             discoverable: false,
             cred_protect: sealed.cred_protect,
+            cred_blob: None,
             created_ms: 0,
         })
     }
@@ -258,16 +396,6 @@ impl<E: Env> Authenticator<E> {
 pub(super) fn up_error(e: PresenceError) -> StatusCode {
     match e {
         PresenceError::Denied | PresenceError::Timeout => StatusCode::OperationDenied,
-        PresenceError::Cancelled => StatusCode::KeepaliveCancel,
-    }
-}
-
-/// Step 11.2 (and §6.2.2 step 6.2): built-in UV that times out is
-/// CTAP2_ERR_USER_ACTION_TIMEOUT; any other failure CTAP2_ERR_OPERATION_DENIED.
-pub(super) fn uv_error(e: PresenceError) -> StatusCode {
-    match e {
-        PresenceError::Timeout => StatusCode::UserActionTimeout,
-        PresenceError::Denied => StatusCode::OperationDenied,
         PresenceError::Cancelled => StatusCode::KeepaliveCancel,
     }
 }

@@ -1,9 +1,12 @@
 //! The authenticator: command dispatch and the state it keeps between
 //! commands. Each command's handler lives in its own file.
 
+mod client_pin;
+mod extensions;
 mod get_assertion;
 mod get_info;
 mod make_credential;
+pub(crate) mod pin;
 mod reset;
 mod u2f;
 
@@ -64,6 +67,11 @@ pub struct Authenticator<E: Env> {
     power_up_ms: u64,
     /// getNextAssertion state; per power cycle.
     next_assertion: Option<NextAssertion>,
+    /// PIN/UV auth state; per power cycle.
+    pin: pin::PinUvState,
+    /// The identity that signs enterprise attestations, if the device has
+    /// one (CTAP 2.1 §7.1).
+    enterprise: Option<AttestationIdentity>,
 }
 
 impl<E: Env> core::fmt::Debug for Authenticator<E> {
@@ -92,10 +100,13 @@ impl<E: Env> Authenticator<E> {
                 let mut m = Zeroizing::new([0u8; 32]);
                 env.rng().fill_bytes(m.as_mut());
                 env.store().set_master_secret(&m)?;
+                let state = initial_state(&config);
+                env.store().set_device_state(&state)?;
                 m
             }
         };
         let power_up_ms = env.now_ms();
+        let pin = pin::PinUvState::new(env.rng());
         Ok(Self {
             config,
             identity,
@@ -103,6 +114,8 @@ impl<E: Env> Authenticator<E> {
             master,
             power_up_ms,
             next_assertion: None,
+            pin,
+            enterprise: None,
         })
     }
 
@@ -118,6 +131,13 @@ impl<E: Env> Authenticator<E> {
         }
         self.config = config;
         Ok(())
+    }
+
+    /// Gives the device a distinct identity for enterprise attestation
+    /// (CTAP 2.1 §7.1); with it, and `enterprise_attestation` in the
+    /// settings, getInfo reports the `ep` option.
+    pub fn set_enterprise_identity(&mut self, identity: AttestationIdentity) {
+        self.enterprise = Some(identity);
     }
 
     /// The attestation identity.
@@ -139,6 +159,7 @@ impl<E: Env> Authenticator<E> {
     /// state is dropped and the reset window restarts.
     pub fn power_cycle(&mut self) {
         self.next_assertion = None;
+        self.pin = pin::PinUvState::new(self.env.rng());
         self.power_up_ms = self.env.now_ms();
     }
 
@@ -175,9 +196,9 @@ impl<E: Env> Authenticator<E> {
             Command::GetNextAssertion => self.get_next_assertion(),
             Command::Reset => self.reset(),
             Command::Selection => self.selection(),
+            Command::ClientPin => self.client_pin(params),
             // Not implemented in this build; getInfo does not advertise them.
-            Command::ClientPin
-            | Command::BioEnrollment
+            Command::BioEnrollment
             | Command::CredentialManagement
             | Command::LargeBlobs
             | Command::Config
@@ -191,5 +212,24 @@ impl<E: Env> Authenticator<E> {
     }
 }
 
+/// The device state of a fresh or reset device: the configured alwaysUv
+/// and, when configured, an initial PIN.
+pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState {
+    let mut state = crate::store::DeviceState {
+        always_uv: config.always_uv,
+        ..Default::default()
+    };
+    if let Some(pin) = &config.initial_pin {
+        let digest = crate::crypto::sha256(pin.as_bytes());
+        let mut hash = [0u8; 16];
+        hash.copy_from_slice(&digest[..16]);
+        state.pin_hash = Some(hash);
+        state.pin_code_points = u8::try_from(pin.chars().count()).unwrap_or(u8::MAX);
+    }
+    state
+}
+
+#[cfg(test)]
+mod pin_tests;
 #[cfg(test)]
 mod tests;

@@ -27,8 +27,16 @@ impl<E: Env> Authenticator<E> {
         let mut master = Zeroizing::new([0u8; 32]);
         self.env.rng().fill_bytes(master.as_mut());
         self.store().reset(&master)?;
+        // The PIN, its retries and the authenticatorConfig settings go too
+        // (§6.6); alwaysUv returns to the configured default.
+        let state = crate::store::DeviceState {
+            always_uv: self.config.always_uv,
+            ..Default::default()
+        };
+        self.store().set_device_state(&state)?;
         self.master = master;
         self.next_assertion = None;
+        self.pin = super::pin::PinUvState::new(self.env.rng());
         Ok(Vec::new())
     }
 

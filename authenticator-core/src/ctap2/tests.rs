@@ -112,7 +112,16 @@ impl Mc {
                 (!self.exclude.is_empty())
                     .then(|| Value::Array(self.exclude.iter().map(|i| descriptor(i)).collect())),
             )
-            .opt(7, options(self.rk, self.up, self.uv));
+            .opt(
+                7,
+                // A device with built-in UV makes discoverable credentials
+                // only with UV (CTAP 2.1 §6.1.2 step 7).
+                options(
+                    self.rk,
+                    self.up,
+                    self.uv.or((self.rk == Some(true)).then_some(true)),
+                ),
+            );
         if let Some(f) = &self.formats {
             m = m.int(
                 0x0B,
@@ -283,21 +292,36 @@ fn get_info_golden() {
     let mut d = device();
     let resp = d.handle(&[0x04]);
     assert_canonical(&resp[1..]);
-    // Byte-exact: {1: ["FIDO_2_0"], 3: aaguid, 4: {"rk": true, "up": true, "uv": true, "plat": false},
-    //  5: 7609, 7: 16, 8: 128, 9: ["usb"], 10: [{alg: -7, type}, {alg: -8, type}],
-    //  14: 0x100, 20: 100000, 22: ["packed", "none"]}
+    // Byte-exact: {1: ["U2F_V2", "FIDO_2_0", "FIDO_2_1"], 2: [six extensions], 3: aaguid,
+    //  4: {12 options}, 5: 7609, 6: [2, 1], 7: 16, 8: 128, 9: ["usb"],
+    //  10: [{alg: -7, type}, {alg: -8, type}], 11: 4096, 12: false, 13: 4, 14: 0x100,
+    //  15: 32, 16: 8, 18: 2 (fingerprint), 20: 100000, 22: ["packed", "none"]}
     let expected = concat!(
-        "00", "ab",
-        "01", "81", "68", "4649444f5f325f30",
+        "00", "b3",
+        "01", "83", "665532465f5632", "684649444f5f325f30", "684649444f5f325f31",
+        "02", "86", "6863726564426c6f62", "6b6372656450726f74656374", "6b686d61632d736563726574",
+                    "6e686d61632d7365637265742d6d63", "6c6c61726765426c6f624b6579",
+                    "6c6d696e50696e4c656e677468",
         "03", "50", "f1d0f1d05eed4b1da7e5000000000001",
-        "04", "a4", "62726bf5", "627570f5", "627576f5", "64706c6174f4",
+        "04", "ac", "62726bf5", "627570f5", "627576f5", "64706c6174f4",
+                    "68616c776179735576f4", "68637265644d676d74f5", "69617574686e72436667f5",
+                    "69636c69656e7450696ef4", "6a6c61726765426c6f6273f5",
+                    "6e70696e557641757468546f6b656ef5", "6f7365744d696e50494e4c656e677468f5",
+                    "706d616b654372656455764e6f74527164f5",
         "05", "191db9",
+        "06", "82", "02", "01",
         "07", "10",
         "08", "1880",
         "09", "81", "63757362",
         "0a", "82", "a263616c672664747970656a7075626c69632d6b6579",
                     "a263616c672764747970656a7075626c69632d6b6579",
+        "0b", "191000",
+        "0c", "f4",
+        "0d", "04",
         "0e", "190100",
+        "0f", "1820",
+        "10", "08",
+        "12", "02",
         "14", "1a000186a0",
         "16", "82", "667061636b6564", "646e6f6e65",
     );
@@ -319,8 +343,11 @@ fn get_info_follows_config() {
     assert_eq!(algs.len(), 1);
     let formats = cbor::as_array(m.take(0x16).unwrap(), 10).unwrap();
     assert_eq!(formats, vec![Value::from("none")]);
-    assert!(m.take(0x06).is_none(), "no PIN protocols are advertised");
-    assert!(m.take(0x02).is_none(), "no extensions are advertised");
+    assert!(m.take(0x12).is_none(), "no uvModality without built-in UV");
+    assert_eq!(
+        m.take(0x06),
+        Some(Value::Array(vec![Value::from(2), Value::from(1)]))
+    );
 }
 
 // ---------------------------------------------------------- makeCredential
@@ -1335,9 +1362,9 @@ fn selection() {
 #[test]
 fn unimplemented_and_unknown_commands() {
     let mut d = device();
-    for cmd in [
-        0x03u8, 0x05, 0x06, 0x09, 0x0A, 0x0C, 0x0D, 0x40, 0x41, 0x10, 0xFF,
-    ] {
+    // 0x03 and 0x05 are unassigned; 0x09/0x40 (bio enrollment) are not
+    // supported by a device without an enrollment API.
+    for cmd in [0x03u8, 0x05, 0x09, 0x40, 0x10, 0xFF] {
         assert_eq!(
             status(&d.handle(&[cmd, 0xa0])),
             StatusCode::InvalidCommand,
@@ -1495,12 +1522,13 @@ fn make_credential_missing_and_mistyped_fields() {
             base()
                 .int(4, params())
                 .int(8, cbor::bytes(vec![0; 16]))
-                .int(9, 1)
+                .int(9, 3)
                 .build()
         ),
         StatusCode::InvalidParameter
     );
-    // enterpriseAttestation is not supported.
+    // enterpriseAttestation needs an enterprise identity, which this
+    // device does not have.
     assert_eq!(
         run(&mut d, base().int(4, params()).int(0x0A, 1).build()),
         StatusCode::InvalidParameter
@@ -1606,14 +1634,14 @@ fn make_credential_golden_none_attestation() {
         "00000000",
         "f1d0f1d05eed4b1da7e5000000000001",
         "003f",
-        "017a0786b127a9d7b2cad8ed5148ad0c452aafb051451a952925cc3cb5bacea8c600f7c252768009",
-        "23620b7239234daaff3f2fdefbe6345d2772e9e1d2c345",
+        "0155df6735a95e964da29e3127f161ac400d0e35f72f7371f1c24ef70c8297c25711fb919d9f9fce",
+        "c51e4cb7d340cbe6dd4e3b9d961915675410329e24d75c",
         "a4",
         "0101",
         "0327",
         "2006",
         "215820",
-        "a10024b7a115732841069d2fff78144f1e2fba27d15f9f41b452fb033c05ca37",
+        "449239a5b01c2136f6c18401ece849c6cf495d81cede9f79cb61cb9e7dae737a",
         "03",
         "a0",
     );

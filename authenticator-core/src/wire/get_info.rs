@@ -147,8 +147,20 @@ pub struct Response {
     pub transports: Vec<Transport>,
     /// 0x0A algorithms.
     pub algorithms: Vec<Algorithm>,
+    /// 0x0B maxSerializedLargeBlobArray.
+    pub max_serialized_large_blob_array: Option<u64>,
+    /// 0x0C forcePINChange.
+    pub force_pin_change: Option<bool>,
+    /// 0x0D minPINLength.
+    pub min_pin_length: Option<u64>,
     /// 0x0E firmwareVersion.
     pub firmware_version: u64,
+    /// 0x0F maxCredBlobLength.
+    pub max_cred_blob_length: Option<u64>,
+    /// 0x10 maxRPIDsForSetMinPINLength.
+    pub max_rp_ids_for_set_min_pin_length: Option<u64>,
+    /// 0x12 uvModality.
+    pub uv_modality: Option<u64>,
     /// 0x14 remainingDiscoverableCredentials.
     pub remaining_discoverable_credentials: u64,
     /// 0x16 attestationFormats (CTAP 2.2).
@@ -206,7 +218,13 @@ impl Response {
                     texts(self.transports.iter().map(|t| t.as_str()).collect()),
                 )
                 .int(0x0A, algorithms)
+                .opt(0x0B, self.max_serialized_large_blob_array)
+                .opt(0x0C, self.force_pin_change)
+                .opt(0x0D, self.min_pin_length)
                 .int(0x0E, self.firmware_version)
+                .opt(0x0F, self.max_cred_blob_length)
+                .opt(0x10, self.max_rp_ids_for_set_min_pin_length)
+                .opt(0x12, self.uv_modality)
                 .int(0x14, self.remaining_discoverable_credentials)
                 .opt(
                     0x16,

@@ -137,6 +137,10 @@ pub struct Response {
     pub auth_data: Vec<u8>,
     /// 0x01 fmt and 0x03 attStmt.
     pub att_stmt: AttestationStatement,
+    /// 0x04 epAtt: an enterprise attestation was returned.
+    pub ep_att: Option<bool>,
+    /// 0x05 largeBlobKey (CTAP 2.1 §12.3).
+    pub large_blob_key: Option<Vec<u8>>,
 }
 
 impl Response {
@@ -147,6 +151,8 @@ impl Response {
                 .int(0x01, self.att_stmt.format())
                 .int(0x02, cbor::bytes(self.auth_data.clone()))
                 .int(0x03, self.att_stmt.encode())
+                .opt(0x04, self.ep_att)
+                .opt(0x05, self.large_blob_key.clone().map(cbor::bytes))
                 .build(),
         )
     }

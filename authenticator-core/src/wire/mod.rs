@@ -4,6 +4,7 @@
 //! Decoding applies the error mapping of [`crate::cbor`]; unknown map keys
 //! are ignored, as CTAP 2.1 §6 requires of authenticators.
 
+pub mod client_pin;
 pub mod get_assertion;
 pub mod get_info;
 pub mod make_credential;
