@@ -27,9 +27,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import fido2.client  # noqa: E402
 from fido2.client import DefaultClientDataCollector, Fido2Client  # noqa: E402
-from fido2.ctap2.pin import ClientPin  # noqa: E402
 
 from fidosim_udp import open_udp_device  # noqa: E402
 
@@ -183,41 +181,6 @@ def device(daemon):
     dev = open_udp_device(*daemon.addr)
     yield dev
     dev.close()
-
-
-class BuiltinUvClientPin(ClientPin):
-    """python-fido2 2.2.1 compatibility shim for built-in UV without PIN protocols.
-
-    When UV is to be used, Fido2Client always builds a ClientPin, whose
-    constructor raises ValueError("No compatible PIN/UV protocols supported!")
-    if getInfo lists no pinUvAuthProtocols (0x06) -- which is the case for a
-    CTAP 2.0 authenticator with built-in UV and no clientPin, like fidosim.
-    For such an authenticator the client then goes on to use options.uv=true
-    and never touches the ClientPin object, so tolerating the missing
-    protocol here is enough. Any other ValueError is re-raised.
-    """
-
-    def __init__(self, ctap, protocol=None):
-        try:
-            super().__init__(ctap, protocol)
-        except ValueError:
-            if protocol is not None or ctap.info.pin_uv_protocols:
-                raise
-            self.ctap = ctap
-            self.protocol = None  # type: ignore[assignment]
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "stock_python_fido2: run without the BuiltinUvClientPin compatibility shim",
-    )
-
-
-@pytest.fixture(autouse=True)
-def _builtin_uv_compat(request, monkeypatch):
-    if request.node.get_closest_marker("stock_python_fido2") is None:
-        monkeypatch.setattr(fido2.client, "ClientPin", BuiltinUvClientPin)
 
 
 @pytest.fixture

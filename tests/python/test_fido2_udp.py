@@ -61,6 +61,7 @@ FLAG_AT = AuthenticatorData.FLAG.AT
 
 DISCOURAGED = UserVerificationRequirement.DISCOURAGED
 REQUIRED = UserVerificationRequirement.REQUIRED
+PREFERRED = UserVerificationRequirement.PREFERRED
 
 
 # ---------------------------------------------------------------- helpers
@@ -233,13 +234,27 @@ def test_hid_init_and_ping_over_udp(daemon, device):
 def test_get_info(device):
     ctap2 = Ctap2(device)
     info = ctap2.get_info()
-    assert info.versions == ["FIDO_2_0"]
+    assert info.versions == ["U2F_V2", "FIDO_2_0", "FIDO_2_1"]
     assert info.aaguid == AAGUID
     assert info.options.get("rk") is True
     assert info.options.get("up") is True
     assert info.options.get("uv") is True
-    assert "clientPin" not in info.options
-    assert info.extensions == []
+    # The defaults that keep browsers prompt-free: no PIN set, built-in UV,
+    # makeCredUvNotRqd.
+    assert info.options.get("clientPin") is False
+    assert info.options.get("pinUvAuthToken") is True
+    assert info.options.get("makeCredUvNotRqd") is True
+    assert info.options.get("alwaysUv") is False
+    for option in ("credMgmt", "largeBlobs", "authnrCfg", "setMinPINLength"):
+        assert info.options.get(option) is True, option
+    assert info.options.get("ep") is False
+    assert info.pin_uv_protocols == [2, 1]
+    assert info.extensions == [
+        "credBlob", "credProtect", "hmac-secret", "hmac-secret-mc", "largeBlobKey", "minPinLength"
+    ]
+    assert info.min_pin_length == 4
+    assert info.force_pin_change is False
+    assert info.uv_modality == 2
     assert info.algorithms == [
         {"type": "public-key", "alg": -7},
         {"type": "public-key", "alg": -8},
@@ -247,15 +262,11 @@ def test_get_info(device):
     assert info.max_msg_size == 7609
     assert info.transports == ["usb"]
 
-    # The raw CBOR map: no extensions member (or an empty one), no PIN protocols.
     raw = ctap2.send_cbor(Ctap2.CMD.GET_INFO)
-    assert raw[0x01] == ["FIDO_2_0"]
     assert raw[0x03] == bytes(AAGUID)
-    assert not raw.get(0x02)
-    assert not raw.get(0x06)
+    assert raw[0x06] == [2, 1]
 
 
-@pytest.mark.stock_python_fido2
 @pytest.mark.parametrize("daemon", [["--uv", "none"]], indirect=True, ids=["uv-none"])
 def test_without_builtin_uv(daemon, device, client):
     info = Ctap2(device).get_info()
@@ -275,13 +286,23 @@ def test_without_builtin_uv(daemon, device, client):
 # ---------------------------------------------------------------- register and authenticate
 
 
-@pytest.mark.parametrize("uv", [DISCOURAGED, REQUIRED], ids=["uv-discouraged", "uv-required"])
+@pytest.mark.parametrize(
+    "uv", [DISCOURAGED, PREFERRED, REQUIRED], ids=["uv-discouraged", "uv-preferred", "uv-required"]
+)
 @pytest.mark.parametrize("rk", [False, True], ids=["non-discoverable", "discoverable"])
 @pytest.mark.parametrize("alg_name", ["es256", "eddsa"])
 def test_register_and_authenticate(daemon, client, alg_name, rk, uv):
     alg = ALGS[alg_name]
     server, verifier = make_server(daemon, alg)
     user = new_user()
+    if rk and uv == DISCOURAGED:
+        # A key protected by UV makes discoverable credentials only with UV,
+        # even with makeCredUvNotRqd (CTAP 2.1 §6.1.2 step 7). Browsers ask
+        # for UV then; python-fido2 2.2.1 does not, so the key refuses.
+        with pytest.raises(ClientError) as exc:
+            register(client, server, user, rk=True, uv=DISCOURAGED)
+        assert exc.value.cause.code == CtapError.ERR.OPERATION_DENIED
+        return
     reg = register(client, server, user, rk=rk, uv=uv)
 
     # Registration authenticator data.
@@ -289,10 +310,13 @@ def test_register_and_authenticate(daemon, client, alg_name, rk, uv):
     assert ad.rp_id_hash == RP_ID_HASH
     assert ad.flags & FLAG_UP
     assert ad.flags & FLAG_AT
-    # python-fido2 2.2.1 asks for built-in UV on makeCredential even when
-    # discouraged (CTAP 2.1 rule: the authenticator lacks makeCredUvNotRqd), so
-    # the UV flag is set in both cases here; see test_ctap2_flags_follow_options.
-    assert ad.flags & FLAG_UV
+    # makeCredUvNotRqd: a non-discoverable credential is made without UV
+    # unless the RP asks for it; a discoverable one always needs UV on a
+    # device protected by UV (CTAP 2.1 §6.1.2 step 7).
+    if rk or uv != DISCOURAGED:
+        assert ad.flags & FLAG_UV
+    else:
+        assert not ad.flags & FLAG_UV
     assert reg.cred.aaguid == AAGUID
     assert reg.response.raw_id == reg.cred.credential_id
     assert reg.cred.public_key.ALGORITHM == alg
@@ -318,7 +342,7 @@ def test_register_and_authenticate(daemon, client, alg_name, rk, uv):
     assert ad.rp_id_hash == RP_ID_HASH
     assert ad.flags & FLAG_UP
     assert not ad.flags & FLAG_AT
-    if uv == REQUIRED:
+    if uv != DISCOURAGED:
         assert ad.flags & FLAG_UV
     else:
         assert not ad.flags & FLAG_UV, "UV flag set although UV was not requested"
@@ -328,8 +352,8 @@ def test_register_and_authenticate(daemon, client, alg_name, rk, uv):
 def test_discoverable_credentials_of_two_users(daemon, client):
     """Username-less authentication returns every discoverable credential of the RP."""
     server, _ = make_server(daemon, ALGS["es256"])
-    alice = register(client, server, new_user("alice"), rk=True)
-    bob = register(client, server, new_user("bob"), rk=True)
+    alice = register(client, server, new_user("alice"), rk=True, uv=PREFERRED)
+    bob = register(client, server, new_user("bob"), rk=True, uv=PREFERRED)
     register(client, server, new_user("carol"), rk=False)  # not discoverable
     other = Fido2Server({"id": "example.com", "name": "Example"}, attestation="none")
     selection, response, _ = authenticate(
@@ -351,7 +375,7 @@ def test_discoverable_credentials_of_two_users(daemon, client):
 def test_signature_counter_increments(daemon, client):
     """Per-credential counter: +1 for each getAssertion of the credential."""
     server, _ = make_server(daemon, ALGS["es256"])
-    reg = register(client, server, rk=True)
+    reg = register(client, server, rk=True, uv=PREFERRED)
     # Username-less requests: one getAssertion per authentication.
     _, first, _ = authenticate(client, server, None, expected_creds=[reg.cred])
     _, second, _ = authenticate(client, server, None, expected_creds=[reg.cred])
@@ -565,7 +589,9 @@ def test_builtin_uv_failure(daemon, device, client):
     with pytest.raises(ClientError) as exc:
         client.make_credential(options.public_key)
     assert isinstance(exc.value.cause, CtapError), repr(exc.value)
-    assert exc.value.cause.code == CtapError.ERR.OPERATION_DENIED
+    # python-fido2 asks for a UV token (getPinUvAuthTokenUsingUvWithPermissions),
+    # which fails with UV_INVALID (CTAP 2.1 §6.5.5.7.3).
+    assert exc.value.cause.code == CtapError.ERR.UV_INVALID
     # Without UV the same authenticator registers fine (UP only).
     made = Ctap2(device).make_credential(
         os.urandom(32), RP, {"id": b"u", "name": "u"}, [{"type": "public-key", "alg": -7}]
@@ -573,22 +599,16 @@ def test_builtin_uv_failure(daemon, device, client):
     assert made.auth_data.flags & FLAG_UP and not made.auth_data.flags & FLAG_UV
 
 
-# ---------------------------------------------------------------- known interoperability gap
+# ---------------------------------------------------------------- defaults
 
 
-@pytest.mark.stock_python_fido2
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "python-fido2 2.2.1 builds a ClientPin whenever it uses UV and that raises "
-        "ValueError('No compatible PIN/UV protocols supported!') because fidosim's "
-        "getInfo has uv=true but no pinUvAuthProtocols (0x06); the other tests use "
-        "the BuiltinUvClientPin shim from conftest.py"
-    ),
-)
-def test_stock_python_fido2_with_builtin_uv(daemon, client):
+def test_uv_required_uses_the_builtin_uv_token(daemon, client):
+    """UV "required" goes through getPinUvAuthTokenUsingUvWithPermissions
+    (no PIN is set), and "discouraged" registers without UV."""
     server, _ = make_server(daemon, ALGS["es256"])
-    # Even with UV discouraged, makeCredential goes through UV (no makeCredUvNotRqd).
     reg = register(client, server, uv=DISCOURAGED)
+    assert reg.auth_data.flags & FLAG_UP and not reg.auth_data.flags & FLAG_UV
+    reg = register(client, server, uv=REQUIRED)
     assert reg.auth_data.flags & FLAG_UV
+    log = "".join(daemon.process.log_lines)
+    assert 'command="clientPIN"' in log, "the UV token came from authenticatorClientPIN"
