@@ -45,6 +45,24 @@ pub enum PresenceRequest<'a> {
     /// A zero-length pinUvAuthParam: a CTAP 2.0 platform asks the user to
     /// touch the key they mean (CTAP 2.1 §6.1.2 step 1).
     PinProbe,
+    /// CTAP1/U2F U2F_REGISTER (FIDO U2F Raw Message Formats v1.2 §4.1).
+    ///
+    /// U2F's test of user presence is polled: the client repeats the
+    /// request until it succeeds, and a request without a touch answers
+    /// SW_CONDITIONS_NOT_SATISFIED at once. An environment should therefore
+    /// decide promptly ("touched already" or not yet, which any error
+    /// stands for) instead of waiting for the user as it may for CTAP2.
+    U2fRegister {
+        /// The application parameter: SHA-256 of the application ID.
+        app_id_hash: [u8; 32],
+    },
+    /// CTAP1/U2F U2F_AUTHENTICATE with enforce-user-presence-and-sign (FIDO
+    /// U2F Raw Message Formats v1.2 §5.1); polled like
+    /// [`PresenceRequest::U2fRegister`].
+    U2fAuthenticate {
+        /// The application parameter: SHA-256 of the application ID.
+        app_id_hash: [u8; 32],
+    },
 }
 
 /// What the user did.

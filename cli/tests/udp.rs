@@ -93,9 +93,11 @@ fn message_timeout_and_channel_errors() {
     bad[4] = 5;
     hid.send_raw(&bad).unwrap();
     assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x04);
-    // MSG is not implemented yet.
+    // MSG carries CTAP1/U2F: U2F_VERSION is answered with CTAPHID_MSG.
     hid.send(a, cmd::MSG, &[0, 3, 0, 0, 0, 0, 0]).unwrap();
-    assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x01);
+    let m = hid.recv(T).unwrap();
+    assert_eq!((m.cid, m.cmd), (a, cmd::MSG));
+    assert_eq!(m.payload, b"U2F_V2\x90\x00");
 }
 
 #[test]

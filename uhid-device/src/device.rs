@@ -2,8 +2,8 @@
 //! authenticator, and a transport, wired together.
 //!
 //! ```text
-//!  transport.recv ─► Ctaphid ─► Process ─► worker thread (Authenticator::handle, may wait for the user)
-//!        ▲               │  ▲                    │
+//!  transport.recv ─► Ctaphid ─► Process ─► worker thread (CBOR: Authenticator::handle, may wait
+//!        ▲               │  ▲                    │         for the user; MSG: handle_ctap1)
 //!        └── reports ◄───┘  └──── response ◄─────┘
 //!              ▲
 //!              └── KEEPALIVE every 80 ms while the worker is busy
@@ -209,10 +209,10 @@ fn worker(
         };
         shared.current_txn.store(req.txn, Ordering::SeqCst);
         let started = Instant::now();
+        // The core does not panic on any input (tests and fuzzing check it);
+        // should it ever, the host gets an error answer and the device keeps
+        // serving instead of staying busy for good.
         let response = match req.cmd {
-            // The core does not panic on any input (tests and fuzzing check
-            // it); should it ever, the host gets CTAP1_ERR_OTHER and the
-            // device keeps serving instead of staying busy for good.
             Command::Cbor => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 authenticator.handle(&req.payload)
             }))
@@ -220,23 +220,24 @@ fn worker(
                 tracing::error!("the authenticator panicked; answering CTAP1_ERR_OTHER");
                 vec![authenticator_core::StatusCode::Other as u8]
             }),
-            // CTAPHID refuses MSG while the NMSG capability is set.
+            // CTAP 2.1 §11.2.9.1.1: a CTAP1/U2F APDU; the answer (data ‖ SW1
+            // SW2) goes back as CTAPHID_MSG.
+            Command::Msg => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                authenticator.handle_ctap1(&req.payload)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!("the authenticator panicked; answering SW 6F00");
+                SW_UNKNOWN.to_be_bytes().to_vec()
+            }),
+            // Ctaphid hands only CBOR and MSG requests to the application.
             _ => vec![authenticator_core::StatusCode::InvalidCommand as u8],
         };
         shared.current_txn.store(0, Ordering::SeqCst);
-        let command = req
-            .payload
-            .first()
-            .and_then(|b| CtapCommand::from_u8(*b))
-            .map_or("unknown", CtapCommand::name);
-        let status = response
-            .first()
-            .and_then(|b| authenticator_core::StatusCode::from_known(*b))
-            .map_or("unknown", |s| s.name());
+        let (command, status) = describe(&req, &response);
         tracing::info!(
             command,
             channel = format_args!("{:08x}", req.cid),
-            status,
+            status = %status,
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "ctap request"
         );
@@ -249,6 +250,51 @@ fn worker(
             .is_err()
         {
             return;
+        }
+    }
+}
+
+/// ISO 7816-4 "no precise diagnosis": the answer to a U2F request whose
+/// handler failed.
+const SW_UNKNOWN: u16 = 0x6F00;
+
+/// The command and outcome of a request, for the log.
+fn describe(req: &Request, response: &[u8]) -> (&'static str, String) {
+    match req.cmd {
+        Command::Msg => {
+            // FIDO U2F Raw Message Formats v1.2: INS is the APDU's second
+            // byte, the status word its answer's last two.
+            let command = match req.payload.get(1) {
+                Some(0x01) => "U2F_REGISTER",
+                Some(0x02) => "U2F_AUTHENTICATE",
+                Some(0x03) => "U2F_VERSION",
+                _ => "U2F unknown",
+            };
+            let status = match response {
+                [.., sw1, sw2] => match u16::from_be_bytes([*sw1, *sw2]) {
+                    0x9000 => "SW_NO_ERROR".to_owned(),
+                    0x6985 => "SW_CONDITIONS_NOT_SATISFIED".to_owned(),
+                    0x6A80 => "SW_WRONG_DATA".to_owned(),
+                    0x6700 => "SW_WRONG_LENGTH".to_owned(),
+                    0x6E00 => "SW_CLA_NOT_SUPPORTED".to_owned(),
+                    0x6D00 => "SW_INS_NOT_SUPPORTED".to_owned(),
+                    sw => format!("SW {sw:04X}"),
+                },
+                _ => "unknown".to_owned(),
+            };
+            (command, status)
+        }
+        _ => {
+            let command = req
+                .payload
+                .first()
+                .and_then(|b| CtapCommand::from_u8(*b))
+                .map_or("unknown", CtapCommand::name);
+            let status = response
+                .first()
+                .and_then(|b| authenticator_core::StatusCode::from_known(*b))
+                .map_or("unknown", |s| s.name());
+            (command, status.to_owned())
         }
     }
 }

@@ -1,6 +1,12 @@
 //! The daemon's environment for the authenticator: OS randomness, a
 //! monotonic clock, the in-memory store, and a presence policy that can wait
 //! (while the transport sends keepalives) and be cancelled.
+//!
+//! CTAP1/U2F requests are different: U2F's test of user presence is polled
+//! (the client repeats the request until the key answers it with success),
+//! so for them the policy never waits. `delay:MS` then means that the user
+//! touches the key MS after the first request of a polling run; until then
+//! each request is answered "not yet".
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,6 +49,20 @@ impl Shared {
     }
 }
 
+/// How long a U2F client may go without asking again before its polling run
+/// counts as given up, and a later request starts a new wait. Clients poll
+/// every 100–300 ms.
+pub const U2F_POLL_ABANDONED: Duration = Duration::from_secs(1);
+
+/// A U2F polling run waiting for the simulated touch.
+#[derive(Debug, Clone, Copy)]
+struct PendingTouch {
+    /// The first request of the run.
+    since: Instant,
+    /// The latest request of the run.
+    last: Instant,
+}
+
 /// The environment of a daemon-run authenticator.
 #[derive(Debug)]
 pub struct DaemonEnv {
@@ -54,6 +74,8 @@ pub struct DaemonEnv {
     /// Built-in UV outcome.
     pub uv: UvPolicy,
     shared: Arc<Shared>,
+    /// The U2F polling run under `PresenceMode::Delay`, if one is going.
+    u2f_touch: Option<PendingTouch>,
 }
 
 impl DaemonEnv {
@@ -66,6 +88,36 @@ impl DaemonEnv {
             presence,
             uv,
             shared,
+            u2f_touch: None,
+        }
+    }
+
+    /// The polled test of user presence of CTAP1/U2F (FIDO U2F Raw Message
+    /// Formats v1.2 §4.3, §5.1): an answer at once, never a wait.
+    fn poll_u2f_touch(&mut self) -> Result<(), PresenceError> {
+        match self.presence {
+            PresenceMode::Approve => Ok(()),
+            PresenceMode::Deny => Err(PresenceError::Denied),
+            // A user who never touches the key: "not yet", until the client
+            // gives up by itself.
+            PresenceMode::TimeoutAfter(_) => Err(PresenceError::Timeout),
+            PresenceMode::Delay(d) => {
+                let now = Instant::now();
+                let since = match self.u2f_touch {
+                    Some(p) if now.saturating_duration_since(p.last) <= U2F_POLL_ABANDONED => {
+                        p.since
+                    }
+                    _ => now,
+                };
+                if now.saturating_duration_since(since) >= d {
+                    // The touch is used up by this request.
+                    self.u2f_touch = None;
+                    Ok(())
+                } else {
+                    self.u2f_touch = Some(PendingTouch { since, last: now });
+                    Err(PresenceError::Timeout)
+                }
+            }
         }
     }
 
@@ -116,6 +168,13 @@ impl Env for DaemonEnv {
             });
         }
         tracing::debug!(?request, up, uv, mode = ?self.presence, "asking for user presence");
+        if matches!(
+            request,
+            PresenceRequest::U2fRegister { .. } | PresenceRequest::U2fAuthenticate { .. }
+        ) {
+            self.poll_u2f_touch()?;
+            return apply_policy(PresencePolicy::Approve, self.uv, up, uv);
+        }
         let policy = match self.presence {
             PresenceMode::Approve => PresencePolicy::Approve,
             PresenceMode::Deny => PresencePolicy::Deny,
@@ -129,5 +188,96 @@ impl Env for DaemonEnv {
             }
         };
         apply_policy(policy, self.uv, up, uv)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const APP: [u8; 32] = [7; 32];
+
+    fn env(presence: PresenceMode) -> DaemonEnv {
+        DaemonEnv::new(presence, UvPolicy::Succeed, Arc::new(Shared::default()))
+    }
+
+    fn u2f(env: &mut DaemonEnv) -> Result<UserCheck, PresenceError> {
+        env.check_user(
+            &PresenceRequest::U2fAuthenticate { app_id_hash: APP },
+            true,
+            false,
+        )
+    }
+
+    #[test]
+    fn u2f_presence_never_waits() {
+        for (mode, expected) in [
+            (PresenceMode::Approve, Ok(())),
+            (PresenceMode::Deny, Err(PresenceError::Denied)),
+            (
+                PresenceMode::TimeoutAfter(Duration::from_secs(30)),
+                Err(PresenceError::Timeout),
+            ),
+            (
+                PresenceMode::Delay(Duration::from_secs(30)),
+                Err(PresenceError::Timeout),
+            ),
+        ] {
+            let mut e = env(mode);
+            let started = Instant::now();
+            let check = u2f(&mut e);
+            assert!(started.elapsed() < Duration::from_millis(500), "{mode:?}");
+            assert_eq!(check.map(|_| ()), expected, "{mode:?}");
+            if let Ok(c) = check {
+                assert_eq!(
+                    c,
+                    UserCheck {
+                        up: true,
+                        uv: false
+                    }
+                );
+            }
+            assert!(!e.shared.waiting_for_user.load(Ordering::SeqCst));
+        }
+    }
+
+    #[test]
+    fn u2f_delay_touches_after_the_delay_of_a_polling_run() {
+        let mut e = env(PresenceMode::Delay(Duration::from_millis(400)));
+        assert_eq!(u2f(&mut e), Err(PresenceError::Timeout));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(u2f(&mut e), Err(PresenceError::Timeout), "not yet");
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(u2f(&mut e).is_ok(), "touched");
+        // The touch was used up: the next request starts a new wait.
+        assert_eq!(u2f(&mut e), Err(PresenceError::Timeout));
+    }
+
+    #[test]
+    fn u2f_delay_restarts_after_an_abandoned_run() {
+        let mut e = env(PresenceMode::Delay(Duration::from_millis(150)));
+        let now = Instant::now();
+        // A run that started long ago, but whose client stopped polling.
+        e.u2f_touch = Some(PendingTouch {
+            since: now.checked_sub(Duration::from_secs(10)).unwrap(),
+            last: now.checked_sub(U2F_POLL_ABANDONED * 2).unwrap(),
+        });
+        assert_eq!(u2f(&mut e), Err(PresenceError::Timeout), "a new run");
+        // A run whose client kept polling gets its touch.
+        e.u2f_touch = Some(PendingTouch {
+            since: now.checked_sub(Duration::from_secs(10)).unwrap(),
+            last: now,
+        });
+        assert!(u2f(&mut e).is_ok());
+    }
+
+    #[test]
+    fn ctap2_requests_still_wait() {
+        let mut e = env(PresenceMode::Delay(Duration::from_millis(100)));
+        let started = Instant::now();
+        let check = e.check_user(&PresenceRequest::Selection, true, false);
+        assert!(check.is_ok());
+        assert!(started.elapsed() >= Duration::from_millis(100));
     }
 }

@@ -6,7 +6,7 @@
 //! ```text
 //!  report ──► Ctaphid::receive(now) ──► Action::Send(reports)      (INIT, PING, WINK, LOCK, ERROR)
 //!                                   └─► Action::Process(request)   (CBOR, MSG: the app runs it)
-//!                                   └─► Action::Cancel(cid)        (CANCEL during Process)
+//!                                   └─► Action::Cancel(cid)        (CANCEL during a CBOR Process)
 //!  Ctaphid::poll(now)  ──► Action::Send(ERR_MSG_TIMEOUT), lock expiry
 //!  Ctaphid::keepalive(status) ──► reports   (the app calls it at least every 100 ms while busy)
 //!  Ctaphid::respond(txn, payload) ──► reports
@@ -83,7 +83,7 @@ pub enum HidError {
     Other = 0x7F,
 }
 
-/// KEEPALIVE status bytes (CTAP 2.1 §11.2.9.1.5).
+/// KEEPALIVE status bytes (CTAP 2.1 §11.2.9.1.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum KeepaliveStatus {
@@ -147,7 +147,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             device_version: (0, 1, 0),
-            capabilities: capabilities::WINK | capabilities::CBOR | capabilities::NMSG,
+            // MSG is implemented (CTAP1/U2F), so NMSG is clear.
+            capabilities: capabilities::WINK | capabilities::CBOR,
             message_timeout_ms: 1_000,
         }
     }
@@ -171,8 +172,8 @@ pub struct Ctaphid {
     /// Channels handed out so far are `1..next_cid`.
     next_cid: u32,
     assembly: Option<Assembly>,
-    /// The transaction the application is running.
-    busy: Option<(u64, u32)>,
+    /// The transaction the application is running: (txn, channel, command).
+    busy: Option<(u64, u32, Command)>,
     next_txn: u64,
     /// The channel holding CTAPHID_LOCK, and until when.
     lock: Option<(u32, u64)>,
@@ -203,7 +204,7 @@ impl Ctaphid {
 
     /// The channel of the running transaction, if any.
     pub fn busy_channel(&self) -> Option<u32> {
-        self.busy.map(|(_, cid)| cid)
+        self.busy.map(|(_, cid, _)| cid)
     }
 
     /// When [`Ctaphid::poll`] next has something to do.
@@ -243,9 +244,12 @@ impl Ctaphid {
         out
     }
 
-    /// A KEEPALIVE for the running transaction, if there is one.
+    /// A KEEPALIVE for the running transaction, if there is one. CBOR and
+    /// MSG requests alike: CTAP 2.1 §11.2.9.1.7 says KEEPALIVE "is sent while
+    /// processing a CTAPHID_MSG", and §11.2.9.1.2 allows it before a CBOR
+    /// response.
     pub fn keepalive(&self, status: KeepaliveStatus) -> Option<Vec<Report>> {
-        let (_, cid) = self.busy?;
+        let (_, cid, _) = self.busy?;
         Some(fragment(cid, Command::Keepalive as u8, &[status as u8]))
     }
 
@@ -253,7 +257,7 @@ impl Ctaphid {
     /// transaction was abandoned meanwhile (its channel was re-initialised).
     pub fn respond(&mut self, txn: u64, cmd: Command, payload: &[u8]) -> Vec<Report> {
         match self.busy {
-            Some((t, cid)) if t == txn => {
+            Some((t, cid, _)) if t == txn => {
                 self.busy = None;
                 fragment(cid, cmd as u8, payload)
             }
@@ -301,9 +305,14 @@ impl Ctaphid {
             out.push(Self::error(cid, HidError::InvalidChannel));
             return;
         }
-        if let Some((txn, busy_cid)) = self.busy {
+        if let Some((txn, busy_cid, busy_cmd)) = self.busy {
+            // §11.2.9.1.5: CANCEL applies to a CTAPHID_CBOR request of the
+            // same channel; otherwise (a MSG request, another channel) it is
+            // ignored.
             if busy_cid == cid && cmd == Command::Cancel as u8 {
-                out.push(Action::Cancel { txn });
+                if busy_cmd == Command::Cbor {
+                    out.push(Action::Cancel { txn });
+                }
             } else if cmd != Command::Cancel as u8 {
                 // One transaction at a time (§11.2.4).
                 out.push(Self::error(cid, HidError::ChannelBusy));
@@ -391,7 +400,7 @@ impl Ctaphid {
             if self.assembly.as_ref().is_some_and(|a| a.cid == cid) {
                 self.assembly = None;
             }
-            if let Some((txn, busy_cid)) = self.busy {
+            if let Some((txn, busy_cid, _)) = self.busy {
                 if busy_cid == cid {
                     self.busy = None;
                     out.push(Action::Cancel { txn });
@@ -440,18 +449,22 @@ impl Ctaphid {
                 self.lock = (secs > 0).then(|| (cid, now_ms + u64::from(secs) * 1000));
                 out.push(Action::Send(fragment(cid, Command::Lock as u8, &[])));
             }
+            // §11.2.9.1.1 MSG (a CTAP1/U2F APDU) and §11.2.9.1.2 CBOR (a
+            // command byte and its parameters) go to the application.
             Some(cmd @ (Command::Cbor | Command::Msg)) => {
+                // Settings with NMSG describe a CTAP2-only key: no MSG.
                 if cmd == Command::Msg && self.settings.capabilities & capabilities::NMSG != 0 {
                     out.push(Self::error(cid, HidError::InvalidCmd));
                     return;
                 }
+                // An empty message is neither an APDU nor a CTAP2 command.
                 if payload.is_empty() {
                     out.push(Self::error(cid, HidError::InvalidLen));
                     return;
                 }
                 let txn = self.next_txn;
                 self.next_txn += 1;
-                self.busy = Some((txn, cid));
+                self.busy = Some((txn, cid, cmd));
                 out.push(Action::Process(Request {
                     txn,
                     cid,

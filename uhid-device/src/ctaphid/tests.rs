@@ -78,7 +78,8 @@ fn init_allocates_fresh_channels() {
     assert_eq!(p[12], 2, "CTAPHID protocol version 2");
     assert_eq!(
         p[16],
-        capabilities::WINK | capabilities::CBOR | capabilities::NMSG
+        capabilities::WINK | capabilities::CBOR,
+        "WINK and CBOR; NMSG clear because MSG is implemented"
     );
     let a = u32::from_be_bytes(p[8..12].try_into().unwrap());
     let b = allocate(&mut h);
@@ -304,14 +305,13 @@ fn wink_lock_and_unknown_commands() {
         error_of(&send(&mut h, 0, a, Command::Keepalive as u8, &[1])),
         (a, HidError::InvalidCmd as u8)
     );
-    // MSG is not implemented yet (NMSG).
-    assert_eq!(
-        error_of(&send(&mut h, 0, a, Command::Msg as u8, &[0; 7])),
-        (a, HidError::InvalidCmd as u8)
-    );
-    // CBOR needs a command byte.
+    // CBOR needs a command byte, MSG an APDU.
     assert_eq!(
         error_of(&send(&mut h, 0, a, Command::Cbor as u8, &[])),
+        (a, HidError::InvalidLen as u8)
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Msg as u8, &[])),
         (a, HidError::InvalidLen as u8)
     );
     // LOCK: bad parameters, then a 2 s lock that excludes channel b.
@@ -376,4 +376,150 @@ fn split_assemble_round_trip_property() {
         }
         assert_eq!(reply(&acts), (cid, Command::Ping as u8, payload));
     }
+}
+
+// ---------------------------------------------------------------------- MSG
+
+/// The U2F_VERSION APDU in extended length encoding.
+const VERSION_APDU: [u8; 7] = [0, 3, 0, 0, 0, 0, 0];
+
+#[test]
+fn msg_goes_to_the_application_and_is_answered_with_msg() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let acts = send(&mut h, 0, a, Command::Msg as u8, &VERSION_APDU);
+    assert_eq!(
+        acts,
+        vec![Action::Process(Request {
+            txn: 1,
+            cid: a,
+            cmd: Command::Msg,
+            payload: VERSION_APDU.to_vec(),
+        })]
+    );
+    assert_eq!(h.busy_channel(), Some(a));
+    let (cid, cmd, p) = reply(&[Action::Send(h.respond(1, Command::Msg, b"U2F_V2\x90\x00"))]);
+    assert_eq!(
+        (cid, cmd, p),
+        (a, Command::Msg as u8, b"U2F_V2\x90\x00".to_vec())
+    );
+    assert!(h.busy_channel().is_none());
+}
+
+#[test]
+fn long_msg_is_reassembled() {
+    // A U2F_AUTHENTICATE APDU: 7 + 32 + 32 + 1 + 63 + 2 bytes, three packets.
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let apdu: Vec<u8> = (0..137u32).map(|i| i as u8).collect();
+    let acts = send(&mut h, 0, a, Command::Msg as u8, &apdu);
+    let [Action::Process(req)] = &acts[..] else {
+        panic!("{acts:?}")
+    };
+    assert_eq!((req.cmd, &req.payload), (Command::Msg, &apdu));
+}
+
+#[test]
+fn msg_while_busy_and_from_other_channels() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let b = allocate(&mut h);
+    let acts = send(&mut h, 0, a, Command::Msg as u8, &VERSION_APDU);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    assert_eq!(
+        error_of(&send(&mut h, 0, b, Command::Msg as u8, &VERSION_APDU)),
+        (b, HidError::ChannelBusy as u8)
+    );
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Cbor as u8, &[0x04])),
+        (a, HidError::ChannelBusy as u8)
+    );
+    h.respond(req.txn, Command::Msg, &[0x90, 0x00]);
+    // Free again; MSG on the broadcast channel is refused like CBOR.
+    assert!(matches!(
+        send(&mut h, 0, b, Command::Msg as u8, &VERSION_APDU)[..],
+        [Action::Process(_)]
+    ));
+    let mut h = layer();
+    assert_eq!(
+        error_of(&send(
+            &mut h,
+            0,
+            BROADCAST_CID,
+            Command::Msg as u8,
+            &VERSION_APDU
+        )),
+        (BROADCAST_CID, HidError::InvalidChannel as u8)
+    );
+}
+
+/// §11.2.9.1.5: CANCEL is for a CTAPHID_CBOR request; during MSG it is
+/// ignored, and the MSG answer still arrives.
+#[test]
+fn cancel_is_ignored_during_msg() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let acts = send(&mut h, 0, a, Command::Msg as u8, &VERSION_APDU);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    assert!(send(&mut h, 0, a, Command::Cancel as u8, &[]).is_empty());
+    assert_eq!(h.busy_channel(), Some(a));
+    let (cid, cmd, p) = reply(&[Action::Send(h.respond(
+        req.txn,
+        Command::Msg,
+        &[0x90, 0x00],
+    ))]);
+    assert_eq!((cid, cmd, p), (a, Command::Msg as u8, vec![0x90, 0x00]));
+}
+
+/// §11.2.9.1.7: KEEPALIVE "is sent while processing a CTAPHID_MSG" too.
+#[test]
+fn keepalive_during_msg() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let acts = send(&mut h, 0, a, Command::Msg as u8, &VERSION_APDU);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    let (cid, cmd, p) = reply(&[Action::Send(
+        h.keepalive(KeepaliveStatus::Processing).unwrap(),
+    )]);
+    assert_eq!((cid, cmd, p), (a, Command::Keepalive as u8, vec![1]));
+    h.respond(req.txn, Command::Msg, &[0x90, 0x00]);
+    assert!(h.keepalive(KeepaliveStatus::Processing).is_none());
+}
+
+/// INIT on the channel abandons a MSG request like a CBOR one.
+#[test]
+fn init_abandons_a_running_msg() {
+    let mut h = layer();
+    let a = allocate(&mut h);
+    let acts = send(&mut h, 0, a, Command::Msg as u8, &VERSION_APDU);
+    let Action::Process(req) = acts[0].clone() else {
+        panic!()
+    };
+    let acts = send(&mut h, 0, a, Command::Init as u8, &NONCE);
+    assert!(acts.contains(&Action::Cancel { txn: req.txn }));
+    assert!(h.respond(req.txn, Command::Msg, &[0x90, 0x00]).is_empty());
+}
+
+/// A layer configured with NMSG (a CTAP2-only key) advertises it and
+/// refuses MSG.
+#[test]
+fn nmsg_setting_refuses_msg() {
+    let mut h = Ctaphid::new(Settings {
+        capabilities: capabilities::WINK | capabilities::CBOR | capabilities::NMSG,
+        ..Settings::default()
+    });
+    let (_, _, p) = reply(&send(&mut h, 0, BROADCAST_CID, Command::Init as u8, &NONCE));
+    assert_eq!(p[16] & capabilities::NMSG, capabilities::NMSG);
+    let a = u32::from_be_bytes(p[8..12].try_into().unwrap());
+    assert_eq!(
+        error_of(&send(&mut h, 0, a, Command::Msg as u8, &VERSION_APDU)),
+        (a, HidError::InvalidCmd as u8)
+    );
+    assert!(h.busy_channel().is_none());
 }
