@@ -312,6 +312,10 @@ mod tests {
         rand_chacha::ChaCha20Rng::seed_from_u64(1)
     }
 
+    fn seeded(seed: u64) -> rand_chacha::ChaCha20Rng {
+        rand_chacha::ChaCha20Rng::seed_from_u64(seed)
+    }
+
     #[test]
     fn both_sides_agree_under_both_protocols() {
         let mut rng = rng();
@@ -430,5 +434,117 @@ mod tests {
             );
         }
         assert!(auth.shared_secret(PinProtocol::V1, &good).is_ok());
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn key_from_scalar(byte: u8) -> KeyAgreementKey {
+        KeyAgreementKey {
+            secret: SecretKey::from_slice(&[byte; 32]).unwrap(),
+        }
+    }
+
+    fn secret(protocol: PinProtocol, bytes: &[u8]) -> SharedSecret {
+        SharedSecret {
+            protocol,
+            bytes: Zeroizing::new(bytes.to_vec()),
+        }
+    }
+
+    fn cose(entries: Vec<(i64, Value)>) -> Value {
+        Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (Value::from(k), v))
+                .collect(),
+        )
+    }
+
+    /// Vectors computed offline with python-fido2 2.2.1 (PinProtocolV1 /
+    /// PinProtocolV2 kdf, encrypt and authenticate, over `cryptography`'s
+    /// ECDH), for authenticator scalar 0x11…11 and platform scalar 0x22…22.
+    mod python_fido2 {
+        use super::*;
+
+        const A_X: &str = "0217e617f0b6443928278f96999e69a23a4f2c152bdf6d6cdf66e5b80282d4ed";
+        const A_Y: &str = "194a7debcb97712d2dda3ca85aa8765a56f45fc758599652f2897c65306e5794";
+        const B_X: &str = "d65a93977caa3d1b081852ff57a79e465f1660577304baead505dd3a48589cf3";
+        const B_Y: &str = "50185e895372df6221ea3a137557e473fddb6755f05bd507c3c533fce9c91285";
+        const S1: &str = "98f5bf15dbc72627acd9a8ab61ce21349ea3496d79136adf08ad381cc9c0fa25";
+        const S2: &str = concat!(
+            "abc3809533cb07b6ae481ea05b28ac708ffed9777147a09aabc8ab58e167ba0e",
+            "aecad75245932defecf4cd0d93420fcd05d99403d09a49655fed76fa64c2cf82"
+        );
+        const PT: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        const V1_CT: &str = "3a6fce1f2c0517ade8dc3b3f9f6dbb4b735732c052d19aafbcf85f336946cd07";
+        const V2_CT: &str = concat!(
+            "7c6457b10f148decc871df9194c59a38",
+            "a9d0ce430e1e02ffbd6ee2b3e35183c3e6a370a38f5ad4fa6d135a3d1a49a92b"
+        );
+        const MSG: &[u8] = b"fidosim pin protocol";
+        const V1_MAC: &str = "793eb065e6cb3ed4ddf86c6c7e134e49";
+        const V2_MAC: &str = "2aca87e32d7e7b843cafad5edb617c1cb92c1ebb4633b78d4b4ae9c641a7c589";
+        const TOKEN_MAC: &str = "b51584a0e8f6718bf6764c56fce7301b23c70939402cb256870e2f542bb31aa1";
+
+        fn point(x: &str, y: &str) -> Value {
+            cose(vec![
+                (1, Value::from(2)),
+                (3, Value::from(-25)),
+                (-1, Value::from(1)),
+                (-2, Value::Bytes(unhex(x))),
+                (-3, Value::Bytes(unhex(y))),
+            ])
+        }
+
+        #[test]
+        fn public_keys() {
+            assert_eq!(key_from_scalar(0x11).public_cose(), point(A_X, A_Y));
+            assert_eq!(key_from_scalar(0x22).public_cose(), point(B_X, B_Y));
+        }
+
+        #[test]
+        fn shared_secrets() {
+            let a = key_from_scalar(0x11);
+            let b = key_from_scalar(0x22);
+            for (p, expected) in [(PinProtocol::V1, S1), (PinProtocol::V2, S2)] {
+                let s = a.shared_secret(p, &point(B_X, B_Y)).unwrap();
+                assert_eq!(hex(&s.bytes), expected);
+                let s = b.shared_secret(p, &point(A_X, A_Y)).unwrap();
+                assert_eq!(hex(&s.bytes), expected);
+            }
+        }
+
+        #[test]
+        fn ciphertexts() {
+            let v1 = secret(PinProtocol::V1, &unhex(S1));
+            assert_eq!(
+                hex(&v1.encrypt(&mut seeded(11), &unhex(PT)).unwrap()),
+                V1_CT
+            );
+            assert_eq!(*v1.decrypt(&unhex(V1_CT)).unwrap(), unhex(PT));
+            let v2 = secret(PinProtocol::V2, &unhex(S2));
+            assert_eq!(*v2.decrypt(&unhex(V2_CT)).unwrap(), unhex(PT));
+        }
+
+        #[test]
+        fn macs() {
+            let v1 = secret(PinProtocol::V1, &unhex(S1));
+            let v2 = secret(PinProtocol::V2, &unhex(S2));
+            assert_eq!(hex(&v1.authenticate(MSG)), V1_MAC);
+            assert_eq!(hex(&v2.authenticate(MSG)), V2_MAC);
+            assert!(v1.verify(MSG, &unhex(V1_MAC)));
+            assert!(v2.verify(MSG, &unhex(V2_MAC)));
+            let token = [0x5a; 32];
+            assert_eq!(hex(&PinProtocol::V2.authenticate(&token, MSG)), TOKEN_MAC);
+            assert_eq!(
+                hex(&PinProtocol::V1.authenticate(&token, MSG)),
+                TOKEN_MAC[..32]
+            );
+        }
     }
 }
