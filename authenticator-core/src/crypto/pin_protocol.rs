@@ -234,7 +234,7 @@ impl SharedSecret {
         rng: &mut impl CryptoRngCore,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StatusCode> {
-        if plaintext.len() % 16 != 0 {
+        if !plaintext.len().is_multiple_of(16) {
             return Err(StatusCode::InvalidLength);
         }
         let mut iv = [0u8; 16];
@@ -266,7 +266,7 @@ impl SharedSecret {
                 (iv, &ciphertext[16..])
             }
         };
-        if body.len() % 16 != 0 {
+        if !body.len().is_multiple_of(16) {
             return Err(StatusCode::InvalidParameter);
         }
         let dec =

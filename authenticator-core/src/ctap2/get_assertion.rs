@@ -22,14 +22,20 @@ use crate::wire::CredentialDescriptor;
 pub(crate) struct NextAssertion {
     /// The credentials not yet returned, in order.
     remaining: std::vec::IntoIter<Credential>,
+    /// What every assertion of the sequence shares.
+    ceremony: Ceremony,
+    /// When the last assertion of the sequence was returned.
+    last_ms: u64,
+}
+
+/// What the assertions of one getAssertion call share.
+struct Ceremony {
     client_data_hash: Vec<u8>,
     rp_id_hash: [u8; 32],
     /// UP/UV as determined by the original call.
     flags: u8,
     /// Whether user names go into the responses (see `assert`).
     identifying: bool,
-    /// When the last assertion of the sequence was returned.
-    last_ms: u64,
     /// The extension inputs, applied to each credential in turn.
     ext: GaExtensions,
 }
@@ -165,24 +171,19 @@ impl<E: Env> Authenticator<E> {
         // (and no display to choose on) name and displayName too, so the
         // platform can show a chooser — but only after user verification.
         let identifying = number_of_credentials.is_some() && auth_flags & flags::UV != 0;
-        let response = self.assert(
-            &first,
-            &rp_id_hash,
-            &req.client_data_hash,
-            auth_flags,
+        let ceremony = Ceremony {
+            client_data_hash: req.client_data_hash,
+            rp_id_hash,
+            flags: auth_flags,
             identifying,
-            number_of_credentials,
-            &ext,
-        )?;
+            ext,
+        };
+        let response = self.assert(&first, &ceremony, number_of_credentials)?;
         if number_of_credentials.is_some() {
             self.next_assertion = Some(NextAssertion {
                 remaining: credentials.into_iter(),
-                client_data_hash: req.client_data_hash,
-                rp_id_hash,
-                flags: auth_flags,
-                identifying,
+                ceremony,
                 last_ms: self.env.now_ms(),
-                ext,
             });
         }
         Ok(response)
@@ -198,15 +199,7 @@ impl<E: Env> Authenticator<E> {
         }
         let credential = state.remaining.next().ok_or(StatusCode::NotAllowed)?;
         // Steps 4–6.
-        let response = self.assert(
-            &credential,
-            &state.rp_id_hash,
-            &state.client_data_hash,
-            state.flags,
-            state.identifying,
-            None,
-            &state.ext,
-        )?;
+        let response = self.assert(&credential, &state.ceremony, None)?;
         // Steps 7–8: reset the timer, advance the cursor.
         if state.remaining.len() > 0 {
             state.last_ms = now;
@@ -219,13 +212,17 @@ impl<E: Env> Authenticator<E> {
     fn assert(
         &mut self,
         credential: &Credential,
-        rp_id_hash: &[u8; 32],
-        client_data_hash: &[u8],
-        mut auth_flags: u8,
-        identifying: bool,
+        ceremony: &Ceremony,
         number_of_credentials: Option<u32>,
-        ext: &GaExtensions,
     ) -> Result<Vec<u8>, StatusCode> {
+        let Ceremony {
+            client_data_hash,
+            rp_id_hash,
+            flags,
+            identifying,
+            ext,
+        } = ceremony;
+        let (mut auth_flags, identifying) = (*flags, *identifying);
         // The counter is committed before the signature is made, so a value
         // that has been signed is never handed out again, even after a crash.
         let sign_count = match self.config.counter_mode {
