@@ -8,16 +8,17 @@ SCRIPT=$VM_REPO/tests/vm/scenarios/python_fido2_hidraw.py
 [ -x "$PY" ] || fail "$PY missing: run tests/vm/prepare.sh on the host"
 export PYTHONDONTWRITEBYTECODE=1     # the host root is read-only in the VM
 
-# 1. stock python-fido2, fidosim without built-in UV
+# 1. fidosim without built-in UV (and no PIN)
 start_fidosim --uv none --write-ca /tmp/fidosim-ca.pem
 [ -s /tmp/fidosim-ca.pem ] || fail "fidosim did not write its CA with --write-ca"
 step "python-fido2 (stock) against fidosim --uv none over $FIDO_DEV"
 "$PY" "$SCRIPT" stock "$FIDO_DEV" /tmp/fidosim-ca.pem
 stop_fidosim
 
-# 2. fidosim's defaults (built-in UV)
+# 2. fidosim's defaults (built-in UV, no PIN), then ClientPin: set a PIN
+#    and use it
 start_fidosim --write-ca /tmp/fidosim-ca.pem
-step "python-fido2 against fidosim (built-in UV) over $FIDO_DEV"
+step "python-fido2 against fidosim (built-in UV, then a PIN) over $FIDO_DEV"
 "$PY" "$SCRIPT" builtin-uv "$FIDO_DEV" /tmp/fidosim-ca.pem
 stop_fidosim
 
