@@ -1,6 +1,7 @@
 //! The authenticator: command dispatch and the state it keeps between
 //! commands. Each command's handler lives in its own file.
 
+mod authnr_config;
 mod client_pin;
 mod extensions;
 mod get_assertion;
@@ -203,10 +204,10 @@ impl<E: Env> Authenticator<E> {
             Command::Selection => self.selection(),
             Command::ClientPin => self.client_pin(params),
             Command::LargeBlobs => self.large_blobs(params),
+            Command::Config => self.authenticator_config(params),
             // Not implemented in this build; getInfo does not advertise them.
             Command::BioEnrollment
             | Command::CredentialManagement
-            | Command::Config
             | Command::BioEnrollmentPreview
             | Command::CredentialManagementPreview => Err(StatusCode::InvalidCommand),
         }
