@@ -236,6 +236,8 @@ pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState 
 }
 
 #[cfg(test)]
+mod lb_cfg_tests;
+#[cfg(test)]
 mod pin_tests;
 #[cfg(test)]
 mod tests;
