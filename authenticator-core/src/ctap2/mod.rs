@@ -1,10 +1,12 @@
 //! The authenticator: command dispatch and the state it keeps between
 //! commands. Each command's handler lives in its own file.
 
+mod authnr_config;
 mod client_pin;
 mod extensions;
 mod get_assertion;
 mod get_info;
+mod large_blobs;
 mod make_credential;
 pub(crate) mod pin;
 mod reset;
@@ -72,6 +74,8 @@ pub struct Authenticator<E: Env> {
     /// The identity that signs enterprise attestations, if the device has
     /// one (CTAP 2.1 §7.1).
     enterprise: Option<AttestationIdentity>,
+    /// The large-blob write in progress (CTAP 2.1 §6.10.2); per power cycle.
+    large_blob_write: Option<large_blobs::PendingWrite>,
 }
 
 impl<E: Env> core::fmt::Debug for Authenticator<E> {
@@ -116,6 +120,7 @@ impl<E: Env> Authenticator<E> {
             next_assertion: None,
             pin,
             enterprise: None,
+            large_blob_write: None,
         })
     }
 
@@ -159,6 +164,7 @@ impl<E: Env> Authenticator<E> {
     /// state is dropped and the reset window restarts.
     pub fn power_cycle(&mut self) {
         self.next_assertion = None;
+        self.large_blob_write = None;
         self.pin = pin::PinUvState::new(self.env.rng());
         self.power_up_ms = self.env.now_ms();
     }
@@ -197,11 +203,11 @@ impl<E: Env> Authenticator<E> {
             Command::Reset => self.reset(),
             Command::Selection => self.selection(),
             Command::ClientPin => self.client_pin(params),
+            Command::LargeBlobs => self.large_blobs(params),
+            Command::Config => self.authenticator_config(params),
             // Not implemented in this build; getInfo does not advertise them.
             Command::BioEnrollment
             | Command::CredentialManagement
-            | Command::LargeBlobs
-            | Command::Config
             | Command::BioEnrollmentPreview
             | Command::CredentialManagementPreview => Err(StatusCode::InvalidCommand),
         }
@@ -229,6 +235,8 @@ pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState 
     state
 }
 
+#[cfg(test)]
+mod lb_cfg_tests;
 #[cfg(test)]
 mod pin_tests;
 #[cfg(test)]

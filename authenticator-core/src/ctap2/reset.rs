@@ -36,6 +36,7 @@ impl<E: Env> Authenticator<E> {
         self.store().set_device_state(&state)?;
         self.master = master;
         self.next_assertion = None;
+        self.large_blob_write = None;
         self.pin = super::pin::PinUvState::new(self.env.rng());
         Ok(Vec::new())
     }
