@@ -234,7 +234,7 @@ def test_large_blobs(device):
     written = get(client, [response.raw_id], extensions={"largeBlob": {"write": data}})
     assert written.client_extension_results["largeBlob"]["written"] is True
     read = get(client, [response.raw_id], extensions={"largeBlob": {"read": True}})
-    assert read.client_extension_results["largeBlob"]["blob"] == data
+    assert websafe_decode(read.client_extension_results["largeBlob"]["blob"]) == data
     # The raw array is readable without a token and ends in its hash.
     entries = LargeBlobs(Ctap2(device)).read_blob_array()
     assert len(entries) == 1
