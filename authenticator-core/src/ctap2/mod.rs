@@ -3,6 +3,7 @@
 
 mod authnr_config;
 mod client_pin;
+mod cred_mgmt;
 mod extensions;
 mod get_assertion;
 mod get_info;
@@ -76,6 +77,8 @@ pub struct Authenticator<E: Env> {
     enterprise: Option<AttestationIdentity>,
     /// The large-blob write in progress (CTAP 2.1 §6.10.2); per power cycle.
     large_blob_write: Option<large_blobs::PendingWrite>,
+    /// Credential management enumeration cursors; per power cycle.
+    cred_mgmt: cred_mgmt::Enumeration,
 }
 
 impl<E: Env> core::fmt::Debug for Authenticator<E> {
@@ -121,6 +124,7 @@ impl<E: Env> Authenticator<E> {
             pin,
             enterprise: None,
             large_blob_write: None,
+            cred_mgmt: cred_mgmt::Enumeration::default(),
         })
     }
 
@@ -165,6 +169,7 @@ impl<E: Env> Authenticator<E> {
     pub fn power_cycle(&mut self) {
         self.next_assertion = None;
         self.large_blob_write = None;
+        self.cred_mgmt = cred_mgmt::Enumeration::default();
         self.pin = pin::PinUvState::new(self.env.rng());
         self.power_up_ms = self.env.now_ms();
     }
@@ -195,6 +200,13 @@ impl<E: Env> Authenticator<E> {
         if command != Command::GetNextAssertion {
             self.next_assertion = None;
         }
+        // Likewise the enumeration cursors of credential management (§6.8).
+        if !matches!(
+            command,
+            Command::CredentialManagement | Command::CredentialManagementPreview
+        ) {
+            self.cred_mgmt = cred_mgmt::Enumeration::default();
+        }
         match command {
             Command::GetInfo => Ok(self.get_info()?.encode()),
             Command::MakeCredential => self.make_credential(params),
@@ -205,11 +217,14 @@ impl<E: Env> Authenticator<E> {
             Command::ClientPin => self.client_pin(params),
             Command::LargeBlobs => self.large_blobs(params),
             Command::Config => self.authenticator_config(params),
-            // Not implemented in this build; getInfo does not advertise them.
-            Command::BioEnrollment
-            | Command::CredentialManagement
-            | Command::BioEnrollmentPreview
-            | Command::CredentialManagementPreview => Err(StatusCode::InvalidCommand),
+            Command::CredentialManagement | Command::CredentialManagementPreview => {
+                self.credential_management(params)
+            }
+            // No fingerprint enrollment API: getInfo does not advertise
+            // bioEnroll.
+            Command::BioEnrollment | Command::BioEnrollmentPreview => {
+                Err(StatusCode::InvalidCommand)
+            }
         }
     }
 

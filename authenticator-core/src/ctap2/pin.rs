@@ -214,7 +214,6 @@ impl<E: Env> Authenticator<E> {
 
     /// The token's permissions RP ID, if it has one (credential
     /// management restricts enumeration to it).
-    #[allow(dead_code)] // used by credential management
     pub(crate) fn token_rp_id(&self) -> Option<&str> {
         self.pin.in_use.as_ref().and_then(|t| t.rp_id.as_deref())
     }

@@ -6,6 +6,7 @@
 
 pub mod client_pin;
 pub mod config;
+pub mod cred_mgmt;
 pub mod get_assertion;
 pub mod get_info;
 pub mod large_blobs;
