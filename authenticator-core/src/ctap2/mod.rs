@@ -238,6 +238,7 @@ impl<E: Env> Authenticator<E> {
 pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState {
     let mut state = crate::store::DeviceState {
         always_uv: config.always_uv,
+        uv_retries: config.uv_retries,
         ..Default::default()
     };
     if let Some(pin) = &config.initial_pin {

@@ -673,7 +673,7 @@ fn builtin_uv_token_and_retries() {
     );
     // Failed matches count down to UV_BLOCKED.
     d.env_mut().uv = UvPolicy::Fail;
-    for left in (1..crate::limits::MAX_UV_RETRIES).rev() {
+    for left in (1..crate::limits::DEFAULT_UV_RETRIES).rev() {
         assert_eq!(uv_token(&mut d, &p), Err(StatusCode::UvInvalid));
         let r = call(&mut d, 0x06, &MapBuilder::new().int(2, 7).build()).unwrap();
         assert_eq!(get(&r, 5), Some(Value::from(left)));
@@ -715,7 +715,7 @@ fn builtin_uv_device_rules_without_pin() {
     );
     assert_eq!(
         d.device_state().unwrap().uv_retries,
-        crate::limits::MAX_UV_RETRIES - 1
+        crate::limits::DEFAULT_UV_RETRIES - 1
     );
     // A pinUvAuthParam on a device with neither PIN nor a token.
     assert_eq!(
@@ -1187,4 +1187,34 @@ fn credential_management_auth_rules() {
     ] {
         let _ = d.process(0x0A, &body);
     }
+}
+
+#[test]
+fn uv_retries_follow_the_setting() {
+    let mut d = device_with(DeviceConfig {
+        uv_retries: 2,
+        ..DeviceConfig::default()
+    });
+    let r = call(&mut d, 0x06, &MapBuilder::new().int(2, 7).build()).unwrap();
+    assert_eq!(get(&r, 5), Some(Value::from(2)));
+    d.env_mut().uv = UvPolicy::Fail;
+    assert_eq!(
+        call(
+            &mut d,
+            0x01,
+            &mc("a.example", false, Some(true), None, None)
+        ),
+        Err(StatusCode::OperationDenied)
+    );
+    assert_eq!(
+        call(
+            &mut d,
+            0x01,
+            &mc("a.example", false, Some(true), None, None)
+        ),
+        Err(StatusCode::PinBlocked)
+    );
+    // Reset restores the configured count.
+    d.process(0x07, &[]).unwrap();
+    assert_eq!(d.device_state().unwrap().uv_retries, 2);
 }
