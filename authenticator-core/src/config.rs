@@ -64,6 +64,9 @@ pub struct DeviceConfig {
     /// had a fingerprint sensor); advertised as getInfo option `uv`. Whether
     /// a verification succeeds is up to the injected user-presence source.
     pub builtin_uv: bool,
+    /// uvRetries of the built-in UV method on a fresh or reset device and
+    /// after each successful verification (1–25).
+    pub uv_retries: u8,
     /// When reset is allowed.
     pub reset_policy: ResetPolicy,
     /// A PIN the device starts with when its store has none (a fresh or
@@ -96,6 +99,7 @@ impl Default for DeviceConfig {
             counter_mode: CounterMode::PerCredential,
             backup: BackupFlags::DeviceBound,
             builtin_uv: true,
+            uv_retries: crate::limits::DEFAULT_UV_RETRIES,
             reset_policy: ResetPolicy::AfterPowerUp,
             initial_pin: None,
             always_uv: false,

@@ -52,9 +52,9 @@ pub const GET_NEXT_ASSERTION_WINDOW_MS: u64 = 30_000;
 /// device requires a fresh power-up (CTAP 2.1 §6.6: 10 seconds).
 pub const RESET_WINDOW_MS: u64 = 10_000;
 
-/// uvRetries of the built-in UV method after a success or a reset (an
-/// authenticator choice; fingerprint keys commonly allow 5).
-pub const MAX_UV_RETRIES: u8 = 5;
+/// The default uvRetries of the built-in UV method after a success or a
+/// reset (an authenticator choice; fingerprint keys commonly allow 5).
+pub const DEFAULT_UV_RETRIES: u8 = 5;
 
 /// Failed built-in UV attempts allowed within one request before the
 /// authenticator gives up (CTAP 2.1 §6.5.2.3 maxUvAttemptsForInternalRetries).

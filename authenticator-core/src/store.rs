@@ -89,7 +89,7 @@ impl Default for DeviceState {
             pin_hash: None,
             pin_code_points: 0,
             pin_retries: MAX_PIN_RETRIES,
-            uv_retries: crate::limits::MAX_UV_RETRIES,
+            uv_retries: crate::limits::DEFAULT_UV_RETRIES,
             min_pin_length: crate::limits::DEFAULT_MIN_PIN_LENGTH,
             min_pin_length_rp_ids: Vec::new(),
             force_pin_change: false,

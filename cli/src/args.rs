@@ -155,6 +155,10 @@ pub(crate) struct RunArgs {
     /// Built-in user verification.
     #[arg(long, value_enum, default_value_t = UvArg::Succeed)]
     pub(crate) uv: UvArg,
+    /// Failed built-in UV attempts allowed before UV is blocked (uvRetries;
+    /// a success restores them).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=25))]
+    pub(crate) uv_retries: u8,
     /// When authenticatorReset is allowed.
     #[arg(long, value_enum, default_value_t = ResetArg::PowerUp)]
     pub(crate) reset: ResetArg,

@@ -84,6 +84,7 @@ impl RunConfig {
                 BackupArg::Synced => BackupFlags::Synced,
             },
             builtin_uv: a.uv != UvArg::None,
+            uv_retries: a.uv_retries,
             reset_policy: match a.reset {
                 ResetArg::PowerUp => ResetPolicy::AfterPowerUp,
                 ResetArg::Always => ResetPolicy::Always,

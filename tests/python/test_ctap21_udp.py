@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from cryptography import x509
 from fido2.client import ClientError, DefaultClientDataCollector, Fido2Client, UserInteraction
 from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
@@ -224,6 +225,23 @@ def test_config_always_uv_and_min_pin_length(device):
     config = Config(ctap, pin.protocol, pin.get_pin_token("654321", P.AUTHENTICATOR_CFG))
     config.enable_enterprise_attestation()
     assert ctap.get_info().options["ep"] is True
+    # Platform-managed enterprise attestation (2): a distinct certificate.
+    token = pin.get_pin_token("654321", P.MAKE_CREDENTIAL, "example.com")
+    cdh = os.urandom(32)
+    made = ctap.make_credential(
+        cdh, RP, {"id": b"ent", "name": "ent"}, [{"type": "public-key", "alg": -7}],
+        enterprise_attestation=2,
+        pin_uv_param=pin.protocol.authenticate(token, cdh),
+        pin_uv_protocol=pin.protocol.VERSION,
+    )
+    assert made.ep_att is True
+    leaf = x509.load_der_x509_certificate(made.att_stmt["x5c"][0])
+    assert "enterprise" in leaf.subject.rfc4514_string()
+    plain = ctap.make_credential(
+        os.urandom(32), RP, {"id": b"p", "name": "p"}, [{"type": "public-key", "alg": -7}]
+    )
+    assert not plain.ep_att
+    assert plain.att_stmt["x5c"][0] != made.att_stmt["x5c"][0]
 
 
 def test_large_blobs(device):
@@ -234,7 +252,7 @@ def test_large_blobs(device):
     written = get(client, [response.raw_id], extensions={"largeBlob": {"write": data}})
     assert written.client_extension_results["largeBlob"]["written"] is True
     read = get(client, [response.raw_id], extensions={"largeBlob": {"read": True}})
-    assert read.client_extension_results["largeBlob"]["blob"] == data
+    assert websafe_decode(read.client_extension_results["largeBlob"]["blob"]) == data
     # The raw array is readable without a token and ends in its hash.
     entries = LargeBlobs(Ctap2(device)).read_blob_array()
     assert len(entries) == 1

@@ -5,7 +5,7 @@ use super::Authenticator;
 use crate::crypto::pin_protocol::{PinProtocol, SharedSecret};
 use crate::crypto::sha256;
 use crate::env::{Env, PresenceError, PresenceRequest};
-use crate::limits::{MAX_PIN_BYTES, MAX_UV_RETRIES, PIN_MISMATCHES_BEFORE_POWER_CYCLE};
+use crate::limits::{MAX_PIN_BYTES, PIN_MISMATCHES_BEFORE_POWER_CYCLE};
 use crate::status::StatusCode;
 use crate::store::MAX_PIN_RETRIES;
 use crate::wire::client_pin::{Request, Response, SubCommand};
@@ -224,8 +224,8 @@ impl<E: Env> Authenticator<E> {
             Err(PresenceError::Cancelled) => return Err(StatusCode::KeepaliveCancel),
             Err(PresenceError::Denied) => return Err(StatusCode::OperationDenied),
         }
-        if state.uv_retries != MAX_UV_RETRIES {
-            state.uv_retries = MAX_UV_RETRIES;
+        if state.uv_retries != self.config.uv_retries {
+            state.uv_retries = self.config.uv_retries;
             self.save_device_state(&state)?;
         }
         // Built-in UV is a touch on the sensor: the token starts with the

@@ -31,7 +31,11 @@ impl<E: Env> Authenticator<E> {
             (OptionId::AuthnrCfg, true),
             (OptionId::SetMinPinLength, true),
             (OptionId::AlwaysUv, state.always_uv),
-            (OptionId::MakeCredUvNotRqd, self.config.make_cred_uv_not_rqd),
+            // alwaysUv turns makeCredUvNotRqd off (§6.4, §6.11.2).
+            (
+                OptionId::MakeCredUvNotRqd,
+                self.config.make_cred_uv_not_rqd && !state.always_uv,
+            ),
         ];
         // "uv" present means a built-in method exists; true means it is
         // configured, which a virtual sensor always is.

@@ -1,10 +1,13 @@
 //! The authenticator: command dispatch and the state it keeps between
 //! commands. Each command's handler lives in its own file.
 
+mod authnr_config;
 mod client_pin;
+mod cred_mgmt;
 mod extensions;
 mod get_assertion;
 mod get_info;
+mod large_blobs;
 mod make_credential;
 pub(crate) mod pin;
 mod reset;
@@ -72,6 +75,10 @@ pub struct Authenticator<E: Env> {
     /// The identity that signs enterprise attestations, if the device has
     /// one (CTAP 2.1 §7.1).
     enterprise: Option<AttestationIdentity>,
+    /// The large-blob write in progress (CTAP 2.1 §6.10.2); per power cycle.
+    large_blob_write: Option<large_blobs::PendingWrite>,
+    /// Credential management enumeration cursors; per power cycle.
+    cred_mgmt: cred_mgmt::Enumeration,
 }
 
 impl<E: Env> core::fmt::Debug for Authenticator<E> {
@@ -116,6 +123,8 @@ impl<E: Env> Authenticator<E> {
             next_assertion: None,
             pin,
             enterprise: None,
+            large_blob_write: None,
+            cred_mgmt: cred_mgmt::Enumeration::default(),
         })
     }
 
@@ -159,6 +168,8 @@ impl<E: Env> Authenticator<E> {
     /// state is dropped and the reset window restarts.
     pub fn power_cycle(&mut self) {
         self.next_assertion = None;
+        self.large_blob_write = None;
+        self.cred_mgmt = cred_mgmt::Enumeration::default();
         self.pin = pin::PinUvState::new(self.env.rng());
         self.power_up_ms = self.env.now_ms();
     }
@@ -189,6 +200,13 @@ impl<E: Env> Authenticator<E> {
         if command != Command::GetNextAssertion {
             self.next_assertion = None;
         }
+        // Likewise the enumeration cursors of credential management (§6.8).
+        if !matches!(
+            command,
+            Command::CredentialManagement | Command::CredentialManagementPreview
+        ) {
+            self.cred_mgmt = cred_mgmt::Enumeration::default();
+        }
         match command {
             Command::GetInfo => Ok(self.get_info()?.encode()),
             Command::MakeCredential => self.make_credential(params),
@@ -197,13 +215,16 @@ impl<E: Env> Authenticator<E> {
             Command::Reset => self.reset(),
             Command::Selection => self.selection(),
             Command::ClientPin => self.client_pin(params),
-            // Not implemented in this build; getInfo does not advertise them.
-            Command::BioEnrollment
-            | Command::CredentialManagement
-            | Command::LargeBlobs
-            | Command::Config
-            | Command::BioEnrollmentPreview
-            | Command::CredentialManagementPreview => Err(StatusCode::InvalidCommand),
+            Command::LargeBlobs => self.large_blobs(params),
+            Command::Config => self.authenticator_config(params),
+            Command::CredentialManagement | Command::CredentialManagementPreview => {
+                self.credential_management(params)
+            }
+            // No fingerprint enrollment API: getInfo does not advertise
+            // bioEnroll.
+            Command::BioEnrollment | Command::BioEnrollmentPreview => {
+                Err(StatusCode::InvalidCommand)
+            }
         }
     }
 
@@ -217,6 +238,7 @@ impl<E: Env> Authenticator<E> {
 pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState {
     let mut state = crate::store::DeviceState {
         always_uv: config.always_uv,
+        uv_retries: config.uv_retries,
         ..Default::default()
     };
     if let Some(pin) = &config.initial_pin {
@@ -229,6 +251,8 @@ pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState 
     state
 }
 
+#[cfg(test)]
+mod lb_cfg_tests;
 #[cfg(test)]
 mod pin_tests;
 #[cfg(test)]

@@ -8,9 +8,7 @@ use zeroize::Zeroizing;
 use super::Authenticator;
 use crate::crypto::pin_protocol::{KeyAgreementKey, PinProtocol};
 use crate::env::{Env, PresenceError, PresenceRequest};
-use crate::limits::{
-    MAX_UV_RETRIES, TOKEN_INITIAL_USAGE_MS, TOKEN_MAX_USAGE_MS, TOKEN_USER_PRESENT_MS,
-};
+use crate::limits::{TOKEN_INITIAL_USAGE_MS, TOKEN_MAX_USAGE_MS, TOKEN_USER_PRESENT_MS};
 use crate::status::StatusCode;
 use crate::store::{CredentialStore, DeviceState};
 
@@ -214,7 +212,6 @@ impl<E: Env> Authenticator<E> {
 
     /// The token's permissions RP ID, if it has one (credential
     /// management restricts enumeration to it).
-    #[allow(dead_code)] // used by credential management
     pub(crate) fn token_rp_id(&self) -> Option<&str> {
         self.pin.in_use.as_ref().and_then(|t| t.rp_id.as_deref())
     }
@@ -233,8 +230,8 @@ impl<E: Env> Authenticator<E> {
         }
         match self.env.check_user(request, true, true) {
             Ok(check) if check.uv => {
-                if state.uv_retries != MAX_UV_RETRIES {
-                    state.uv_retries = MAX_UV_RETRIES;
+                if state.uv_retries != self.config.uv_retries {
+                    state.uv_retries = self.config.uv_retries;
                     self.save_device_state(&state)?;
                 }
                 Ok(())

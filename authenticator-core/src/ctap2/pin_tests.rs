@@ -673,7 +673,7 @@ fn builtin_uv_token_and_retries() {
     );
     // Failed matches count down to UV_BLOCKED.
     d.env_mut().uv = UvPolicy::Fail;
-    for left in (1..crate::limits::MAX_UV_RETRIES).rev() {
+    for left in (1..crate::limits::DEFAULT_UV_RETRIES).rev() {
         assert_eq!(uv_token(&mut d, &p), Err(StatusCode::UvInvalid));
         let r = call(&mut d, 0x06, &MapBuilder::new().int(2, 7).build()).unwrap();
         assert_eq!(get(&r, 5), Some(Value::from(left)));
@@ -715,7 +715,7 @@ fn builtin_uv_device_rules_without_pin() {
     );
     assert_eq!(
         d.device_state().unwrap().uv_retries,
-        crate::limits::MAX_UV_RETRIES - 1
+        crate::limits::DEFAULT_UV_RETRIES - 1
     );
     // A pinUvAuthParam on a device with neither PIN nor a token.
     assert_eq!(
@@ -933,4 +933,288 @@ fn reset_clears_the_pin() {
     d.process(0x07, &[]).unwrap();
     assert_eq!(d.device_state().unwrap().pin_hash, None);
     set_pin(&mut d, PinProtocol::V2, "4321").unwrap();
+}
+
+// ------------------------------------------------- credential management
+
+fn cm(
+    d: &mut Authenticator<TestEnv>,
+    token: Option<(&[u8], PinProtocol)>,
+    sub: u8,
+    params: Option<Value>,
+) -> Result<Value, StatusCode> {
+    let mut m = MapBuilder::new().int(1, u64::from(sub));
+    let mut message = vec![sub];
+    if let Some(p) = &params {
+        message.extend(cbor::encode(p));
+        m = m.int(2, p.clone());
+    }
+    if let Some((token, protocol)) = token {
+        m = m
+            .int(3, protocol.id())
+            .int(4, cbor::bytes(protocol.authenticate(token, &message)));
+    }
+    call(d, 0x0A, &m.build())
+}
+
+fn rk_credential(
+    d: &mut Authenticator<TestEnv>,
+    rp: &str,
+    user: u8,
+    protect: Option<u64>,
+) -> Vec<u8> {
+    let mut req = mc(
+        rp,
+        true,
+        None,
+        None,
+        protect.map(|l| MapBuilder::new().text("credProtect", l).build()),
+    );
+    if let Value::Map(m) = &mut req {
+        for (k, v) in m.iter_mut() {
+            if *k == Value::from(3) {
+                *v = MapBuilder::new()
+                    .text("id", cbor::bytes(vec![user; 4]))
+                    .text("name", format!("user{user}"))
+                    .build();
+            }
+        }
+    }
+    d.env_mut().now_ms += 1;
+    mc_result(&call(d, 0x01, &req).unwrap()).1
+}
+
+fn descriptor_of(id: &[u8]) -> Value {
+    MapBuilder::new()
+        .text("id", cbor::bytes(id.to_vec()))
+        .text("type", "public-key")
+        .build()
+}
+
+#[test]
+fn credential_management_end_to_end() {
+    for protocol in [PinProtocol::V1, PinProtocol::V2] {
+        let mut d = pin_device();
+        let a1 = rk_credential(&mut d, "a.example", 1, None);
+        let _a2 = rk_credential(&mut d, "a.example", 2, Some(3));
+        let _b1 = rk_credential(&mut d, "b.example", 1, None);
+        call(&mut d, 0x01, &mc("c.example", false, None, None, None)).unwrap(); // not discoverable
+        set_pin(&mut d, protocol, "1234").unwrap();
+        let t = token_with(&mut d, protocol, "1234", permission::CM, None).unwrap();
+        let auth = Some((&t[..], protocol));
+
+        let meta = cm(&mut d, auth, 1, None).unwrap();
+        assert_eq!(get(&meta, 1), Some(Value::from(3)));
+        let rp = cm(&mut d, auth, 2, None).unwrap();
+        assert_eq!(get(&rp, 5), Some(Value::from(2)));
+        assert_eq!(
+            text_get(&get(&rp, 3).unwrap(), "id"),
+            Some(Value::from("a.example"))
+        );
+        let rp2 = cm(&mut d, None, 3, None).unwrap();
+        assert_eq!(
+            text_get(&get(&rp2, 3).unwrap(), "id"),
+            Some(Value::from("b.example"))
+        );
+        assert_eq!(
+            get(&rp2, 4),
+            Some(cbor::bytes(sha256(b"b.example").to_vec()))
+        );
+        assert_eq!(cm(&mut d, None, 3, None), Err(StatusCode::NotAllowed));
+
+        let rp_params = MapBuilder::new()
+            .int(1, cbor::bytes(sha256(b"a.example").to_vec()))
+            .build();
+        let first = cm(&mut d, auth, 4, Some(rp_params.clone())).unwrap();
+        assert_eq!(get(&first, 9), Some(Value::from(2)));
+        let second = cm(&mut d, None, 5, None).unwrap();
+        assert_eq!(
+            get(&second, 0x0A),
+            Some(Value::from(3)),
+            "credProtect reported"
+        );
+        assert_eq!(
+            bytes_of(get(&second, 0x0B)).len(),
+            32,
+            "largeBlobKey reported"
+        );
+        assert_eq!(cm(&mut d, None, 5, None), Err(StatusCode::NotAllowed));
+        // The public key matches the one made at registration.
+        assert!(get(&first, 8).is_some());
+
+        // Update alice's name; a different user handle is refused.
+        let update = |uid: u8, name: &str| {
+            MapBuilder::new()
+                .int(2, descriptor_of(&a1))
+                .int(
+                    3,
+                    MapBuilder::new()
+                        .text("id", cbor::bytes(vec![uid; 4]))
+                        .text("name", name)
+                        .build(),
+                )
+                .build()
+        };
+        assert_eq!(
+            cm(&mut d, auth, 7, Some(update(9, "x"))),
+            Err(StatusCode::InvalidParameter)
+        );
+        cm(&mut d, auth, 7, Some(update(1, "renamed"))).unwrap();
+        assert_eq!(
+            d.env()
+                .store
+                .get(&a1)
+                .unwrap()
+                .unwrap()
+                .user
+                .name
+                .as_deref(),
+            Some("renamed")
+        );
+        // Delete it; a second delete finds nothing.
+        let del = MapBuilder::new().int(2, descriptor_of(&a1)).build();
+        cm(&mut d, auth, 6, Some(del.clone())).unwrap();
+        assert_eq!(
+            cm(&mut d, auth, 6, Some(del)),
+            Err(StatusCode::NoCredentials)
+        );
+        assert_eq!(
+            get(&cm(&mut d, auth, 1, None).unwrap(), 1),
+            Some(Value::from(2))
+        );
+        let t = token_with(&mut d, protocol, "1234", permission::GA, None).unwrap();
+        assert_eq!(
+            call(
+                &mut d,
+                0x02,
+                &ga("a.example", Some(&a1), None, Some((protocol, &t)), None)
+            ),
+            Err(StatusCode::NoCredentials)
+        );
+    }
+}
+
+#[test]
+fn credential_management_auth_rules() {
+    let mut d = pin_device();
+    rk_credential(&mut d, "a.example", 1, None);
+    rk_credential(&mut d, "b.example", 1, None);
+    set_pin(&mut d, PinProtocol::V2, "1234").unwrap();
+    // No pinUvAuthParam; a token without cm; a tampered param.
+    assert_eq!(cm(&mut d, None, 1, None), Err(StatusCode::PuatRequired));
+    let ga_token = token_with(&mut d, PinProtocol::V2, "1234", permission::GA, None).unwrap();
+    assert_eq!(
+        cm(&mut d, Some((&ga_token, PinProtocol::V2)), 1, None),
+        Err(StatusCode::PinAuthInvalid)
+    );
+    let t = token_with(&mut d, PinProtocol::V2, "1234", permission::CM, None).unwrap();
+    let mut bad = t.clone();
+    bad[3] ^= 1;
+    assert_eq!(
+        cm(&mut d, Some((&bad, PinProtocol::V2)), 1, None),
+        Err(StatusCode::PinAuthInvalid)
+    );
+    // GetNext without Begin; Begin cursors die with any other command.
+    assert_eq!(cm(&mut d, None, 3, None), Err(StatusCode::NotAllowed));
+    let auth = Some((&t[..], PinProtocol::V2));
+    let t = token_with(&mut d, PinProtocol::V2, "1234", permission::CM, None).unwrap();
+    let auth2 = Some((&t[..], PinProtocol::V2));
+    cm(&mut d, auth2, 2, None).unwrap();
+    d.process(0x04, &[]).unwrap();
+    assert_eq!(cm(&mut d, None, 3, None), Err(StatusCode::NotAllowed));
+    let _ = auth;
+    // A token bound to a.example: no metadata or RP list; only a.example's
+    // credentials.
+    let bound = token_with(
+        &mut d,
+        PinProtocol::V2,
+        "1234",
+        permission::CM,
+        Some("a.example"),
+    )
+    .unwrap();
+    let b = Some((&bound[..], PinProtocol::V2));
+    assert_eq!(cm(&mut d, b, 1, None), Err(StatusCode::PinAuthInvalid));
+    assert_eq!(cm(&mut d, b, 2, None), Err(StatusCode::PinAuthInvalid));
+    let params = |rp: &str| {
+        MapBuilder::new()
+            .int(1, cbor::bytes(sha256(rp.as_bytes()).to_vec()))
+            .build()
+    };
+    assert!(cm(&mut d, b, 4, Some(params("a.example"))).is_ok());
+    assert_eq!(
+        cm(&mut d, b, 4, Some(params("b.example"))),
+        Err(StatusCode::PinAuthInvalid)
+    );
+    // Missing parameters, unknown RP, unknown subcommand.
+    assert_eq!(cm(&mut d, b, 4, None), Err(StatusCode::MissingParameter));
+    let t = token_with(&mut d, PinProtocol::V2, "1234", permission::CM, None).unwrap();
+    let auth = Some((&t[..], PinProtocol::V2));
+    assert_eq!(
+        cm(&mut d, auth, 4, Some(params("z.example"))),
+        Err(StatusCode::NoCredentials)
+    );
+    assert_eq!(
+        cm(&mut d, auth, 9, None),
+        Err(StatusCode::InvalidSubcommand)
+    );
+    // The FIDO_2_1_PRE command number behaves the same.
+    let r = call(
+        &mut d,
+        0x41,
+        &MapBuilder::new()
+            .int(1, 1)
+            .int(3, 2)
+            .int(4, cbor::bytes(PinProtocol::V2.authenticate(&t, &[1])))
+            .build(),
+    )
+    .unwrap();
+    assert_eq!(get(&r, 1), Some(Value::from(2)));
+    // An empty store has no RPs to enumerate.
+    let mut d = pin_device();
+    set_pin(&mut d, PinProtocol::V1, "1234").unwrap();
+    let t = token_with(&mut d, PinProtocol::V1, "1234", permission::CM, None).unwrap();
+    assert_eq!(
+        cm(&mut d, Some((&t, PinProtocol::V1)), 2, None),
+        Err(StatusCode::NoCredentials)
+    );
+    // Garbage parameters never panic.
+    for body in [
+        vec![0xa1, 0x01, 0x01],
+        vec![0xa2, 0x01, 0x04, 0x02, 0x80],
+        vec![0xa1, 0x01, 0x60],
+        vec![0x80],
+    ] {
+        let _ = d.process(0x0A, &body);
+    }
+}
+
+#[test]
+fn uv_retries_follow_the_setting() {
+    let mut d = device_with(DeviceConfig {
+        uv_retries: 2,
+        ..DeviceConfig::default()
+    });
+    let r = call(&mut d, 0x06, &MapBuilder::new().int(2, 7).build()).unwrap();
+    assert_eq!(get(&r, 5), Some(Value::from(2)));
+    d.env_mut().uv = UvPolicy::Fail;
+    assert_eq!(
+        call(
+            &mut d,
+            0x01,
+            &mc("a.example", false, Some(true), None, None)
+        ),
+        Err(StatusCode::OperationDenied)
+    );
+    assert_eq!(
+        call(
+            &mut d,
+            0x01,
+            &mc("a.example", false, Some(true), None, None)
+        ),
+        Err(StatusCode::PinBlocked)
+    );
+    // Reset restores the configured count.
+    d.process(0x07, &[]).unwrap();
+    assert_eq!(d.device_state().unwrap().uv_retries, 2);
 }

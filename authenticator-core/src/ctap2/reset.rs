@@ -31,11 +31,13 @@ impl<E: Env> Authenticator<E> {
         // (§6.6); alwaysUv returns to the configured default.
         let state = crate::store::DeviceState {
             always_uv: self.config.always_uv,
+            uv_retries: self.config.uv_retries,
             ..Default::default()
         };
         self.store().set_device_state(&state)?;
         self.master = master;
         self.next_assertion = None;
+        self.large_blob_write = None;
         self.pin = super::pin::PinUvState::new(self.env.rng());
         Ok(Vec::new())
     }

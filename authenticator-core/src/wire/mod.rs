@@ -5,8 +5,11 @@
 //! are ignored, as CTAP 2.1 §6 requires of authenticators.
 
 pub mod client_pin;
+pub mod config;
+pub mod cred_mgmt;
 pub mod get_assertion;
 pub mod get_info;
+pub mod large_blobs;
 pub mod make_credential;
 
 use crate::cbor::{self, Fields, Value};
