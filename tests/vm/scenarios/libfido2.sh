@@ -4,9 +4,11 @@
 #
 # 1. fidosim's defaults (no PIN, built-in UV, makeCredUvNotRqd): getInfo,
 #    credentials with and without UV, discoverable ones only with UV,
-#    hmac-secret.
-# 2. A fresh key: set a PIN with fido2-token, then credentials, assertions,
-#    a wrong PIN, a PIN change and credential management with that PIN.
+#    credential management through a UV token, hmac-secret.
+# 2. A fresh key with no built-in UV: set a PIN with fido2-token, then
+#    credentials and assertions with it, a wrong PIN, credential management
+#    (list RPs and credentials, delete), large blobs, a PIN change and a
+#    minimum PIN length that forces the next change.
 # The tools read the PIN from stdin when there is no tty (there is none
 # here: the job's /dev/console never becomes a controlling terminal).
 . "$VM_REPO/tests/vm/guest-lib.sh"
@@ -183,6 +185,19 @@ if fido2-assert -V -p -i es256-rk0-uv0.assert es256-rk1-uv1.pub.pem es256 >/dev/
 fi
 ok "rejected"
 
+# Credential management with the built-in UV: with no PIN given, libfido2
+# asks the key for a token through getPinUvAuthTokenUsingUvWithPermissions,
+# so fido2-token -L -r prompts for nothing.
+step "fido2-token -L -r with built-in UV (no PIN set)"
+rphash() { printf '%s' "$1" | openssl dgst -sha256 -binary | base64 -w0; }
+run_logged rps-uv.txt fido2-token -L -r "$FIDO_DEV" </dev/null
+# (no process substitution here: the VM's /dev has no /dev/fd)
+mapfile -t got <<<"$(sed 's/^[0-9][0-9]: //' rps-uv.txt | sort)"
+mapfile -t want <<<"$(for rp in es256-rk1-uv1.example.org eddsa-rk1-uv1.example.org; do
+    echo "$(rphash "$rp") $rp"; done | sort)"
+[ "${got[*]}" = "${want[*]}" ] || fail "fido2-token -L -r listed: ${got[*]}; expected: ${want[*]}"
+ok "the two RPs with discoverable credentials, no PIN prompt"
+
 # A key protected by UV makes a discoverable credential only with UV, even
 # with makeCredUvNotRqd (CTAP 2.1 §6.1.2 step 7): without a PIN set, the
 # answer is CTAP2_ERR_OPERATION_DENIED.
@@ -239,7 +254,15 @@ ok "with UV the secret differs (CredRandomWithUV)"
 stop_fidosim
 
 # ---------------------------------------------------------------- PIN
-start_fidosim
+# A fresh key whose only user verification is its PIN (--uv none), like
+# most hardware keys: every UV below goes through a PIN token.
+start_fidosim --uv none
+run_logged info-nopin.txt fido2-token -I "$FIDO_DEV"
+expect_option info-nopin.txt noclientPin
+opts=", $(info_line options info-nopin.txt), "
+[[ $opts != *", uv, "* ]] || fail "option uv with --uv none"
+ok "no uv option (--uv none)"
+
 step "fido2-token -S: a PIN mismatch on stdin is refused"
 printf '1234\n4321\n' > setpin-mismatch.in
 expect_output_fail setpin-mismatch "Enter new PIN for $FIDO_DEV: Enter the same PIN again: PINs do not match. Try again." \
@@ -249,7 +272,7 @@ step "fido2-token -S: set the PIN 1234 (read from stdin)"
 printf '1234\n1234\n' | run_logged setpin.log fido2-token -S "$FIDO_DEV"
 [ "$(<setpin.log)" = "Enter new PIN for $FIDO_DEV: Enter the same PIN again: " ] || fail "unexpected fido2-token -S output"
 ok "PIN set"
-run_logged info-pin.txt fido2-token -I "$FIDO_DEV"
+fido2-token -I "$FIDO_DEV" > info-pin.txt 2>&1 || fail "fido2-token -I"
 expect_option info-pin.txt clientPin
 expect_info 'pin retries' 8 info-pin.txt
 expect_info 'remaining rk(s)' 100000 info-pin.txt
@@ -276,6 +299,72 @@ echo 1234 | run_logged rightpin.log fido2-assert -G -p -r -v -i wrongpin.param -
 fido2-token -I "$FIDO_DEV" > info-pin3.txt 2>&1 || fail "fido2-token -I"
 expect_info 'pin retries' 8 info-pin3.txt
 
+# Credential management (the tools use credentialManagementPreview, 0x41)
+# with a PIN token. Two more credentials for one RP, with credProtect
+# levels 1 and 3 (fido2-token prints them as uvopt and uvreq).
+step "credential management: two credentials for cm.example.org"
+for u in alice:1 bob:3; do
+    uid=$(b64rand 16)
+    printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" cm.example.org "${u%:*}" "$uid" > "cm-${u%:*}.cred_param"
+    echo 1234 | run_logged "cm-${u%:*}.log" fido2-cred -M -r -c "${u#*:}" -i "cm-${u%:*}.cred_param" -o "cm-${u%:*}.made" "$FIDO_DEV" es256
+    fido2-cred -V -c "${u#*:}" -i "cm-${u%:*}.made" es256 >/dev/null || fail "fido2-cred -V -c ${u#*:}: credProtect level not in the authenticator data"
+    ok "${u%:*}: credProtect ${u#*:} signed in the authenticator data"
+done
+mapfile -t alice < cm-alice.made; mapfile -t bob < cm-bob.made
+alice_uid=$(sed -n 4p cm-alice.cred_param); bob_uid=$(sed -n 4p cm-bob.cred_param)
+
+step "fido2-token -L -r: the RPs"
+echo 9999 > cm-wrongpin.in
+expect_output_fail cm-wrongpin "Enter PIN for $FIDO_DEV: fido2-token: fido_credman_get_dev_rp: FIDO_ERR_PIN_INVALID" \
+    fido2-token -L -r "$FIDO_DEV"
+echo 1234 | run_logged rps.txt fido2-token -L -r "$FIDO_DEV"
+mapfile -t got <<<"$(sed 's/^Enter PIN for [^:]*: //; s/^[0-9][0-9]: //' rps.txt | sort)"
+mapfile -t want <<<"$(for rp in es256-rk1-uv1-pin.example.org eddsa-rk1-uv1-pin.example.org cm.example.org; do
+    echo "$(rphash "$rp") $rp"; done | sort)"
+[ "${got[*]}" = "${want[*]}" ] || fail "fido2-token -L -r listed: ${got[*]}; expected: ${want[*]}"
+ok "three RPs, with their SHA-256 RP ID hashes"
+
+step "fido2-token -L -k cm.example.org: the credentials"
+echo 1234 | run_logged creds.txt fido2-token -L -k cm.example.org "$FIDO_DEV"
+mapfile -t got <<<"$(sed 's/^Enter PIN for [^:]*: //; s/^[0-9][0-9]: //' creds.txt | sort)"
+# credential id, display name (fido2-cred sets none), user id, type, credProtect
+mapfile -t want <<<"$(printf '%s\n' "${alice[4]} (null) $alice_uid es256 uvopt" "${bob[4]} (null) $bob_uid es256 uvreq" | sort)"
+[ "${got[*]}" = "${want[*]}" ] || fail "fido2-token -L -k listed: ${got[*]}; expected: ${want[*]}"
+ok "alice (uvopt) and bob (uvreq), with their credential and user ids"
+
+step "fido2-token -D -i: delete bob's credential"
+echo 1234 | run_logged delete.log fido2-token -D -i "${bob[4]}" "$FIDO_DEV"
+echo 1234 | run_logged creds2.txt fido2-token -L -k cm.example.org "$FIDO_DEV"
+mapfile -t got <<<"$(sed 's/^Enter PIN for [^:]*: //' creds2.txt)"
+[ "${got[*]}" = "00: ${alice[4]} (null) $alice_uid es256 uvopt" ] || fail "after the delete, fido2-token -L -k listed: ${got[*]}"
+ok "only alice is left"
+printf '%s\n%s\n%s\n' "$(b64rand 32)" cm.example.org "${bob[4]}" > bob.assert_param
+expect_output_fail bob.assert 'fido2-assert: fido_dev_get_assert: FIDO_ERR_NO_CREDENTIALS' \
+    fido2-assert -G -p -i bob.assert_param "$FIDO_DEV"
+echo 1234 > delete-again.in
+expect_output_fail delete-again "Enter PIN for $FIDO_DEV: fido2-token: fido_credman_del_dev_rk: FIDO_ERR_NO_CREDENTIALS" \
+    fido2-token -D -i "${bob[4]}" "$FIDO_DEV"
+
+# Large blobs: the blob is sealed under the credential's largeBlobKey, which
+# fido2-token finds through credential management (-n/-i) and fido2-cred -b
+# returned at creation (-k). (libfido2 1.12 cannot seal a blob that
+# compresses to less than 16 bytes, so this one is random.)
+step "large blobs: fido2-cred -b, fido2-token -S/-G/-D -b"
+printf '%s\n%s\n%s\n%s\n' "$(b64rand 32)" blob.example.org carol "$(b64rand 16)" > blob.cred_param
+echo 1234 | run_logged blob-cred.log fido2-cred -M -r -b -i blob.cred_param -o blob.made "$FIDO_DEV" es256
+mapfile -t made < blob.made
+[ "${#made[@]}" = 8 ] && [ "$(printf '%s' "${made[7]}" | base64 -d | wc -c)" = 32 ] || fail "fido2-cred -b printed no 32-byte largeBlobKey"
+printf '%s\n' "${made[7]}" > blob.key
+ok "largeBlobKey returned at creation"
+b64rand 300 > blob.data
+echo 1234 | run_logged blob-set.log fido2-token -S -b -n blob.example.org -i "${made[4]}" blob.data "$FIDO_DEV"
+run_logged blob-get.log fido2-token -G -b -k blob.key blob.out "$FIDO_DEV" </dev/null
+cmp blob.data blob.out || fail "the blob read back differs"
+ok "blob written (key from credential management) and read back (key from makeCredential)"
+echo 1234 | run_logged blob-del.log fido2-token -D -b -k blob.key "$FIDO_DEV"
+expect_output_fail blob-gone 'fido2-token: fido_dev_largeblob_get: FIDO_ERR_NOTFOUND' \
+    fido2-token -G -b -k blob.key blob.out2 "$FIDO_DEV"
+
 step "fido2-token -C: change the PIN to 5678"
 printf '1234\n5678\n5678\n' | run_logged changepin.log fido2-token -C "$FIDO_DEV"
 [ "$(<changepin.log)" = "Enter current PIN for $FIDO_DEV: Enter new PIN for $FIDO_DEV: Enter the same PIN again: " ] \
@@ -287,6 +376,25 @@ expect_output_fail oldpin "Enter PIN for $FIDO_DEV: fido2-assert: fido_dev_get_a
 echo 5678 | run_logged newpin.log fido2-assert -G -p -r -v -i wrongpin.param -o newpin.assert "$FIDO_DEV"
 fido2-assert -V -p -v -i newpin.assert es256-rk1-uv1-pin.pub.pem es256 || fail "the assertion with the new PIN does not verify with UV"
 ok "the new PIN works (UV bit set)"
+
+# authenticatorConfig setMinPINLength: a longer minimum than the PIN forces
+# a PIN change (CTAP 2.1 §6.11.4); until then no PIN token is given.
+step "fido2-token -S -l 6: minimum PIN length 6"
+echo 5678 | run_logged minpin.log fido2-token -S -l 6 "$FIDO_DEV"
+fido2-token -I "$FIDO_DEV" > info-minpin.txt 2>&1 || fail "fido2-token -I"
+expect_info minpinlen 6 info-minpin.txt
+expect_info 'pin change required' true info-minpin.txt
+echo 5678 > forced.in
+expect_output_fail forced "Enter PIN for $FIDO_DEV: fido2-assert: fido_dev_get_assert: FIDO_ERR_PIN_POLICY_VIOLATION" \
+    fido2-assert -G -p -r -v -i wrongpin.param "$FIDO_DEV"
+printf '5678\n4321\n4321\n' > shortpin.in
+expect_output_fail shortpin "Enter current PIN for $FIDO_DEV: Enter new PIN for $FIDO_DEV: Enter the same PIN again: fido2-token: fido_dev_set_pin: FIDO_ERR_PIN_POLICY_VIOLATION" \
+    fido2-token -C "$FIDO_DEV"
+printf '5678\n246810\n246810\n' | run_logged changepin6.log fido2-token -C "$FIDO_DEV"
+fido2-token -I "$FIDO_DEV" > info-minpin2.txt 2>&1 || fail "fido2-token -I"
+expect_info 'pin change required' false info-minpin2.txt
+echo 246810 | run_logged pin6.log fido2-assert -G -p -r -v -i wrongpin.param -o pin6.assert "$FIDO_DEV"
+ok "a 6-digit PIN clears the forced change and works"
 
 stop_fidosim
 step "libfido2 scenario passed"
