@@ -3,8 +3,13 @@
 Serves one page on http://localhost:PORT that registers a passkey and signs
 in with it through navigator.credentials, and verifies every result on the
 server with python-fido2's Fido2Server. Each verdict (and each error the
-page reports) is appended as a JSON line to the verdict file, which is what
-the test driver reads: the browser's own view is not trusted.
+page reports) is appended as a JSON line to the verdict file, with the time
+it was written ("t"), which is what the test driver reads: the browser's own
+view is not trusted.
+
+The driver steers the page through files next to the verdict file:
+VERDICTS.go.CASE opens a case's gate, VERDICTS.abort.CASE makes the page
+abort the case's pending WebAuthn request (AbortController).
 
 Usage: rp_app.py PORT VERDICT_FILE
 """
@@ -13,6 +18,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -59,20 +65,33 @@ async function gate(name) {
     await new Promise(r => setTimeout(r, 500));
   }
 }
+// The driver may abort the case's pending request (a key that refuses the
+// touch, or waits for a PIN nobody can type headless).
+function abortable(name) {
+  const ctl = new AbortController();
+  const timer = setInterval(async () => {
+    if ((await post('/aborted', {case: name})).abort) { clearInterval(timer); ctl.abort(); }
+  }, 1000);
+  return {signal: ctl.signal, done: () => clearInterval(timer)};
+}
+// login: 'yes' register and sign in; 'gate' wait for the driver, then both;
+// 'pause' register, wait for the driver, sign in; 'gatereg' wait for the
+// driver, then only register; 'reg' only register; 'login' only sign in.
 async function runCase(cfg) {
+  const ab = abortable(cfg.case);
   try {
-    if (cfg.login === 'gate') await gate(cfg.case);
+    if (cfg.login === 'gate' || cfg.login === 'gatereg') await gate(cfg.case);
     if (cfg.login !== 'login') {
     const opts = await post('/register/begin', cfg);
     const pk = opts.publicKey;
     pk.challenge = b64(pk.challenge);
     pk.user.id = b64(pk.user.id);
     (pk.excludeCredentials || []).forEach(c => c.id = b64(c.id));
-    const cred = await navigator.credentials.create({publicKey: pk});
+    const cred = await navigator.credentials.create({publicKey: pk, signal: ab.signal});
     const reg = await post('/register/complete', {case: cfg.case, credential: regJSON(cred)});
     log(cfg.case + ' register: ' + JSON.stringify(reg));
     if (!reg.ok) return;
-    if (cfg.login === 'reg') return;
+    if (cfg.login === 'reg' || cfg.login === 'gatereg') return;
     // The driver replugs the key now; sign in once it says go.
     if (cfg.login === 'pause') await gate(cfg.case);
     }
@@ -80,12 +99,14 @@ async function runCase(cfg) {
     const apk = aopts.publicKey;
     apk.challenge = b64(apk.challenge);
     (apk.allowCredentials || []).forEach(c => c.id = b64(c.id));
-    const assertion = await navigator.credentials.get({publicKey: apk});
+    const assertion = await navigator.credentials.get({publicKey: apk, signal: ab.signal});
     const login = await post('/login/complete', {case: cfg.case, credential: authJSON(assertion)});
     log(cfg.case + ' login: ' + JSON.stringify(login));
   } catch (e) {
     log(cfg.case + ' error: ' + e.name + ': ' + e.message);
     await post('/report', {case: cfg.case, error: e.name, message: e.message});
+  } finally {
+    ab.done();
   }
 }
 // ?cases=name:alg:rk:uv[:login],… — run one after the other.
@@ -110,6 +131,7 @@ class App:
         self.cases = {}  # case -> {"state":…, "credentials": [...], "user": …, "rk": …}
 
     def verdict(self, **fields):
+        fields["t"] = round(time.time(), 3)
         with self.lock, open(self.verdict_file, "a") as f:
             f.write(json.dumps(fields) + "\n")
 
@@ -206,10 +228,13 @@ def main():
         "/login/complete": app.login_complete,
         "/report": lambda b: app.verdict(step="error", ok=False, **b) or {"ok": True},
         "/wait": lambda b: {"go": os.path.exists(f"{verdict_file}.go.{b['case']}")},
+        "/aborted": lambda b: {"abort": os.path.exists(f"{verdict_file}.abort.{b['case']}")},
     }
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt, *args):
+            if urlparse(self.path).path in ("/wait", "/aborted"):
+                return  # the page polls these every second
             sys.stderr.write("rp_app: " + fmt % args + "\n")
 
         def do_GET(self):

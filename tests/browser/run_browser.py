@@ -1,23 +1,51 @@
 """Drive a real browser through passkey registration and sign-in against
 fidosim on the uhid transport (inside the VM, where the kernel has uhid).
 
-For each run: start `fidosim run` (unless --hotplug starts it later), the
-test RP (rp_app.py), then the browser headless on the RP's page with a list
-of cases; wait for the RP's server-side verdicts with a wall-clock deadline;
-kill the browser's process group; check every verdict against what the case
-expects. Exit status 0 only when every case got exactly its expected verdicts.
+One browser session, headless, on the test RP's page (rp_app.py) with a list
+of cases that the page runs one after the other. systemd-udevd runs so the
+browser sees keys come and go. The key is plugged in only after the browser
+started; cases with a mode make the driver change the key at a gate first
+(see CASE below). The RP verifies every result on its server side and writes
+verdicts; the driver checks those, not the browser's view, and exits 0 only
+when every case got exactly its expected verdicts.
 
 Usage:
   run_browser.py --browser chromium|firefox --fidosim BIN [--presence P]
-                 [--expect-error NotAllowedError] [--hotplug] [--replug]
-                 CASE...
-  CASE = name:alg:rk:uv   alg -7|-8, rk required|discouraged, uv discouraged|required|preferred
+                 [--pin-key-args ARGS] CASE...
+  CASE = name:alg:rk:uv[:mode]
+    alg   -7 (ES256) or -8 (EdDSA)
+    rk    required (discoverable, username-less sign-in) or discouraged
+    uv    discouraged, preferred or required
+    mode  yes     register and sign in (default)
+          pause   register; the driver replugs the key (SIGUSR1); sign in
+          fresh   the driver plugs in a new key without credentials; then
+                  register and sign in (a browser shows an account chooser,
+                  as for a real key, when the RP has two discoverable
+                  credentials on the key)
+          denied  the driver plugs in a key that refuses the touch; the
+                  browser must receive CTAP2_ERR_OPERATION_DENIED and the RP
+                  no registration; then the driver aborts the request
+          pin     the driver plugs in a key started with --pin-key-args
+                  (default "--pin 1234 --uv none": the PIN is its only UV);
+                  the key must get exactly the requests measured for the
+                  browser (BROWSER_FACTS: Chromium asks for the PIN retries)
+                  and the RP no registration within --pin-wait seconds
+                  (headless, nobody types a PIN); then the driver aborts the
+                  request (Firefox ignores that: the case must come last)
+
+Expected UV flags (registration and sign-in): set when UV is preferred or
+required, and for discoverable credentials at registration (a key protected
+by UV makes them only with UV, CTAP 2.1 §6.1.2 step 7); clear for a
+server-side credential with UV discouraged. At a username-less sign-in with
+UV discouraged it depends on the browser (BROWSER_FACTS).
 """
 
 import argparse
 import glob
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -29,6 +57,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_PY = os.path.join(HERE, "..", "..", ".venv", "bin", "python")
 PORT = 8765
 AAGUID = "f1d0f1d0-5eed-4b1d-a7e5-000000000001"
+MODES = ("yes", "pause", "fresh", "denied", "pin")
+# what the page does for each mode (rp_app.py runCase)
+PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg"}
+CLIENT_PIN_SUBCOMMANDS = {
+    1: "getPINRetries", 2: "getKeyAgreement", 3: "setPIN", 4: "changePIN",
+    5: "getPinToken", 6: "getPinUvAuthTokenUsingUvWithPermissions", 7: "getUVRetries",
+    9: "getPinUvAuthTokenUsingPinWithPermissions",
+}
 
 
 def log(msg):
@@ -96,7 +132,49 @@ def read_verdicts(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def check(cases, verdicts, expect_error, per_case=None):
+# What each browser does, as measured (Chromium 156, Firefox ESR 153) and
+# checked exactly, so that a change in the key or the browser shows up.
+BROWSER_FACTS = {
+    "chromium": {
+        # username-less sign-in with UV discouraged: Chromium still asks for UV
+        "rk_signin_uv_when_discouraged": True,
+        # a key whose only UV is a PIN, registration with UV required:
+        # Chromium asks how many PIN retries are left, then waits for the
+        # PIN at its prompt; an AbortSignal ends the request
+        "pin_key_requests": ["getInfo", "clientPIN getPINRetries"],
+        "pin_abort": True,
+        # a refused touch: Chromium shows an error sheet and keeps the
+        # request open until the page aborts it
+        "denied_ends_with": None,
+    },
+    "firefox": {
+        # Firefox asks for no UV there, and the key does not need it
+        # (credProtect level 1)
+        "rk_signin_uv_when_discouraged": False,
+        # Firefox sees clientPin=true in getInfo and asks for the PIN
+        # before it sends anything else; the page cannot abort that request
+        "pin_key_requests": ["getInfo"],
+        "pin_abort": False,
+        # a refused touch: Firefox gives up by itself, about 3 s later
+        "denied_ends_with": "NotAllowedError",
+    },
+}
+
+
+def want_uv(browser, rk, uv, step):
+    """The UV flag the RP must see: set when UV is preferred or required, and
+    for discoverable credentials (a key protected by UV makes them only with
+    UV, CTAP 2.1 §6.1.2 step 7); at a username-less sign-in with UV
+    discouraged it depends on the browser."""
+    if uv != "discouraged":
+        return True
+    if rk != "required":
+        return False
+    return step == "register" or BROWSER_FACTS[browser]["rk_signin_uv_when_discouraged"]
+
+
+def check(browser, cases, verdicts):
+    """Failures of the cases that must register and sign in."""
     failures = []
     for name, alg, rk, uv, mode in cases:
         mine = [v for v in verdicts if v.get("case") == name]
@@ -104,202 +182,284 @@ def check(cases, verdicts, expect_error, per_case=None):
             v for v in mine
             if v.get("step") in ("error", "server-error") and v.get("error") != "waiting"
         ]
-        expect_error = (per_case or {}).get(name, expect_error)
-        if expect_error:
-            if not any(v.get("error") == expect_error for v in errors):
-                failures.append(f"{name}: expected {expect_error}, got {mine}")
-            continue
         if errors:
             failures.append(f"{name}: {errors}")
             continue
         reg = [v for v in mine if v.get("step") == "register"]
         login = [v for v in mine if v.get("step") == "login"]
-        if mode in ("yes", "reg", "pause", "gate"):
-            if not (reg and reg[0]["ok"]):
-                failures.append(f"{name}: registration not verified: {reg}")
-                continue
-            r = reg[0]
-            if r["alg"] != alg or not r["up"] or r["aaguid"] != AAGUID:
-                failures.append(f"{name}: registration verdict wrong: {r}")
-            if uv == "required" and not r["uv"]:
-                failures.append(f"{name}: UV required but not set: {r}")
-        if mode in ("yes", "login", "pause", "gate"):
-            if not (login and login[0]["ok"]):
-                failures.append(f"{name}: sign-in not verified: {login}")
-                continue
-            a = login[0]
-            if not a["up"] or a["counter"] < 1:
-                failures.append(f"{name}: sign-in verdict wrong: {a}")
-            if uv == "required" and not a["uv"]:
-                failures.append(f"{name}: UV required but not set at sign-in: {a}")
-            # Browsers ask for UV on discoverable sign-ins whatever the RP
-            # says; for server-side credentials the key must not set UV unasked.
-            if uv == "discouraged" and rk != "required" and a["uv"]:
-                failures.append(f"{name}: UV discouraged but set at sign-in: {a}")
-            if rk == "required" and not (a["user_handle_present"] and a["user_handle_matches"]):
-                failures.append(f"{name}: username-less sign-in without the right user handle: {a}")
+        uv_flag = want_uv(browser, rk, uv, "register")
+        if not (reg and reg[0]["ok"]):
+            failures.append(f"{name}: registration not verified: {reg}")
+            continue
+        r = reg[0]
+        if r["alg"] != alg or not r["up"] or r["aaguid"] != AAGUID:
+            failures.append(f"{name}: registration verdict wrong: {r}")
+        if r["uv"] != uv_flag:
+            failures.append(f"{name}: registration UV flag {r['uv']}, expected {uv_flag}: {r}")
+        if not (login and login[0]["ok"]):
+            failures.append(f"{name}: sign-in not verified: {login}")
+            continue
+        a = login[0]
+        uv_flag = want_uv(browser, rk, uv, "login")
+        if not a["up"] or a["counter"] < 1:
+            failures.append(f"{name}: sign-in verdict wrong: {a}")
+        if a["uv"] != uv_flag:
+            failures.append(f"{name}: sign-in UV flag {a['uv']}, expected {uv_flag}: {a}")
+        if rk == "required" and not (a["user_handle_present"] and a["user_handle_matches"]):
+            failures.append(f"{name}: username-less sign-in without the right user handle: {a}")
     return failures
 
 
-def wait_page(verdict_file, cases, load_s=300.0, per_case_s=60.0):
-    """Waits for the browser to load the page (slow under TCG), then for
-    the cases to finish; both bounded by wall-clock deadlines."""
-    loaded = lambda: any(v.get("step") == "page-loaded" for v in read_verdicts(verdict_file))
-    if not wait_for(loaded, time.monotonic() + load_s, "the browser to load the page"):
-        return False
-    done = lambda: any(v.get("error") == "done" for v in read_verdicts(verdict_file))
-    return wait_for(done, time.monotonic() + per_case_s * len(cases), "the page to finish")
-
-
-def wait_page_until(verdict_file, pred, what, load_s=300.0, within_s=90.0):
-    loaded = lambda: any(v.get("step") == "page-loaded" for v in read_verdicts(verdict_file))
-    if not wait_for(loaded, time.monotonic() + load_s, "the browser to load the page"):
-        return False
-    return wait_for(pred, time.monotonic() + within_s, what)
-
-
-BROWSER_LOG = None
-KEY_LOG = None
-
-
-def run_page(args, cases):
-    profile = tempfile.mkdtemp(prefix=f"{args.browser}-profile-")
-    spec = ",".join(f"{n}:{a}:{r}:{u}:{m}" for n, a, r, u, m in cases)
-    url = f"http://localhost:{PORT}/?cases={spec}"
-    global BROWSER_LOG
-    BROWSER_LOG = os.path.join(args.logdir, f"{args.browser}-{int(time.time() * 1000)}.log")
-    blog = open(BROWSER_LOG, "w")
-    br = start(browser_cmd(args.browser, url, profile), stdout=blog, stderr=subprocess.STDOUT)
-    return br
-
-
-def gate_reached(verdict_file, name):
-    return any(
-        v.get("case") == name and v.get("error") == "waiting" for v in read_verdicts(verdict_file)
-    )
-
-
-def open_gate(verdict_file, name):
-    open(f"{verdict_file}.go.{name}", "w").close()
+def client_pin_requests(key_log):
+    """clientPIN subcommands the host sent, from the key's trace log (-vv):
+    the initial CTAPHID_CBOR packet of each clientPIN request."""
+    out = []
+    with open(key_log, errors="replace") as f:
+        for line in f:
+            m = re.search(r"report=([0-9a-f]+) .*← host|← host.*report=([0-9a-f]+)", line)
+            if not m:
+                continue
+            b = bytes.fromhex(m.group(1) or m.group(2))
+            if len(b) == 65:  # a leading report ID
+                b = b[1:]
+            # cid(4) cmd(1) bcnt(2) data: CTAPHID_CBOR (0x90), authenticatorClientPIN (0x06)
+            if len(b) < 9 or b[4] != 0x90 or b[7] != 0x06:
+                continue
+            data = b[8:]
+            if not 0xA0 <= data[0] <= 0xB7:
+                continue
+            i, sub = 1, None
+            for _ in range(data[0] - 0xA0):
+                if i + 1 >= len(data) or data[i] > 0x17 or data[i + 1] > 0x17:
+                    break  # only small unsigned keys and values come before subCommand
+                if data[i] == 0x02:
+                    sub = data[i + 1]
+                    break
+                i += 2
+            out.append(CLIENT_PIN_SUBCOMMANDS.get(sub, f"subCommand {sub}"))
+    return out
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--browser", choices=["chromium", "firefox"], required=True)
     p.add_argument("--fidosim", required=True)
-    p.add_argument("--presence", default="approve")
-    p.add_argument("--expect-error")
-    p.add_argument(
-        "--plug-flow",
-        action="store_true",
-        help="with udevd: plug the key in after the browser started, run the cases, register, "
-        "replug, sign in, then swap in a key that denies presence",
-    )
+    p.add_argument("--presence", default="approve", help="--presence of the first key")
+    p.add_argument("--pin-key-args", default="--pin 1234 --uv none")
+    p.add_argument("--pin-wait", type=float, default=10.0,
+                   help="seconds the RP must get nothing from the PIN key after the browser asked it about its PIN")
     p.add_argument("--logdir", default=tempfile.gettempdir())
-    p.add_argument("cases", nargs="*")
+    p.add_argument("cases", nargs="+")
     args = p.parse_args()
     cases = []
     for c in args.cases:
-        name, alg, rk, uv = c.split(":")
-        cases.append((name, int(alg), rk, uv, "yes"))
-    if args.plug_flow:
-        # After the given cases: register, replug, sign in; then a key that
-        # refuses the touch. Server-side credentials, so a discoverable one
-        # among the given cases stays the only one on the key.
-        cases += [("plug", -8, "discouraged", "discouraged", "pause"),
-                  ("denied", -7, "discouraged", "discouraged", "gate")]
+        name, alg, rk, uv, *mode = c.split(":")
+        mode = mode[0] if mode else "yes"
+        if mode not in MODES:
+            p.error(f"{c}: mode must be one of {MODES}")
+        cases.append((name, int(alg), rk, uv, mode))
 
     verdict_file = tempfile.mktemp(prefix="verdicts-", suffix=".jsonl")
+    verdicts = lambda: read_verdicts(verdict_file)
     rp = start([VENV_PY, os.path.join(HERE, "rp_app.py"), str(PORT), verdict_file])
     key = None
+    key_log = None
     br = None
     udevd = None
-    rc = 1
-    refusal_seen = False
-    try:
+    failures = []
+    plugs = 0
+    page_stuck = False
+    t0 = time.monotonic()
+
+    def plug(extra, label):
+        nonlocal key, key_log, plugs
         before = hidraw_count()
+        plugs += 1
+        key_log = os.path.join(args.logdir, f"fidosim-{plugs}-{label}.log")
+        key = start([args.fidosim, "run", *extra],
+                    stdout=subprocess.DEVNULL, stderr=open(key_log, "w"))
+        if not wait_for(lambda: hidraw_count() > before, time.monotonic() + 30, "the hidraw node"):
+            raise RuntimeError("the key did not appear")
 
-        def plug(presence):
-            global KEY_LOG
-            KEY_LOG = os.path.join(args.logdir, f"fidosim-{presence.replace(':', '-')}.log")
-            k = start([args.fidosim, "run", "--presence", presence],
-                      stdout=subprocess.DEVNULL, stderr=open(KEY_LOG, "w"))
-            if not wait_for(lambda: hidraw_count() > before, time.monotonic() + 30, "the hidraw node"):
-                raise RuntimeError("the key did not appear")
-            return k
+    def unplug():
+        before = hidraw_count()
+        status = stop(key)
+        if status != 0:
+            raise RuntimeError(f"fidosim exited with {status}")
+        wait_for(lambda: hidraw_count() < before, time.monotonic() + 10, "the hidraw node to go")
+        time.sleep(1.0)  # let the browser notice
 
-        if args.plug_flow:
-            exe = shutil.which("systemd-udevd") or "/lib/systemd/systemd-udevd"
-            os.makedirs("/run/udev", exist_ok=True)
-            udevd = start([exe])
-            time.sleep(1.0)
-            subprocess.run(["udevadm", "trigger", "--action=add"], check=False)
-            subprocess.run(["udevadm", "settle", "--timeout=20"], check=False)
-            br = run_page(args, cases)
-            if not wait_page_until(verdict_file, lambda: True, "the page"):
-                raise RuntimeError("the page did not load")
-            time.sleep(3)  # the browser now waits for a key
-            log("hot-plug: the key arrives after the browser started")
-            key = plug(args.presence)
-            within = 60 * len(cases)
-            if wait_for(lambda: gate_reached(verdict_file, "plug"), time.monotonic() + within, "registration"):
-                log("replug (SIGUSR1) between registration and sign-in")
+    def gate_reached(name):
+        return any(v.get("case") == name and v.get("error") == "waiting" for v in verdicts())
+
+    def case_settled(name):
+        return any(v.get("case") == name and v.get("step") in ("register", "error") and v.get("error") != "waiting"
+                   for v in verdicts())
+
+    def key_log_text():
+        with open(key_log, errors="replace") as f:
+            return f.read()
+
+    def key_requests():
+        """The current key's requests: "command" for CTAP2_OK, else
+        "command STATUS"; clientPIN with its subcommand when traced."""
+        subs = iter(client_pin_requests(key_log))
+        out = []
+        for cmd, status in re.findall(r'command="(\w+)" .*?status=(\w+)', key_log_text()):
+            if cmd == "clientPIN":
+                cmd = f"clientPIN {next(subs, '?')}"
+            out.append(cmd if status == "CTAP2_OK" else f"{cmd} {status}")
+        return out
+
+    def case_error(name):
+        err = [v for v in verdicts() if v.get("case") == name and v.get("step") == "error"
+               and v.get("error") != "waiting"]
+        return err[-1].get("error") if err else None
+
+    def abort(name, works=True):
+        """Abort the case's pending request; the page must report an
+        AbortError (or, when works is False, must still be waiting: the
+        browser ignores the AbortSignal). Returns whether the page moved on."""
+        log(f"{name}: abort the request")
+        open(f"{verdict_file}.abort.{name}", "w").close()
+        settled = wait_for(lambda: case_settled(name), time.monotonic() + (30 if works else 5),
+                           f"{name}: the page to abort")
+        if settled:
+            log(f"{name}: the page reports {case_error(name)}")
+        if works and not (settled and case_error(name) == "AbortError"):
+            failures.append(f"{name}: the request did not end with an AbortError: {case_error(name)}")
+        if not works:
+            if settled:
+                failures.append(f"{name}: the request ended ({case_error(name)}), although "
+                                f"{args.browser} used to ignore the AbortSignal here: update BROWSER_FACTS")
+            else:
+                log(f"{name}: {args.browser} ignores the AbortSignal while it waits for the PIN (as measured)")
+        return settled
+
+    try:
+        exe = shutil.which("systemd-udevd") or "/lib/systemd/systemd-udevd"
+        os.makedirs("/run/udev", exist_ok=True)
+        udevd = start([exe])
+        time.sleep(1.0)
+        subprocess.run(["udevadm", "trigger", "--action=add"], check=False)
+        subprocess.run(["udevadm", "settle", "--timeout=20"], check=False)
+
+        profile = tempfile.mkdtemp(prefix=f"{args.browser}-profile-")
+        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}" for n, a, r, u, m in cases)
+        browser_log = os.path.join(args.logdir, f"{args.browser}-{int(time.time() * 1000)}.log")
+        br = start(browser_cmd(args.browser, f"http://localhost:{PORT}/?cases={spec}", profile),
+                   stdout=open(browser_log, "w"), stderr=subprocess.STDOUT)
+        loaded = lambda: any(v.get("step") == "page-loaded" for v in verdicts())
+        if not wait_for(loaded, time.monotonic() + 300, "the browser to load the page"):
+            raise RuntimeError("the page did not load")
+        log(f"page loaded after {time.monotonic() - t0:.0f}s")
+        time.sleep(3)  # the browser now waits for a key
+        log("hot-plug: the key arrives after the browser started")
+        plug(["--presence", args.presence], "first")
+
+        for name, alg, rk, uv, mode in cases:
+            if mode == "yes":
+                continue
+            if not wait_for(lambda: gate_reached(name), time.monotonic() + 180, f"{name}: its gate"):
+                raise RuntimeError(f"{name}: the page never reached the gate")
+            if mode == "pause":
+                log(f"{name}: replug (SIGUSR1) between registration and sign-in")
+                before = hidraw_count()
                 os.kill(key.pid, signal.SIGUSR1)
                 time.sleep(1.5)
-                wait_for(lambda: hidraw_count() > before, time.monotonic() + 30, "the replugged key")
-                open_gate(verdict_file, "plug")
-            if wait_for(lambda: gate_reached(verdict_file, "denied"), time.monotonic() + 120, "sign-in"):
-                log("swap in a key that denies presence")
-                status = stop(key)
-                if status != 0:
-                    log(f"fidosim exited with {status}")
-                    return 1
-                time.sleep(1.5)
-                key = plug("deny")
-                open_gate(verdict_file, "denied")
-            # The refusing key answers CTAP2_ERR_OPERATION_DENIED (0x27).
-            # Neither browser turns that into a prompt NotAllowedError
-            # headless: Chromium shows an error sheet that waits for the
-            # user; Firefox retries the request until the user cancels.
-            # So the check is that the browser got the refusal and the RP
-            # got no registration.
-            refused = lambda: "CTAP2_ERR_OPERATION_DENIED" in open(KEY_LOG).read()
-            if wait_for(refused, time.monotonic() + 90, "the browser to meet the refusing key"):
-                log("the browser received CTAP2_ERR_OPERATION_DENIED (0x27)")
-                refusal_seen = True
-                time.sleep(3)
-        else:
-            key = plug(args.presence)
-            br = run_page(args, cases)
-            wait_page(verdict_file, cases)
+                wait_for(lambda: hidraw_count() >= before, time.monotonic() + 30, "the replugged key")
+            elif mode == "fresh":
+                log(f"{name}: a new key without credentials")
+                unplug()
+                plug([], name)
+            elif mode == "denied":
+                log(f"{name}: a key that refuses the touch")
+                unplug()
+                plug(["--presence", "deny"], name)
+            elif mode == "pin":
+                log(f"{name}: a key started with {args.pin_key_args} (traced: -vv)")
+                unplug()
+                plug([*shlex.split(args.pin_key_args), "-vv"], name)
+            open(f"{verdict_file}.go.{name}", "w").close()
+
+            if mode == "denied":
+                # The refusing key answers CTAP2_ERR_OPERATION_DENIED (0x27),
+                # once; the RP must get nothing. Chromium keeps the request
+                # open (an error sheet), so the page aborts it; Firefox
+                # ends it with NotAllowedError.
+                refused = lambda: "CTAP2_ERR_OPERATION_DENIED" in key_log_text()
+                ends_with = BROWSER_FACTS[args.browser]["denied_ends_with"]
+                if wait_for(refused, time.monotonic() + 90, f"{name}: the browser to meet the refusing key"):
+                    log(f"{name}: the browser received CTAP2_ERR_OPERATION_DENIED (0x27)")
+                    settled = wait_for(lambda: case_settled(name), time.monotonic() + (15 if ends_with else 3),
+                                       f"{name}: the page to hear of it")
+                    if ends_with and not (settled and case_error(name) == ends_with):
+                        failures.append(f"{name}: the page got {case_error(name)}, expected {ends_with}")
+                    elif ends_with:
+                        log(f"{name}: the page got {ends_with} (as measured)")
+                    elif settled:
+                        failures.append(f"{name}: the page got {case_error(name)} by itself; "
+                                        f"{args.browser} used to keep the request open: update BROWSER_FACTS")
+                    else:
+                        abort(name)
+                else:
+                    failures.append(f"{name}: the refusing key never answered the browser")
+                if any(v.get("case") == name and v.get("step") == "register" for v in verdicts()):
+                    failures.append(f"{name}: the RP got a registration although the touch was refused")
+                got = key_requests()
+                if got != ["getInfo", "makeCredential CTAP2_ERR_OPERATION_DENIED"]:
+                    failures.append(f"{name}: the refusing key got {got}")
+            elif mode == "pin":
+                # The browser talks to the new key (getInfo first); from
+                # then on the RP must get nothing for --pin-wait seconds.
+                talked = lambda: 'command="getInfo"' in key_log_text()
+                if wait_for(talked, time.monotonic() + 90, f"{name}: the browser to talk to the key with a PIN"):
+                    log(f"{name}: the browser talks to the key; the RP must get nothing for {args.pin_wait:.0f}s")
+                    wait_for(lambda: case_settled(name), time.monotonic() + args.pin_wait,
+                             f"{name}: nothing (as expected)")
+                else:
+                    failures.append(f"{name}: the browser never talked to the key with a PIN")
+                got = key_requests()
+                log(f"{name}: requests the key got: {', '.join(got) or 'none'}")
+                want = BROWSER_FACTS[args.browser]["pin_key_requests"]
+                if got != want:
+                    failures.append(f"{name}: the key got {got}, expected {want}")
+                if any(v.get("case") == name and v.get("step") == "register" for v in verdicts()):
+                    failures.append(f"{name}: the RP got a registration without the PIN")
+                if not abort(name, BROWSER_FACTS[args.browser]["pin_abort"]):
+                    if name != cases[-1][0]:
+                        failures.append(f"{name}: the page is stuck, so it must be the last case")
+                    page_stuck = True
+                    break
+
+        done = lambda: any(v.get("error") == "done" for v in verdicts())
+        if not page_stuck and not wait_for(done, time.monotonic() + 120, "the page to finish"):
+            failures.append("the page did not finish its cases")
         stop(br, signal.SIGKILL)
-        verdicts = read_verdicts(verdict_file)
-        for v in verdicts:
-            log("verdict: " + json.dumps(v))
-        if args.plug_flow:
-            failures = check([c for c in cases if c[0] != "denied"], verdicts, args.expect_error)
-            if not refusal_seen:
-                failures.append("denied: the refusing key never answered the browser")
-            if any(v.get("case") == "denied" and v.get("step") == "register" for v in verdicts):
-                failures.append("denied: the RP got a registration although the touch was refused")
-        else:
-            failures = check(cases, verdicts, args.expect_error)
-        for f in failures:
-            log("FAIL " + f)
-        if not failures:
-            log(f"PASS {args.browser}: {len(cases)} case(s)")
-        rc = 1 if failures else 0
+        br = None
+        vs = verdicts()
+        t_prev = None
+        for v in vs:
+            t = v.pop("t", None)
+            at = time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 10) % 10}" if t else "?"
+            dt = f"+{t - t_prev:5.1f}s" if t is not None and t_prev is not None else " " * 7
+            t_prev = t if t is not None else t_prev
+            log(f"verdict {at} {dt} {json.dumps(v)}")
+        failures += check(args.browser, [c for c in cases if c[4] not in ("denied", "pin")], vs)
     except RuntimeError as e:
-        log(f"FAIL {e}")
+        failures.append(str(e))
     finally:
         stop(br, signal.SIGKILL)
         status = stop(key)
         if key is not None and status not in (0, None):
-            log(f"fidosim exited with {status}")
-            rc = 1
+            failures.append(f"fidosim exited with {status}")
         stop(rp)
         stop(udevd)
-    return rc
+    for f in failures:
+        log("FAIL " + f)
+    if not failures:
+        log(f"PASS {args.browser}: {len(cases)} case(s) in {time.monotonic() - t0:.0f}s")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

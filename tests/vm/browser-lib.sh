@@ -24,20 +24,27 @@ browser_run() {
 
 browser_scenarios() {
     # One browser session (browser start-up dominates the time under TCG),
-    # with udevd so the browser sees keys come and go:
-    # - the key is plugged in after the browser started;
-    # - ES256 and EdDSA, server-side and discoverable (username-less) sign-in,
-    #   UV discouraged and required; the key waits 1.5 s before each touch,
-    #   so the browser lives on keepalives (STATUS_UPNEEDED) meanwhile; one
-    #   discoverable credential per key (with two, a browser shows an account
-    #   chooser, as for a real key);
-    # - a registration, a replug, then sign-in with that credential;
+    # with udevd so the browser sees keys come and go; see run_browser.py:
+    # - the key is plugged in after the browser started; it waits 1.5 s
+    #   before each touch, so the browser lives on keepalives meanwhile;
+    # - fidosim's defaults (built-in UV, no PIN, makeCredUvNotRqd): ES256
+    #   and EdDSA, server-side and discoverable (username-less sign-in), UV
+    #   discouraged, preferred and required, each with the UV flag the RP
+    #   must see; a replug between one registration and its sign-in; one
+    #   discoverable credential per key (with two, a browser shows an
+    #   account chooser, as for a real key), so fresh keys come in;
     # - a key that refuses the touch: the browser must receive
-    #   CTAP2_ERR_OPERATION_DENIED and the RP must get nothing. (Headless,
-    #   neither browser turns it into a prompt NotAllowedError: Chromium
-    #   shows an error sheet, Firefox retries until the user cancels.)
-    browser_run "hot-plug, register and sign in, replug, refused touch" \
-        --plug-flow --presence delay:1500 \
-        es-nr-disc:-7:discouraged:discouraged ed-nr-req:-8:discouraged:required \
-        es-rk-req:-7:required:required
+    #   CTAP2_ERR_OPERATION_DENIED and the RP must get nothing;
+    # - a key with a PIN: the browser must ask the key about its PIN and the
+    #   RP get no registration with UV required (nobody types the PIN).
+    browser_run "hot-plug, UV discouraged/preferred/required, replug, fresh keys, refused touch, PIN" \
+        --presence delay:1500 ${PIN_KEY_ARGS:+--pin-key-args "$PIN_KEY_ARGS"} \
+        es-nr-pref:-7:discouraged:preferred \
+        ed-nr-req:-8:discouraged:required \
+        ed-nr-disc:-8:discouraged:discouraged:pause \
+        es-rk-req:-7:required:required \
+        ed-rk-pref:-8:required:preferred:fresh \
+        es-rk-disc:-7:required:discouraged:fresh \
+        denied:-7:discouraged:discouraged:denied \
+        pin:-7:discouraged:required:pin
 }
