@@ -312,9 +312,12 @@ def main():
         return out
 
     def case_error(name):
-        err = [v for v in verdicts() if v.get("case") == name and v.get("step") == "error"
-               and v.get("error") != "waiting"]
-        return err[-1].get("error") if err else None
+        """How the case's request ended: the page's error, or "registered"."""
+        mine = [v for v in verdicts() if v.get("case") == name and v.get("error") != "waiting"
+                and v.get("step") in ("error", "register")]
+        if not mine:
+            return None
+        return mine[-1].get("error") if mine[-1]["step"] == "error" else "registered"
 
     def abort(name, works=True):
         """Abort the case's pending request; the page must report an
