@@ -663,7 +663,8 @@ impl Harness {
             .count()
     }
 
-    /// Checks and records a signature counter.
+    /// Checks and records a signature counter (WebAuthn §6.1.1: it must
+    /// increase with every assertion unless it is always zero).
     fn check_counter(&mut self, id: &[u8], count: u32) {
         match self.config.counter_mode {
             CounterMode::AlwaysZero => assert_eq!(count, 0, "AlwaysZero counter is {count}"),
@@ -758,7 +759,10 @@ impl Harness {
         self.check_store();
     }
 
-    /// The store agrees with the model after every message.
+    /// The store agrees with the model after every message: the
+    /// discoverable credentials, and the state that survives a power cycle
+    /// (the PIN, pinRetries §6.5.2.2, uvRetries §6.5.2.3, alwaysUv
+    /// §6.11.2).
     fn check_store(&self) {
         let store = &self.auth.env().store;
         let stored = store.count_discoverable().expect("count");
@@ -1133,6 +1137,9 @@ impl Harness {
             outcome.as_ref().err()
         );
         let Ok(plan) = outcome else { return };
+        // The response (§6.1.2 steps 13–19): authenticator data with
+        // attested credential data (WebAuthn §6.1, §6.5.2), UP always, UV
+        // as verified, and the attestation statement.
         let body = body.expect("makeCredential body");
         let fmt = field(&body, 0x01)
             .and_then(|v| v.as_text())
@@ -1244,7 +1251,9 @@ impl Harness {
             assert_eq!(k.len(), 32, "largeBlobKey length");
         }
 
-        // The attestation statement.
+        // The attestation statement (§6.1.2 step 19; WebAuthn §8.2 packed:
+        // full attestation with the batch key and x5c, self attestation
+        // with the credential key).
         let signed = [auth_data.as_slice(), req.client_data_hash.as_slice()].concat();
         match fmt.as_str() {
             "none" => assert!(att_stmt.is_empty(), "none attStmt not empty"),
@@ -1281,6 +1290,8 @@ impl Harness {
             assert_eq!(fmt, "none", "packed attestation from a none device");
         }
 
+        // WebAuthn §6.1.1: a per-credential counter starts at 0; a global
+        // one advances with every signature.
         match self.config.counter_mode {
             CounterMode::Global => {
                 if let Some(last) = self.global_last {
@@ -1340,7 +1351,10 @@ impl Harness {
             return false;
         }
         let detail = || {
-            format!("makeCredential answered {st:#04x} for an hmac-secret-mc error {status:?} after the storing step")
+            format!(
+                "makeCredential answered {st:#04x} for an hmac-secret-mc error \
+                 {status:?} after the storing step"
+            )
         };
         if open_finding(OpenFinding::HmacSecretMcAfterStore, false, detail) {
             return false;
@@ -1606,6 +1620,8 @@ impl Harness {
             0
         };
         assert_eq!(ad.flags & FLAG_BE_BS, be_bs, "BE/BS flags");
+        // Step 13: signed with the credential's key over authData ‖
+        // clientDataHash.
         let cred = self.creds.get(id).expect("known credential");
         let signed = [auth_data.as_slice(), &plan.client_data_hash].concat();
         assert!(
@@ -1753,7 +1769,11 @@ impl Harness {
             OpenFinding::AdvertisedCommandsMissing,
             advertised.is_empty() && field(&body, 0x0B).is_none(),
             || {
-                format!("getInfo advertises {advertised:?} (and maxSerializedLargeBlobArray: {}) but 0x0A/0x0C/0x0D are not implemented", field(&body, 0x0B).is_some())
+                format!(
+                    "getInfo advertises {advertised:?} (and maxSerializedLargeBlobArray: \
+                     {}) but 0x0A/0x0C/0x0D are not implemented",
+                    field(&body, 0x0B).is_some()
+                )
             },
         );
         assert_eq!(int(0x05), Some(limits::MAX_MSG_SIZE as i128), "maxMsgSize");
