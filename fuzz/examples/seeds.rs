@@ -1,6 +1,12 @@
 //! Writes a starting corpus of well-formed CTAP2 messages for the
 //! `request_decode` target into `corpus/request_decode/` (relative to the
-//! current directory, which should be `fuzz/`).
+//! current directory, which should be `fuzz/`): makeCredential and
+//! getAssertion (also with pinUvAuthParam and extension inputs), the
+//! clientPIN subcommands, and the commands without parameters.
+//!
+//! The clientPIN seeds carry a real P-256 platform key and ciphertexts of
+//! the right lengths, so mutations start beyond key agreement (the device
+//! does not share their secret, so a PIN in them never matches).
 //!
 //! ```text
 //! cd fuzz && cargo run --example seeds
@@ -10,6 +16,10 @@ use std::fs;
 use std::path::Path;
 
 use authenticator_core::cbor::{self, MapBuilder, Value};
+use authenticator_core::crypto::pin_protocol::{encapsulate, KeyAgreementKey, PinProtocol};
+use authenticator_core::crypto::sha256;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 fn message(cmd: u8, params: Option<Value>) -> Vec<u8> {
     let mut m = vec![cmd];
@@ -33,7 +43,39 @@ fn descriptor(id: &[u8]) -> Value {
         .build()
 }
 
+/// pinUvAuthParam (and pinUvAuthProtocol) for a request: a MAC of the
+/// right length for the protocol, or a zero-length one.
+#[derive(Clone, Copy)]
+enum Auth {
+    None,
+    V1,
+    V2,
+    Empty,
+}
+
+fn with_auth(m: MapBuilder, auth: Auth, param_key: i64) -> MapBuilder {
+    let (param, protocol) = match auth {
+        Auth::None => return m,
+        Auth::V1 => (vec![0x5A; 16], 1),
+        Auth::V2 => (vec![0x5A; 32], 2),
+        Auth::Empty => (Vec::new(), 2),
+    };
+    m.int(param_key, cbor::bytes(param))
+        .int(param_key + 1, protocol)
+}
+
 fn make_credential(rk: bool, uv: bool, algs: &[i64], exclude: &[&[u8]]) -> Vec<u8> {
+    make_credential_with(rk, uv, algs, exclude, Auth::None, None)
+}
+
+fn make_credential_with(
+    rk: bool,
+    uv: bool,
+    algs: &[i64],
+    exclude: &[&[u8]],
+    auth: Auth,
+    extensions: Option<Value>,
+) -> Vec<u8> {
     let mut options = MapBuilder::new().text("rk", rk);
     if uv {
         options = options.text("uv", true);
@@ -63,10 +105,25 @@ fn make_credential(rk: bool, uv: bool, algs: &[i64], exclude: &[&[u8]]) -> Vec<u
             Value::Array(exclude.iter().map(|id| descriptor(id)).collect()),
         );
     }
+    if let Some(e) = extensions {
+        m = m.int(0x06, e);
+    }
+    m = with_auth(m, auth, 0x08);
     message(0x01, Some(m.build()))
 }
 
 fn get_assertion(rp: &str, allow: &[&[u8]], up: Option<bool>, uv: bool) -> Vec<u8> {
+    get_assertion_with(rp, allow, up, uv, Auth::None, None)
+}
+
+fn get_assertion_with(
+    rp: &str,
+    allow: &[&[u8]],
+    up: Option<bool>,
+    uv: bool,
+    auth: Auth,
+    extensions: Option<Value>,
+) -> Vec<u8> {
     let mut m = MapBuilder::new()
         .int(0x01, rp)
         .int(0x02, cbor::bytes([9u8; 32]));
@@ -83,12 +140,125 @@ fn get_assertion(rp: &str, allow: &[&[u8]], up: Option<bool>, uv: bool) -> Vec<u
     if uv {
         options = options.text("uv", true);
     }
+    if let Some(e) = extensions {
+        m = m.int(0x04, e);
+    }
     m = m.int(0x05, options.build());
+    m = with_auth(m, auth, 0x06);
     message(0x02, Some(m.build()))
 }
 
+/// A platform key agreed with some authenticator key (not the device's),
+/// and its shared secret.
+fn platform(
+    protocol: PinProtocol,
+    rng: &mut ChaCha20Rng,
+) -> (
+    Value,
+    authenticator_core::crypto::pin_protocol::SharedSecret,
+) {
+    let other = KeyAgreementKey::generate(rng).public_cose();
+    encapsulate(protocol, &other, rng).expect("a P-256 point")
+}
+
+/// A clientPIN request: protocol, subcommand and the given members.
+fn client_pin(protocol: Option<u64>, sub: u64, members: Vec<(i64, Value)>) -> Vec<u8> {
+    let mut m = MapBuilder::new().opt(0x01, protocol).int(0x02, sub);
+    for (k, v) in members {
+        m = m.int(k, v);
+    }
+    message(0x06, Some(m.build()))
+}
+
+/// The clientPIN seeds (CTAP 2.1 §6.5.5), under `protocol`.
+fn client_pin_seeds(protocol: PinProtocol, rng: &mut ChaCha20Rng) -> Vec<(String, Vec<u8>)> {
+    let v = protocol.id();
+    let (key, shared) = platform(protocol, rng);
+    let mut padded = b"1234".to_vec();
+    padded.resize(64, 0);
+    let new_pin_enc = shared.encrypt(rng, &padded).expect("blocks");
+    let pin_hash_enc = shared.encrypt(rng, &sha256(b"1234")[..16]).expect("blocks");
+    let set_auth = shared.authenticate(&new_pin_enc);
+    let change_auth = shared.authenticate(&[new_pin_enc.as_slice(), &pin_hash_enc].concat());
+    let b = |x: &[u8]| cbor::bytes(x.to_vec());
+    let seeds = vec![
+        ("key-agreement", client_pin(Some(v), 0x02, vec![])),
+        (
+            "set-pin",
+            client_pin(
+                Some(v),
+                0x03,
+                vec![
+                    (0x03, key.clone()),
+                    (0x04, b(&set_auth)),
+                    (0x05, b(&new_pin_enc)),
+                ],
+            ),
+        ),
+        (
+            "change-pin",
+            client_pin(
+                Some(v),
+                0x04,
+                vec![
+                    (0x03, key.clone()),
+                    (0x04, b(&change_auth)),
+                    (0x05, b(&new_pin_enc)),
+                    (0x06, b(&pin_hash_enc)),
+                ],
+            ),
+        ),
+        (
+            "get-pin-token",
+            client_pin(
+                Some(v),
+                0x05,
+                vec![(0x03, key.clone()), (0x06, b(&pin_hash_enc))],
+            ),
+        ),
+        (
+            "token-pin",
+            client_pin(
+                Some(v),
+                0x09,
+                vec![
+                    (0x03, key.clone()),
+                    (0x06, b(&pin_hash_enc)),
+                    (0x09, Value::from(0x03)),
+                    (0x0A, Value::from("example.com")),
+                ],
+            ),
+        ),
+        (
+            "token-uv",
+            client_pin(
+                Some(v),
+                0x06,
+                vec![(0x03, key.clone()), (0x09, Value::from(0x01))],
+            ),
+        ),
+    ];
+    seeds
+        .into_iter()
+        .map(|(name, bytes)| (format!("cp-v{v}-{name}"), bytes))
+        .collect()
+}
+
+/// hmac-secret input (CTAP 2.1 §12.5) with one salt.
+fn hmac_secret_input(rng: &mut ChaCha20Rng) -> Value {
+    let (key, shared) = platform(PinProtocol::V2, rng);
+    let salt_enc = shared.encrypt(rng, &[3u8; 32]).expect("blocks");
+    MapBuilder::new()
+        .int(0x01, key)
+        .int(0x02, cbor::bytes(salt_enc.clone()))
+        .int(0x03, cbor::bytes(shared.authenticate(&salt_enc)))
+        .int(0x04, 2)
+        .build()
+}
+
 fn main() -> std::io::Result<()> {
-    let seeds: Vec<(&str, Vec<u8>)> = vec![
+    let mut rng = ChaCha20Rng::seed_from_u64(0x5eed);
+    let mut seeds: Vec<(String, Vec<u8>)> = vec![
         ("mc-es256", make_credential(false, false, &[-7], &[])),
         ("mc-eddsa-rk", make_credential(true, false, &[-8, -7], &[])),
         (
@@ -108,11 +278,91 @@ fn main() -> std::io::Result<()> {
             get_assertion("example.com", &[&[0xB2; 16]], Some(false), false),
         ),
         ("ga-uv", get_assertion("example.com", &[], None, true)),
+        (
+            "mc-pin-v1",
+            make_credential_with(false, false, &[-7], &[], Auth::V1, None),
+        ),
+        (
+            "mc-pin-v2-rk",
+            make_credential_with(true, false, &[-7], &[], Auth::V2, None),
+        ),
+        (
+            "mc-pin-probe",
+            make_credential_with(false, false, &[-7], &[], Auth::Empty, None),
+        ),
+        (
+            "mc-extensions",
+            make_credential_with(
+                true,
+                true,
+                &[-7],
+                &[],
+                Auth::None,
+                Some(
+                    MapBuilder::new()
+                        .text("credProtect", 2)
+                        .text("credBlob", cbor::bytes(b"blob".to_vec()))
+                        .text("largeBlobKey", true)
+                        .text("hmac-secret", true)
+                        .text("minPinLength", true)
+                        .build(),
+                ),
+            ),
+        ),
+        (
+            "mc-hmac-secret-mc",
+            make_credential_with(
+                true,
+                true,
+                &[-7],
+                &[],
+                Auth::None,
+                Some(
+                    MapBuilder::new()
+                        .text("hmac-secret", true)
+                        .text("hmac-secret-mc", hmac_secret_input(&mut rng))
+                        .build(),
+                ),
+            ),
+        ),
+        (
+            "ga-pin-v2",
+            get_assertion_with("example.com", &[], None, false, Auth::V2, None),
+        ),
+        (
+            "ga-pin-v1-allow",
+            get_assertion_with("example.com", &[&[0xB2; 16]], None, false, Auth::V1, None),
+        ),
+        (
+            "ga-extensions",
+            get_assertion_with(
+                "example.com",
+                &[],
+                None,
+                true,
+                Auth::None,
+                Some(
+                    MapBuilder::new()
+                        .text("credBlob", true)
+                        .text("largeBlobKey", true)
+                        .text("hmac-secret", hmac_secret_input(&mut rng))
+                        .build(),
+                ),
+            ),
+        ),
+        ("cp-pin-retries", client_pin(None, 0x01, vec![])),
+        ("cp-uv-retries", client_pin(None, 0x07, vec![])),
         ("get-info", message(0x04, None)),
         ("reset", message(0x07, None)),
         ("get-next", message(0x08, None)),
         ("selection", message(0x0B, None)),
-    ];
+    ]
+    .into_iter()
+    .map(|(name, bytes)| (name.to_owned(), bytes))
+    .collect();
+    for protocol in [PinProtocol::V1, PinProtocol::V2] {
+        seeds.extend(client_pin_seeds(protocol, &mut rng));
+    }
     let dir = Path::new("corpus/request_decode");
     fs::create_dir_all(dir)?;
     for (name, bytes) in seeds {

@@ -1,4 +1,10 @@
-//! Arbitrary bytes into every decoder and into a fresh authenticator.
+//! Arbitrary bytes into every request decoder and into two fresh
+//! authenticators.
+//!
+//! The decoders are those of makeCredential, getAssertion and clientPIN
+//! (0x06); this build has none for credentialManagement (0x0A),
+//! largeBlobs (0x0C) or authenticatorConfig (0x0D), which answer
+//! CTAP1_ERR_INVALID_COMMAND.
 //!
 //! Invariants: nothing panics; the CBOR encoder's output for any decodable
 //! value is canonical and decodes again; `handle` always answers with a
@@ -10,7 +16,7 @@ use authenticator_core::cbor;
 use authenticator_core::crypto::sha256;
 use authenticator_core::env::TestEnv;
 use authenticator_core::store::{Credential, CredentialStore, User};
-use authenticator_core::wire::{get_assertion, make_credential};
+use authenticator_core::wire::{client_pin, get_assertion, make_credential};
 use authenticator_core::DeviceConfig;
 use authenticator_core_fuzz::{authenticator, check_response, fixture};
 use libfuzzer_sys::fuzz_target;
@@ -23,6 +29,8 @@ fn stored(
     id: &[u8],
     user: &[u8],
     key: &authenticator_core::crypto::keys::PrivateKey,
+    cred_protect: u8,
+    cred_blob: Option<Vec<u8>>,
 ) -> Credential {
     Credential {
         id: id.to_vec(),
@@ -36,8 +44,8 @@ fn stored(
         },
         key: key.clone(),
         discoverable: true,
-        cred_protect: 0,
-        cred_blob: None,
+        cred_protect,
+        cred_blob,
         created_ms: 0,
     }
 }
@@ -63,21 +71,41 @@ fuzz_target!(|data: &[u8]| {
     // command byte.
     let _ = make_credential::Request::decode(data);
     let _ = get_assertion::Request::decode(data);
+    let _ = client_pin::Request::decode(data);
     if let Some((_, params)) = data.split_first() {
         let _ = make_credential::Request::decode(params);
         let _ = get_assertion::Request::decode(params);
+        let _ = client_pin::Request::decode(params);
     }
 
-    // A fresh authenticator with two discoverable credentials for RP.
-    let f = fixture();
-    let mut env = TestEnv::seeded(1);
-    env.store
-        .save(stored(&[0xA1; 16], b"alice", &f.es256_key), None, 0)
-        .expect("store");
-    env.store
-        .save(stored(&[0xB2; 16], b"bob", &f.eddsa_key), None, 0)
-        .expect("store");
-    let mut auth = authenticator(DeviceConfig::default(), env);
-    let response = auth.handle(data);
-    check_response(data, &response);
+    // Two fresh authenticators with two discoverable credentials for RP
+    // (bob's with credProtect level 3 and a credBlob): the default one
+    // (built-in UV, no PIN), and one with a PIN, no built-in UV, alwaysUv
+    // and makeCredUvNotRqd off, where clientPIN gets as far as checking
+    // the PIN and every request needs a pinUvAuthParam.
+    let pin_device = DeviceConfig {
+        initial_pin: Some("1234".to_owned()),
+        builtin_uv: false,
+        always_uv: true,
+        make_cred_uv_not_rqd: false,
+        ..DeviceConfig::default()
+    };
+    for config in [DeviceConfig::default(), pin_device] {
+        let f = fixture();
+        let mut env = TestEnv::seeded(1);
+        env.store
+            .save(
+                stored(&[0xA1; 16], b"alice", &f.es256_key, 0, None),
+                None,
+                0,
+            )
+            .expect("store");
+        let blob = Some(b"blob".to_vec());
+        env.store
+            .save(stored(&[0xB2; 16], b"bob", &f.eddsa_key, 3, blob), None, 0)
+            .expect("store");
+        let mut auth = authenticator(config, env);
+        let response = auth.handle(data);
+        check_response(data, &response);
+    }
 });

@@ -57,9 +57,11 @@ pub fn authenticator(config: DeviceConfig, env: TestEnv) -> Authenticator<TestEn
 /// * the response is non-empty and its first byte is a status code the
 ///   spec names;
 /// * an error is the status byte alone;
-/// * a success of reset or selection has no body, any other success has a
-///   body that decodes as a CBOR map (within the CTAP nesting limit) and is
-///   in CTAP2 canonical form.
+/// * a success of reset or selection has no body, nor has one of the
+///   clientPIN subcommands setPIN and changePIN (CTAP 2.1 §6.5.5.5,
+///   §6.5.5.6: "CTAP2_OK" and nothing else); any other success has a body
+///   that decodes as a CBOR map (within the CTAP nesting limit) and is in
+///   CTAP2 canonical form.
 ///
 /// Returns the decoded body of a success that has one.
 pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Value)>> {
@@ -79,7 +81,7 @@ pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Val
     }
     let cmd = *message.first().expect("a success needs a command byte");
     let body = &response[1..];
-    if cmd == 0x07 || cmd == 0x0B {
+    if cmd == 0x07 || cmd == 0x0B || is_set_or_change_pin(message) {
         assert!(body.is_empty(), "cmd {cmd:#04x} success with a body");
         return None;
     }
@@ -90,6 +92,16 @@ pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Val
     match cbor::decode(body) {
         Ok(Value::Map(entries)) => Some(entries),
         other => panic!("cmd {cmd:#04x}: body is not a CBOR map: {other:?}"),
+    }
+}
+
+/// Whether `message` is a clientPIN setPIN or changePIN request.
+fn is_set_or_change_pin(message: &[u8]) -> bool {
+    use authenticator_core::wire::client_pin::{Request, SubCommand};
+    match message.split_first() {
+        Some((0x06, params)) => Request::decode(params)
+            .is_ok_and(|r| matches!(r.sub_command, SubCommand::SetPin | SubCommand::ChangePin)),
+        _ => false,
     }
 }
 
@@ -162,6 +174,9 @@ pub struct ParsedAuthData {
     pub sign_count: u32,
     /// Attested credential data, when AT is set.
     pub attested: Option<Attested>,
+    /// The extension outputs (a non-empty, text-keyed, canonical CBOR
+    /// map), when ED is set.
+    pub extensions: Option<Vec<(Value, Value)>>,
 }
 
 /// Attested credential data (WebAuthn §6.5.2).
@@ -176,11 +191,9 @@ pub struct Attested {
 }
 
 /// Parses authenticator data (WebAuthn §6.1); panics on a malformed one.
-/// Extensions are not implemented by the core, so ED must be clear.
 pub fn parse_auth_data(ad: &[u8]) -> ParsedAuthData {
     assert!(ad.len() >= 37, "authData too short: {}", ad.len());
     let flags = ad[32];
-    assert_eq!(flags & 0x80, 0, "ED flag set but no extension exists");
     assert_eq!(flags & 0x22, 0, "reserved flag bits set: {flags:#04x}");
     let mut rest = &ad[37..];
     let attested = if flags & 0x40 != 0 {
@@ -206,11 +219,32 @@ pub fn parse_auth_data(ad: &[u8]) -> ParsedAuthData {
     } else {
         None
     };
+    // WebAuthn §6.1: with ED, the rest is exactly one CBOR map of
+    // extension outputs (CTAP 2.1 §8: canonical, text keys).
+    let extensions = if flags & 0x80 != 0 {
+        assert!(
+            cbor::is_canonical(rest),
+            "extension outputs are not one canonical CBOR item: {rest:02x?}"
+        );
+        let Ok(Value::Map(outputs)) = cbor::decode(rest) else {
+            panic!("extension outputs are not a map: {rest:02x?}")
+        };
+        assert!(!outputs.is_empty(), "ED set with no extension output");
+        assert!(
+            outputs.iter().all(|(k, _)| matches!(k, Value::Text(_))),
+            "extension identifiers are not text"
+        );
+        rest = &[];
+        Some(outputs)
+    } else {
+        None
+    };
     assert!(rest.is_empty(), "{} trailing bytes in authData", rest.len());
     ParsedAuthData {
         rp_id_hash: ad[..32].try_into().expect("32 bytes"),
         flags,
         sign_count: u32::from_be_bytes(ad[33..37].try_into().expect("4 bytes")),
         attested,
+        extensions,
     }
 }
