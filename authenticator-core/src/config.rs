@@ -69,9 +69,10 @@ pub struct DeviceConfig {
     pub uv_retries: u8,
     /// When reset is allowed.
     pub reset_policy: ResetPolicy,
-    /// A PIN the device starts with when its store has none (a fresh or
-    /// reset device); `None` leaves the PIN unset, which keeps browsers
-    /// from asking for one.
+    /// A PIN set when the device's state is first created (an empty
+    /// store); `None` leaves the PIN unset, which keeps browsers from asking
+    /// for one. authenticatorReset clears the PIN (CTAP 2.1 §6.6) and does
+    /// not set this one again.
     pub initial_pin: Option<String>,
     /// alwaysUv on a fresh or reset device (CTAP 2.1 §6.11.2); the
     /// toggleAlwaysUv subcommand changes it later.

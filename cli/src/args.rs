@@ -162,9 +162,11 @@ pub(crate) struct RunArgs {
     /// When authenticatorReset is allowed.
     #[arg(long, value_enum, default_value_t = ResetArg::PowerUp)]
     pub(crate) reset: ResetArg,
-    /// Start with this PIN set (4–63 bytes of UTF-8). Browsers then ask
-    /// for the PIN, like with a real key that has one; without it the key
-    /// has no PIN and browsers use the built-in UV.
+    /// Start with this PIN set (4–63 bytes of UTF-8) when the state is
+    /// first created; authenticatorReset clears it. With the built-in UV
+    /// (the default) browsers still use the "fingerprint" and ask for no
+    /// PIN; add `--uv none` to make them ask for the PIN like with a key
+    /// that has no sensor.
     #[arg(long, value_name = "PIN")]
     pub(crate) pin: Option<String>,
     /// Require user verification for every makeCredential and getAssertion

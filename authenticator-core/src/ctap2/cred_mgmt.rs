@@ -192,10 +192,9 @@ fn encode_credential(c: &Credential, total: Option<usize>) -> Result<Vec<u8>, St
             .int(0x07, descriptor)
             .int(0x08, public.to_cose_value())
             .opt(0x09, total.map(|t| t as u64))
-            .opt(
-                0x0A,
-                (c.cred_protect != 0).then_some(u64::from(c.cred_protect)),
-            )
+            // A credential made without credProtect has level 1
+            // (userVerificationOptional), CTAP 2.1 §12.1.
+            .int(0x0A, u64::from(c.cred_protect.max(1)))
             .int(0x0B, Value::Bytes(large_blob_key(&c.key).to_vec()))
             .build(),
     ))

@@ -171,6 +171,31 @@ impl<E: Env> Authenticator<E> {
         let public = key.public_key().map_err(|_| StatusCode::Other)?;
         let cose_public_key = public.to_cose_bytes();
 
+        // Extension outputs, the fallible ones (hmac-secret-mc) included,
+        // are computed before anything is committed: a request that fails
+        // here must leave no credential and no counter step behind.
+        let mut outputs = Outputs::default();
+        if ext.cred_blob.is_some() {
+            outputs.add("credBlob", cred_blob.is_some());
+        }
+        if let Some(level) = ext.cred_protect {
+            outputs.add("credProtect", level);
+        }
+        if ext.hmac_secret {
+            outputs.add("hmac-secret", true);
+        }
+        if let (true, Some(input)) = (ext.hmac_secret, &ext.hmac_secret_mc) {
+            // CTAP 2.2 §12.6: the first PRF evaluation at creation.
+            let secret = cred_random(&key, auth_flags & flags::UV != 0);
+            let ka = self.pin.key(input.protocol());
+            let out = input.evaluate(ka, &secret, self.env.rng())?;
+            outputs.add("hmac-secret-mc", cbor::bytes(out));
+        }
+        if ext.min_pin_length && state.min_pin_length_rp_ids.contains(&req.rp.id) {
+            // §12.4: only for RP IDs authenticatorConfig allowed.
+            outputs.add("minPinLength", state.min_pin_length);
+        }
+
         // Steps 17–18: the credential ID seals the key either way; a
         // discoverable credential is also stored, replacing an older one of
         // the same RP and user handle.
@@ -213,27 +238,6 @@ impl<E: Env> Authenticator<E> {
         }
         if self.config.backup == BackupFlags::Synced {
             auth_flags |= flags::BE | flags::BS;
-        }
-        let mut outputs = Outputs::default();
-        if ext.cred_blob.is_some() {
-            outputs.add("credBlob", cred_blob.is_some());
-        }
-        if let Some(level) = ext.cred_protect {
-            outputs.add("credProtect", level);
-        }
-        if ext.hmac_secret {
-            outputs.add("hmac-secret", true);
-        }
-        if let (true, Some(input)) = (ext.hmac_secret, &ext.hmac_secret_mc) {
-            // CTAP 2.2 §12.6: the first PRF evaluation at creation.
-            let secret = cred_random(&key, auth_flags & flags::UV != 0);
-            let ka = self.pin.key(input.protocol());
-            let out = input.evaluate(ka, &secret, self.env.rng())?;
-            outputs.add("hmac-secret-mc", cbor::bytes(out));
-        }
-        if ext.min_pin_length && state.min_pin_length_rp_ids.contains(&req.rp.id) {
-            // §12.4: only for RP IDs authenticatorConfig allowed.
-            outputs.add("minPinLength", state.min_pin_length);
         }
         let auth_data = AuthData {
             rp_id_hash,

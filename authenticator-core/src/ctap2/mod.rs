@@ -233,8 +233,9 @@ impl<E: Env> Authenticator<E> {
     }
 }
 
-/// The device state of a fresh or reset device: the configured alwaysUv
-/// and, when configured, an initial PIN.
+/// The device state of a fresh device (an empty store): the configured
+/// alwaysUv and uvRetries and, when configured, the initial PIN. Reset
+/// builds its own state without the PIN.
 pub(crate) fn initial_state(config: &DeviceConfig) -> crate::store::DeviceState {
     let mut state = crate::store::DeviceState {
         always_uv: config.always_uv,

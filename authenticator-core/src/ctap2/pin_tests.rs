@@ -877,6 +877,53 @@ fn hmac_secret_under_both_protocols() {
 }
 
 #[test]
+fn failed_hmac_secret_mc_commits_nothing() {
+    // CTAP 2.1 §6.1.2: extensions (step 15) are processed before the
+    // credential is stored (step 17); a request that fails in them must not
+    // replace the user's existing discoverable credential.
+    for protocol in [PinProtocol::V1, PinProtocol::V2] {
+        let mut d = device();
+        let first =
+            mc_result(&call(&mut d, 0x01, &mc("a.example", true, Some(true), None, None)).unwrap())
+                .1;
+        let p = platform(&mut d, protocol);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let salt_enc = p.shared.encrypt(&mut rng, &[9; 16]).unwrap();
+        let mut input = MapBuilder::new()
+            .int(1, p.key_agreement.clone())
+            .int(2, cbor::bytes(salt_enc.clone()))
+            .int(3, cbor::bytes(p.shared.authenticate(&salt_enc)));
+        if protocol == PinProtocol::V2 {
+            input = input.int(4, 2);
+        }
+        let ext = MapBuilder::new()
+            .text("hmac-secret", true)
+            .text("hmac-secret-mc", input.build())
+            .build();
+        assert_eq!(
+            call(
+                &mut d,
+                0x01,
+                &mc("a.example", true, Some(true), None, Some(ext))
+            ),
+            Err(StatusCode::InvalidLength),
+            "a 16-byte salt is refused"
+        );
+        let resp = call(&mut d, 0x02, &ga("a.example", None, None, None, None)).unwrap();
+        assert_eq!(
+            get(&resp, 5),
+            None,
+            "one credential, no numberOfCredentials"
+        );
+        assert_eq!(
+            text_get(&get(&resp, 1).unwrap(), "id"),
+            Some(cbor::bytes(first)),
+            "the first credential is still the user's"
+        );
+    }
+}
+
+#[test]
 fn cred_blob_and_large_blob_key() {
     let mut d = device();
     let ext = Some(
@@ -1027,6 +1074,11 @@ fn credential_management_end_to_end() {
             .build();
         let first = cm(&mut d, auth, 4, Some(rp_params.clone())).unwrap();
         assert_eq!(get(&first, 9), Some(Value::from(2)));
+        assert_eq!(
+            get(&first, 0x0A),
+            Some(Value::from(1)),
+            "a credential made without credProtect reports level 1"
+        );
         let second = cm(&mut d, None, 5, None).unwrap();
         assert_eq!(
             get(&second, 0x0A),
