@@ -183,6 +183,67 @@ pub trait CredentialStore {
     fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError>;
 }
 
+/// A boxed store is a store, so that a daemon can choose its backend at run
+/// time (in memory or on disk).
+impl<S: CredentialStore + ?Sized> CredentialStore for Box<S> {
+    fn master_secret(&self) -> Result<Option<Zeroizing<[u8; 32]>>, StoreError> {
+        (**self).master_secret()
+    }
+    fn set_master_secret(&mut self, secret: &[u8; 32]) -> Result<(), StoreError> {
+        (**self).set_master_secret(secret)
+    }
+    fn discoverable(&self, rp_id_hash: &[u8; 32]) -> Result<Vec<Credential>, StoreError> {
+        (**self).discoverable(rp_id_hash)
+    }
+    fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
+        (**self).get(id)
+    }
+    fn save(
+        &mut self,
+        credential: Credential,
+        replacing: Option<&[u8]>,
+        initial_counter: u32,
+    ) -> Result<(), StoreError> {
+        (**self).save(credential, replacing, initial_counter)
+    }
+    fn delete(&mut self, id: &[u8]) -> Result<bool, StoreError> {
+        (**self).delete(id)
+    }
+    fn count_discoverable(&self) -> Result<usize, StoreError> {
+        (**self).count_discoverable()
+    }
+    fn remaining_discoverable(&self) -> Result<usize, StoreError> {
+        (**self).remaining_discoverable()
+    }
+    fn next_counter(&mut self, scope: CounterScope, step: u32) -> Result<u32, StoreError> {
+        (**self).next_counter(scope, step)
+    }
+    fn counter(&self, scope: CounterScope) -> Result<u32, StoreError> {
+        (**self).counter(scope)
+    }
+    fn reset(&mut self, new_master: &[u8; 32]) -> Result<(), StoreError> {
+        (**self).reset(new_master)
+    }
+    fn device_state(&self) -> Result<DeviceState, StoreError> {
+        (**self).device_state()
+    }
+    fn set_device_state(&mut self, state: &DeviceState) -> Result<(), StoreError> {
+        (**self).set_device_state(state)
+    }
+    fn large_blob_array(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).large_blob_array()
+    }
+    fn set_large_blob_array(&mut self, array: &[u8]) -> Result<(), StoreError> {
+        (**self).set_large_blob_array(array)
+    }
+    fn update_user(&mut self, id: &[u8], user: &User) -> Result<bool, StoreError> {
+        (**self).update_user(id, user)
+    }
+    fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError> {
+        (**self).all_discoverable()
+    }
+}
+
 /// The in-memory store.
 #[derive(Debug)]
 pub struct MemoryStore {

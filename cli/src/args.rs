@@ -30,8 +30,13 @@ pub(crate) enum Command {
 
 const RUN_AFTER_HELP: &str = "\
 STATE:
-    Credentials, counters and the attestation CA live in memory in this
-    version: they are gone when the process exits.
+    Credentials, signature counters, the PIN and settings, and the
+    attestation certificates live in a state file (redb; mode 0600, its
+    directory 0700), by default $XDG_DATA_HOME/fidosim/default.redb (or
+    ~/.local/share/fidosim/default.redb). Every response leaves only after
+    what it reports is committed, so a crash or `kill -9` loses nothing a
+    client was told. --state PATH chooses the file, --ephemeral keeps
+    everything in memory. One process at a time uses a state file.
 
 SIGNALS:
     SIGINT, SIGTERM   remove the device and exit 0
@@ -40,7 +45,8 @@ SIGNALS:
 
 EXIT STATUS:
     0  stopped by a signal
-    1  failed while running (an I/O error on the transport)
+    1  failed: the state file cannot be used (damaged, newer, in use), or an
+       I/O error on the transport while running
     2  invalid command line
     3  the transport cannot be used (no /dev/uhid, no permission, UDP address in use)
 
@@ -163,7 +169,8 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = ResetArg::PowerUp)]
     pub(crate) reset: ResetArg,
     /// Start with this PIN set (4–63 bytes of UTF-8) when the state is
-    /// first created; authenticatorReset clears it. With the built-in UV
+    /// first created (a new state file, or --ephemeral); authenticatorReset
+    /// clears it. With the built-in UV
     /// (the default) browsers still use the "fingerprint" and ask for no
     /// PIN; add `--uv none` to make them ask for the PIN like with a key
     /// that has no sensor.
@@ -171,6 +178,7 @@ pub(crate) struct RunArgs {
     pub(crate) pin: Option<String>,
     /// Require user verification for every makeCredential and getAssertion
     /// (the CTAP 2.1 alwaysUv option; authenticatorConfig can toggle it).
+    /// Applies when the state is first created, and after a reset.
     #[arg(long)]
     pub(crate) always_uv: bool,
     /// Require user verification for non-discoverable credentials too
@@ -188,6 +196,13 @@ pub(crate) struct RunArgs {
     /// RP's trust store.
     #[arg(long)]
     pub(crate) write_ca: Option<PathBuf>,
+    /// The state file (created when missing). Default:
+    /// $XDG_DATA_HOME/fidosim/default.redb.
+    #[arg(long, value_name = "PATH", conflicts_with = "ephemeral")]
+    pub(crate) state: Option<PathBuf>,
+    /// Keep all state in memory: a fresh key each start, nothing written.
+    #[arg(long)]
+    pub(crate) ephemeral: bool,
 }
 
 fn parse_hex_u16(s: &str) -> Result<u16, String> {

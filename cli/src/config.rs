@@ -35,6 +35,8 @@ pub(crate) struct RunConfig {
     pub(crate) presence: PresenceMode,
     pub(crate) uv: UvPolicy,
     pub(crate) write_ca: Option<PathBuf>,
+    /// The state file; `None` keeps the state in memory.
+    pub(crate) state: Option<PathBuf>,
 }
 
 /// A command-line value that does not make sense.
@@ -119,6 +121,15 @@ impl RunConfig {
                 UvPolicy::Succeed
             },
             write_ca: a.write_ca,
+            state: match (a.ephemeral, a.state) {
+                (true, _) => None,
+                (false, Some(p)) => Some(p),
+                (false, None) => Some(
+                    crate::state::default_dir()
+                        .map_err(|e| ConfigError(e.0))?
+                        .join("default.redb"),
+                ),
+            },
         })
     }
 }

@@ -4,6 +4,7 @@
 mod args;
 mod config;
 mod run;
+mod state;
 
 use std::process::ExitCode;
 

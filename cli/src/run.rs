@@ -3,18 +3,19 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use authenticator_core::{AttestationIdentity, Authenticator};
+use authenticator_core::{AttestationIdentity, Authenticator, CredentialStore, MemoryStore};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing_subscriber::EnvFilter;
 use uhid_device::ctaphid::Settings;
 use uhid_device::device::{self, Control, Transport};
-use uhid_device::presence::{DaemonEnv, Shared};
+use uhid_device::presence::{DaemonEnv, DynStore, Shared};
 use uhid_device::udp::UdpTransport;
 use uhid_device::uhid::UhidTransport;
 
 use crate::args::{Cli, Command};
 use crate::config::{RunConfig, TransportConfig};
+use crate::state::DurableStore;
 use crate::{EXIT_FAILURE, EXIT_TRANSPORT, EXIT_USAGE};
 
 /// A failure, with the exit status it maps to.
@@ -78,14 +79,43 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
 }
 
 async fn serve(config: RunConfig) -> Result<(), Error> {
-    let mut rng = rand_core::OsRng;
-    let identity = AttestationIdentity::generate(
-        &mut rng,
-        config.device.aaguid,
-        "fidosim",
-        "fidosim attestation batch",
-    )
-    .map_err(|e| Error::Runtime(format!("cannot create the attestation certificates: {e:?}")))?;
+    let mut durable = config
+        .state
+        .as_deref()
+        .map(DurableStore::open)
+        .transpose()
+        .map_err(|e| Error::Runtime(e.to_string()))?;
+    if let Some(store) = &durable {
+        tracing::info!(path = %store.path().display(), "state file opened");
+        let existing = store.master_secret().ok().flatten().is_some();
+        if existing && (config.device.initial_pin.is_some() || config.device.always_uv) {
+            tracing::warn!(
+                path = %store.path().display(),
+                "--pin and --always-uv set up a new device only, and this state file already \
+                 holds the device's PIN and settings: they stay as stored (reset the key, or \
+                 use another --state PATH or --ephemeral)"
+            );
+        }
+    } else {
+        tracing::info!("ephemeral: the state lives in memory only");
+    }
+    // The attestation identities: kept in the state file, so a device
+    // keeps its certificates across restarts.
+    let aaguid = config.device.aaguid;
+    let make_batch = || {
+        AttestationIdentity::generate(
+            &mut rand_core::OsRng,
+            aaguid,
+            "fidosim",
+            "fidosim attestation batch",
+        )
+        .map_err(|e| format!("cannot create the attestation certificates: {e:?}"))
+    };
+    let identity = match durable.as_mut() {
+        Some(store) => store.identity("attestation", make_batch),
+        None => make_batch(),
+    }
+    .map_err(Error::Runtime)?;
     if let Some(path) = &config.write_ca {
         std::fs::write(path, identity.ca_pem()).map_err(|e| {
             Error::Runtime(format!(
@@ -95,27 +125,35 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
         })?;
         tracing::info!(path = %path.display(), "attestation CA certificate written");
     }
-    let shared = Arc::new(Shared::default());
-    let env = DaemonEnv::new(config.presence, config.uv, shared.clone());
-    let enterprise = config
-        .device
-        .enterprise_attestation
-        .then(|| {
-            // A distinct certificate for enterprise attestations (CTAP 2.1
-            // §7.1), naming this device by its serial number.
+    let enterprise = if config.device.enterprise_attestation {
+        // A distinct certificate for enterprise attestations (CTAP 2.1
+        // §7.1), naming this device by its serial number.
+        let serial = config.usb.serial.clone();
+        let make = || {
             AttestationIdentity::generate(
-                &mut rng,
-                config.device.aaguid,
+                &mut rand_core::OsRng,
+                aaguid,
                 "fidosim",
-                &format!("fidosim enterprise attestation {}", config.usb.serial),
+                &format!("fidosim enterprise attestation {serial}"),
             )
-        })
-        .transpose()
-        .map_err(|e| {
-            Error::Runtime(format!(
-                "cannot create the enterprise attestation certificate: {e:?}"
-            ))
-        })?;
+            .map_err(|e| format!("cannot create the enterprise attestation certificate: {e:?}"))
+        };
+        Some(
+            match durable.as_mut() {
+                Some(store) => store.identity("enterprise", make),
+                None => make(),
+            }
+            .map_err(Error::Runtime)?,
+        )
+    } else {
+        None
+    };
+    let shared = Arc::new(Shared::default());
+    let store: DynStore = match durable {
+        Some(s) => Box::new(s),
+        None => Box::new(MemoryStore::default()),
+    };
+    let env = DaemonEnv::with_store(config.presence, config.uv, shared.clone(), store);
     let mut authenticator = Authenticator::new(config.device.clone(), identity, env)
         .map_err(|e| Error::Config(e.to_string()))?;
     if let Some(identity) = enterprise {

@@ -188,7 +188,7 @@ fn usage_and_transport_errors_have_exit_statuses() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--presence"));
     let out = Command::new(BIN)
-        .args(["run", "--uhid-path", "/nonexistent/uhid"])
+        .args(["run", "--ephemeral", "--uhid-path", "/nonexistent/uhid"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
@@ -198,9 +198,41 @@ fn usage_and_transport_errors_have_exit_statuses() {
         "{err}"
     );
     let out = Command::new(BIN)
-        .args(["run", "--transport", "udp", "--udp-listen", "0.0.0.0:0"])
+        .args([
+            "run",
+            "--ephemeral",
+            "--transport",
+            "udp",
+            "--udp-listen",
+            "0.0.0.0:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
+
+#[test]
+fn an_unusable_state_file_is_refused_and_left_alone() {
+    let dir = std::env::temp_dir().join(format!("fidosim-udp-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notes.txt");
+    std::fs::write(&path, b"not a state file\n".repeat(100)).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--transport", "udp", "--udp-listen", "127.0.0.1:0"])
+        .arg("--state")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a fidosim state file") && err.contains("left untouched"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"not a state file\n".repeat(100)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -77,6 +77,8 @@ def _start(binary: Path, extra_args: list[str], ca_pem_path: Path) -> Daemon | N
         "--write-ca", str(ca_pem_path),
         *extra_args,
     ]
+    if "--state" not in extra_args:
+        cmd.append("--ephemeral")  # a fresh key each start
     env = dict(os.environ)
     env.pop("RUST_LOG", None)  # the ready line is logged at INFO
     env["NO_COLOR"] = "1"

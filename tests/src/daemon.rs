@@ -42,6 +42,8 @@ impl Daemon {
                 &addr.to_string(),
             ])
             .args(args)
+            // A fresh key each start, unless the test names a state file.
+            .args((!args.contains(&"--state")).then_some("--ephemeral"))
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -105,6 +107,13 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// Kills the process with SIGKILL (no shutdown step runs, as in a
+    /// crash) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The process ID.
     pub fn pid(&self) -> u32 {
         self.child.id()

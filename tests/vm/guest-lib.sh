@@ -64,10 +64,12 @@ hidraw_of() {
     return 1
 }
 
-# start_fidosim [ARGS...]: fidosim run ARGS in the background; waits for its
+# start_fidosim [ARGS...]: fidosim run ARGS in the background (with
+# --ephemeral, a fresh key, unless ARGS name a --state file); waits for its
 # hidraw node and sets FIDO_DEV
 start_fidosim() {
     [ -x "$FIDOSIM" ] || fail "$FIDOSIM is missing: cargo build -p fidosim"
+    case " $* " in *" --state "*) ;; *) set -- --ephemeral "$@" ;; esac
     step "start: fidosim run $*"
     "$FIDOSIM" run "$@" >"$FIDOSIM_LOG" 2>&1 &
     FIDOSIM_PID=$!

@@ -1,5 +1,5 @@
 //! The daemon's environment for the authenticator: OS randomness, a
-//! monotonic clock, the in-memory store, and a presence policy that can wait
+//! monotonic clock, a credential store (in memory or durable), and a presence policy that can wait
 //! (while the transport sends keepalives) and be cancelled.
 //!
 //! CTAP1/U2F requests are different: U2F's test of user presence is polled
@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use authenticator_core::env::{
     apply_policy, Env, PresenceError, PresencePolicy, PresenceRequest, UserCheck, UvPolicy,
 };
-use authenticator_core::store::MemoryStore;
+use authenticator_core::store::{CredentialStore, MemoryStore};
+
+/// The store a daemon device uses, chosen at run time.
+pub type DynStore = Box<dyn CredentialStore + Send>;
 
 /// How the virtual user answers a request for presence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +67,9 @@ struct PendingTouch {
 }
 
 /// The environment of a daemon-run authenticator.
-#[derive(Debug)]
 pub struct DaemonEnv {
     rng: rand_core::OsRng,
-    store: MemoryStore,
+    store: DynStore,
     start: Instant,
     /// Presence answers.
     pub presence: PresenceMode,
@@ -78,12 +80,31 @@ pub struct DaemonEnv {
     u2f_touch: Option<PendingTouch>,
 }
 
+impl std::fmt::Debug for DaemonEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonEnv")
+            .field("presence", &self.presence)
+            .field("uv", &self.uv)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DaemonEnv {
     /// A fresh environment with an empty in-memory store.
     pub fn new(presence: PresenceMode, uv: UvPolicy, shared: Arc<Shared>) -> Self {
+        Self::with_store(presence, uv, shared, Box::new(MemoryStore::default()))
+    }
+
+    /// An environment on the given store.
+    pub fn with_store(
+        presence: PresenceMode,
+        uv: UvPolicy,
+        shared: Arc<Shared>,
+        store: DynStore,
+    ) -> Self {
         Self {
             rng: rand_core::OsRng,
-            store: MemoryStore::default(),
+            store,
             start: Instant::now(),
             presence,
             uv,
@@ -141,15 +162,15 @@ impl DaemonEnv {
 
 impl Env for DaemonEnv {
     type Rng = rand_core::OsRng;
-    type Store = MemoryStore;
+    type Store = DynStore;
 
     fn rng(&mut self) -> &mut Self::Rng {
         &mut self.rng
     }
-    fn store(&mut self) -> &mut MemoryStore {
+    fn store(&mut self) -> &mut DynStore {
         &mut self.store
     }
-    fn store_ref(&self) -> &MemoryStore {
+    fn store_ref(&self) -> &DynStore {
         &self.store
     }
     fn now_ms(&self) -> u64 {

@@ -1,0 +1,246 @@
+//! How records are written into the state file: small CBOR maps with
+//! integer keys. Unknown keys are ignored when reading, so a later schema
+//! may add fields without a migration; a missing required field or a wrong
+//! type means the file is damaged.
+
+use authenticator_core::cbor::{self, Fields, MapBuilder, Value};
+use authenticator_core::crypto::keys::{Algorithm, PrivateKey};
+use authenticator_core::store::User;
+use authenticator_core::store::{Credential, DeviceState, StoreError};
+use authenticator_core::AttestationIdentity;
+
+/// Field sizes are checked against generous limits: the store never holds
+/// more than the authenticator accepted on the wire.
+const MAX_FIELD: usize = 4096;
+
+fn corrupt<T>(_: T) -> StoreError {
+    StoreError::Corrupt
+}
+
+fn opt_text(f: &mut Fields, key: i64) -> Result<Option<String>, StoreError> {
+    f.take(key)
+        .map(|v| cbor::as_text(v, MAX_FIELD))
+        .transpose()
+        .map_err(corrupt)
+}
+
+fn opt_bytes(f: &mut Fields, key: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    f.take(key)
+        .map(|v| cbor::as_bytes(v, MAX_FIELD))
+        .transpose()
+        .map_err(corrupt)
+}
+
+fn req_bytes(f: &mut Fields, key: i64) -> Result<Vec<u8>, StoreError> {
+    cbor::as_bytes(f.required(key).map_err(corrupt)?, MAX_FIELD).map_err(corrupt)
+}
+
+fn req_uint(f: &mut Fields, key: i64) -> Result<u64, StoreError> {
+    cbor::as_uint(f.required(key).map_err(corrupt)?).map_err(corrupt)
+}
+
+fn small(v: u64) -> Result<u8, StoreError> {
+    u8::try_from(v).map_err(corrupt)
+}
+
+/// A credential record. Keys: 1 id, 2 RP ID, 3 RP ID hash, 4 RP name, 5 user
+/// handle, 6 user name, 7 display name, 8 COSE algorithm, 9 private key, 10
+/// discoverable, 11 credProtect, 12 credBlob, 13 creation time.
+pub(crate) fn encode_credential(c: &Credential) -> Vec<u8> {
+    cbor::encode(
+        &MapBuilder::new()
+            .int(1, cbor::bytes(c.id.clone()))
+            .int(2, c.rp_id.as_str())
+            .int(3, cbor::bytes(c.rp_id_hash.to_vec()))
+            .opt(4, c.rp_name.as_deref())
+            .int(5, cbor::bytes(c.user.id.clone()))
+            .opt(6, c.user.name.as_deref())
+            .opt(7, c.user.display_name.as_deref())
+            .int(8, c.key.algorithm().cose())
+            .int(9, cbor::bytes(c.key.secret_bytes().to_vec()))
+            .int(10, c.discoverable)
+            .int(11, u64::from(c.cred_protect))
+            .opt(12, c.cred_blob.clone().map(cbor::bytes))
+            .int(13, c.created_ms)
+            .build(),
+    )
+}
+
+pub(crate) fn decode_credential(bytes: &[u8]) -> Result<Credential, StoreError> {
+    let mut f = Fields::decode(bytes).map_err(corrupt)?;
+    let id = req_bytes(&mut f, 1)?;
+    let rp_id = cbor::as_text(f.required(2).map_err(corrupt)?, MAX_FIELD).map_err(corrupt)?;
+    let rp_id_hash: [u8; 32] = req_bytes(&mut f, 3)?.try_into().map_err(corrupt)?;
+    let rp_name = opt_text(&mut f, 4)?;
+    let user = User {
+        id: req_bytes(&mut f, 5)?,
+        name: opt_text(&mut f, 6)?,
+        display_name: opt_text(&mut f, 7)?,
+    };
+    let alg = cbor::as_int(f.required(8).map_err(corrupt)?).map_err(corrupt)?;
+    let alg = Algorithm::from_cose(alg).ok_or(StoreError::Corrupt)?;
+    let key = PrivateKey::from_bytes(alg, &req_bytes(&mut f, 9)?).map_err(corrupt)?;
+    let discoverable = cbor::as_bool(f.required(10).map_err(corrupt)?).map_err(corrupt)?;
+    let cred_protect = small(req_uint(&mut f, 11)?)?;
+    let cred_blob = opt_bytes(&mut f, 12)?;
+    let created_ms = req_uint(&mut f, 13)?;
+    Ok(Credential {
+        id,
+        rp_id,
+        rp_id_hash,
+        rp_name,
+        user,
+        key,
+        discoverable,
+        cred_protect,
+        cred_blob,
+        created_ms,
+    })
+}
+
+/// The device state. Keys: 1 PIN hash, 2 PIN length in code points, 3 PIN
+/// retries, 4 UV retries, 5 minimum PIN length, 6 minPinLength RP IDs, 7
+/// forcePINChange, 8 alwaysUv, 9 enterprise attestation enabled.
+pub(crate) fn encode_device_state(s: &DeviceState) -> Vec<u8> {
+    cbor::encode(
+        &MapBuilder::new()
+            .opt(1, s.pin_hash.map(|h| cbor::bytes(h.to_vec())))
+            .int(2, u64::from(s.pin_code_points))
+            .int(3, u64::from(s.pin_retries))
+            .int(4, u64::from(s.uv_retries))
+            .int(5, u64::from(s.min_pin_length))
+            .int(
+                6,
+                Value::Array(
+                    s.min_pin_length_rp_ids
+                        .iter()
+                        .map(|r| Value::from(r.as_str()))
+                        .collect(),
+                ),
+            )
+            .int(7, s.force_pin_change)
+            .int(8, s.always_uv)
+            .int(9, s.enterprise_attestation)
+            .build(),
+    )
+}
+
+pub(crate) fn decode_device_state(bytes: &[u8]) -> Result<DeviceState, StoreError> {
+    let mut f = Fields::decode(bytes).map_err(corrupt)?;
+    let pin_hash = opt_bytes(&mut f, 1)?
+        .map(<[u8; 16]>::try_from)
+        .transpose()
+        .map_err(corrupt)?;
+    let rp_ids = cbor::as_array(f.required(6).map_err(corrupt)?, 1024)
+        .map_err(corrupt)?
+        .into_iter()
+        .map(|v| cbor::as_text(v, MAX_FIELD).map_err(corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    let flag = |f: &mut Fields, k| -> Result<bool, StoreError> {
+        cbor::as_bool(f.required(k).map_err(corrupt)?).map_err(corrupt)
+    };
+    Ok(DeviceState {
+        pin_hash,
+        pin_code_points: small(req_uint(&mut f, 2)?)?,
+        pin_retries: small(req_uint(&mut f, 3)?)?,
+        uv_retries: small(req_uint(&mut f, 4)?)?,
+        min_pin_length: small(req_uint(&mut f, 5)?)?,
+        min_pin_length_rp_ids: rp_ids,
+        force_pin_change: flag(&mut f, 7)?,
+        always_uv: flag(&mut f, 8)?,
+        enterprise_attestation: flag(&mut f, 9)?,
+    })
+}
+
+/// An attestation identity: an array of CA key, CA certificate, batch key,
+/// batch certificate.
+pub(crate) fn encode_identity(identity: &AttestationIdentity) -> Vec<u8> {
+    let (ca_key, ca_cert, batch_key, batch_cert) = identity.to_parts();
+    cbor::encode(&Value::Array(vec![
+        cbor::bytes(ca_key.to_vec()),
+        cbor::bytes(ca_cert),
+        cbor::bytes(batch_key.to_vec()),
+        cbor::bytes(batch_cert),
+    ]))
+}
+
+pub(crate) fn decode_identity(bytes: &[u8]) -> Result<AttestationIdentity, StoreError> {
+    let parts = cbor::as_array(cbor::decode(bytes).map_err(corrupt)?, 4).map_err(corrupt)?;
+    let mut parts = parts
+        .into_iter()
+        .map(|v| cbor::as_bytes(v, 16 * 1024).map_err(corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    if parts.len() != 4 {
+        return Err(StoreError::Corrupt);
+    }
+    let batch_cert = parts.pop().unwrap_or_default();
+    let batch_key = zeroize::Zeroizing::new(parts.pop().unwrap_or_default());
+    let ca_cert = parts.pop().unwrap_or_default();
+    let ca_key = zeroize::Zeroizing::new(parts.pop().unwrap_or_default());
+    AttestationIdentity::from_parts(&ca_key, ca_cert, &batch_key, batch_cert).map_err(corrupt)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn credential_round_trip() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        for (alg, blob) in [
+            (Algorithm::Es256, None),
+            (Algorithm::EdDsa, Some(vec![1, 2])),
+        ] {
+            let c = Credential {
+                id: vec![7; 40],
+                rp_id: "example.org".into(),
+                rp_id_hash: authenticator_core::crypto::sha256(b"example.org"),
+                rp_name: Some("Example".into()),
+                user: User {
+                    id: vec![1; 16],
+                    name: Some("alice".into()),
+                    display_name: None,
+                },
+                key: PrivateKey::generate(alg, &mut rng),
+                discoverable: true,
+                cred_protect: 2,
+                cred_blob: blob,
+                created_ms: 99,
+            };
+            let back = decode_credential(&encode_credential(&c)).unwrap();
+            assert_eq!(back.id, c.id);
+            assert_eq!(back.rp_id, c.rp_id);
+            assert_eq!(back.rp_id_hash, c.rp_id_hash);
+            assert_eq!(back.rp_name, c.rp_name);
+            assert_eq!(back.user, c.user);
+            assert_eq!(back.key.secret_bytes(), c.key.secret_bytes());
+            assert_eq!(back.key.algorithm(), alg);
+            assert_eq!(back.cred_protect, 2);
+            assert_eq!(back.cred_blob, c.cred_blob);
+            assert_eq!(back.created_ms, 99);
+        }
+        assert_eq!(decode_credential(&[0xa0]).err(), Some(StoreError::Corrupt));
+        assert_eq!(decode_credential(b"junk").err(), Some(StoreError::Corrupt));
+    }
+
+    #[test]
+    fn device_state_round_trip() {
+        let s = DeviceState {
+            pin_hash: Some([4; 16]),
+            pin_code_points: 6,
+            pin_retries: 5,
+            uv_retries: 2,
+            min_pin_length: 8,
+            min_pin_length_rp_ids: vec!["a.example".into()],
+            force_pin_change: true,
+            always_uv: true,
+            enterprise_attestation: true,
+        };
+        assert_eq!(decode_device_state(&encode_device_state(&s)).unwrap(), s);
+        let d = DeviceState::default();
+        assert_eq!(decode_device_state(&encode_device_state(&d)).unwrap(), d);
+        assert!(decode_device_state(&[0xa0]).is_err());
+    }
+}

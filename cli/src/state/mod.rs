@@ -1,0 +1,526 @@
+//! The durable state of one device: a redb file holding its master secret,
+//! credentials, signature counters, device state (PIN, settings), large-blob
+//! array and attestation identities.
+//!
+//! [`DurableStore`] keeps a copy of everything in a [`MemoryStore`], so reads
+//! never touch the disk. Every change is first committed to the file (redb
+//! `Durability::Immediate`: written and fsynced) and only then applied to
+//! the copy; a failed commit changes nothing and the authenticator answers
+//! CTAP1_ERR_OTHER. The authenticator sends a response only after the store
+//! call returned, so whatever a client was told survives `kill -9`.
+//!
+//! Signature counters are reserved ahead in blocks of [`COUNTER_BLOCK`]:
+//! the file holds, per counter, a value no lower than any value signed so
+//! far, and a commit happens only when a counter passes it. After a crash
+//! the device continues from the reserved value: counters may jump forward
+//! (by less than a block), never back.
+
+mod codec;
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use authenticator_core::crypto::sha256;
+use authenticator_core::store::{
+    CounterScope, Credential, CredentialStore, DeviceState, MemoryStore, StoreError, User,
+};
+use authenticator_core::AttestationIdentity;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use zeroize::Zeroizing;
+
+/// The schema this build writes. A file records the version it was
+/// written with; [`migrate`] upgrades older ones, newer ones are refused.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// How far ahead a signature counter is reserved on disk.
+pub(crate) const COUNTER_BLOCK: u32 = 32;
+
+/// Small values: schema version, master secret, device state, large-blob
+/// array, attestation identities.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Stored credentials by credential ID.
+const CREDENTIALS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("credentials");
+/// Reserved signature counter values by scope (see [`scope_key`]).
+const COUNTERS: TableDefinition<&[u8], u32> = TableDefinition::new("counters");
+
+const K_SCHEMA: &str = "schema_version";
+const K_MASTER: &str = "master_secret";
+const K_STATE: &str = "device_state";
+const K_LARGE_BLOB: &str = "large_blob_array";
+/// Prefix of attestation identity keys; the suffix names the identity.
+const K_IDENTITY: &str = "identity/";
+
+/// Why a state file cannot be used. Each message says what to do.
+#[derive(Debug)]
+pub(crate) struct OpenError(pub(crate) String);
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The default place of state files: `$XDG_DATA_HOME/fidosim`, else
+/// `$HOME/.local/share/fidosim`.
+pub(crate) fn default_dir() -> Result<PathBuf, OpenError> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("fidosim"));
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h).join(".local/share/fidosim"));
+    }
+    Err(OpenError(
+        "neither XDG_DATA_HOME nor HOME is set, so there is no default place for the state: \
+         pass --state PATH (or --ephemeral)"
+            .into(),
+    ))
+}
+
+fn scope_key(scope: &CounterScope) -> Vec<u8> {
+    match scope {
+        CounterScope::Global => b"global".to_vec(),
+        CounterScope::Credential(h) => h.to_vec(),
+    }
+}
+
+fn scope_of(key: &[u8]) -> Option<CounterScope> {
+    match key {
+        b"global" => Some(CounterScope::Global),
+        k => <[u8; 32]>::try_from(k).ok().map(CounterScope::Credential),
+    }
+}
+
+/// A redb error, boxed (redb's error type is large).
+struct DbError(Box<redb::Error>);
+
+impl<E: Into<redb::Error>> From<E> for DbError {
+    fn from(e: E) -> Self {
+        Self(Box::new(e.into()))
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn backend<E: std::fmt::Display>(e: E) -> StoreError {
+    tracing::error!(error = %e, "state file: a write failed; nothing was changed");
+    StoreError::Backend
+}
+
+/// Upgrades a file written with schema `from` (older than
+/// [`SCHEMA_VERSION`]) inside the opening transaction, which commits only
+/// when every step succeeded. Version 1 is the first schema, so no older
+/// file can exist yet; a schema change adds one step per version here.
+fn migrate(from: u32, _txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+    Err(OpenError(format!(
+        "state schema version {from} has no upgrade path in this build (it knows {SCHEMA_VERSION}); \
+         the file was left untouched"
+    )))
+}
+
+/// A device's state in a redb file.
+pub(crate) struct DurableStore {
+    db: Database,
+    path: PathBuf,
+    mem: MemoryStore,
+    /// Per counter, the value reserved on disk.
+    reserved: HashMap<CounterScope, u32>,
+}
+
+impl std::fmt::Debug for DurableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DurableStore {
+    /// Opens the state file at `path`, creating it (mode 0600, and its
+    /// directory with mode 0700) when missing. A damaged file, a file of
+    /// another program, one written by a newer fidosim or one in use by
+    /// another process is refused with a message, and left as it is.
+    pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
+        let shown = path.display();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| {
+                        OpenError(format!(
+                            "cannot create the state directory {}: {e}; choose another place with --state PATH",
+                            dir.display()
+                        ))
+                    })?;
+            }
+        }
+        let db = if path.exists() {
+            if path.is_dir() {
+                return Err(OpenError(format!(
+                    "--state {shown} is a directory; give a file path (it is created when missing)"
+                )));
+            }
+            if let Ok(meta) = fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(path = %shown, "the state file is readable by other users; it holds private keys (chmod 600 it)");
+                }
+            }
+            Database::builder().open(path)
+        } else {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| {
+                    OpenError(format!(
+                        "cannot create the state file {shown}: {e}; choose another place with --state PATH"
+                    ))
+                })?;
+            Database::builder().create_file(file)
+        }
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError(format!(
+                "the state file {shown} is in use by another process (another fidosim?); \
+                 stop it, or give this device its own --state PATH"
+            )),
+            redb::DatabaseError::UpgradeRequired(v) => OpenError(format!(
+                "the state file {shown} uses redb file format {v}, which this build cannot read; \
+                 it was left untouched"
+            )),
+            other => OpenError(format!(
+                "the state file {shown} is damaged or is not a fidosim state file ({other}); \
+                 it was left untouched: move it away to start afresh, or pass another --state PATH"
+            )),
+        })?;
+        let mut store = Self {
+            db,
+            path: path.to_path_buf(),
+            mem: MemoryStore::default(),
+            reserved: HashMap::new(),
+        };
+        store.check_schema()?;
+        store.load()?;
+        Ok(store)
+    }
+
+    /// Reads the schema version: writes it into a new file, upgrades an
+    /// older one, refuses a newer one or a file with data but no version.
+    fn check_schema(&mut self) -> Result<(), OpenError> {
+        let shown = self.path.display().to_string();
+        let damaged = |e: &dyn std::fmt::Display| {
+            OpenError(format!(
+                "the state file {shown} cannot be read ({e}); it was left untouched: \
+                 move it away to start afresh"
+            ))
+        };
+        let txn = self.db.begin_write().map_err(|e| damaged(&e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| damaged(&e))?;
+            let version = match meta.get(K_SCHEMA).map_err(|e| damaged(&e))? {
+                Some(v) => {
+                    let bytes: [u8; 4] = v
+                        .value()
+                        .try_into()
+                        .map_err(|_| damaged(&"the schema version is not a 32-bit number"))?;
+                    Some(u32::from_le_bytes(bytes))
+                }
+                None => None,
+            };
+            match version {
+                None => {
+                    if meta.len().map_err(|e| damaged(&e))? != 0 {
+                        return Err(damaged(&"it has data but no schema version"));
+                    }
+                    meta.insert(K_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(|e| damaged(&e))?;
+                }
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(OpenError(format!(
+                        "the state file {shown} was written by a newer fidosim (schema {v}; this build knows {SCHEMA_VERSION}); \
+                         it was left untouched: use the newer fidosim, or another --state PATH"
+                    )));
+                }
+                Some(v) if v < SCHEMA_VERSION => {
+                    migrate(v, &txn)?;
+                    meta.insert(K_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(|e| damaged(&e))?;
+                }
+                Some(_) => {}
+            }
+        }
+        // Make sure every table exists, so that readers need no special case.
+        txn.open_table(CREDENTIALS).map_err(|e| damaged(&e))?;
+        txn.open_table(COUNTERS).map_err(|e| damaged(&e))?;
+        txn.commit().map_err(|e| damaged(&e))
+    }
+
+    /// Loads everything into the in-memory copy.
+    fn load(&mut self) -> Result<(), OpenError> {
+        let shown = self.path.display().to_string();
+        let damaged = |what: &str| {
+            OpenError(format!(
+                "the state file {shown} is damaged ({what}); it was left untouched: \
+                 move it away to start afresh"
+            ))
+        };
+        let txn = self.db.begin_read().map_err(|e| damaged(&e.to_string()))?;
+        let meta = txn.open_table(META).map_err(|e| damaged(&e.to_string()))?;
+        let get = |k: &str| -> Result<Option<Vec<u8>>, OpenError> {
+            Ok(meta
+                .get(k)
+                .map_err(|e| damaged(&e.to_string()))?
+                .map(|v| v.value().to_vec()))
+        };
+        if let Some(m) = get(K_MASTER)? {
+            let m: [u8; 32] = m
+                .try_into()
+                .map_err(|_| damaged("the master secret is not 32 bytes"))?;
+            let _ = self.mem.set_master_secret(&m);
+        }
+        if let Some(s) = get(K_STATE)? {
+            let s = codec::decode_device_state(&s).map_err(|_| damaged("device state"))?;
+            let _ = self.mem.set_device_state(&s);
+        }
+        if let Some(b) = get(K_LARGE_BLOB)? {
+            let _ = self.mem.set_large_blob_array(&b);
+        }
+        let creds = txn
+            .open_table(CREDENTIALS)
+            .map_err(|e| damaged(&e.to_string()))?;
+        for row in creds.iter().map_err(|e| damaged(&e.to_string()))? {
+            let (_, v) = row.map_err(|e| damaged(&e.to_string()))?;
+            let c = codec::decode_credential(v.value()).map_err(|_| damaged("a credential"))?;
+            self.mem
+                .save(c, None, 0)
+                .map_err(|_| damaged("more discoverable credentials than fit"))?;
+        }
+        let counters = txn
+            .open_table(COUNTERS)
+            .map_err(|e| damaged(&e.to_string()))?;
+        for row in counters.iter().map_err(|e| damaged(&e.to_string()))? {
+            let (k, v) = row.map_err(|e| damaged(&e.to_string()))?;
+            let scope = scope_of(k.value()).ok_or_else(|| damaged("a counter key"))?;
+            let value = v.value();
+            // Continue from the reserved value: never below anything signed.
+            let _ = self.mem.next_counter(scope, value);
+            self.reserved.insert(scope, value);
+        }
+        Ok(())
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a write transaction and commits it.
+    fn write(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<(), DbError>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        f(&txn).map_err(backend)?;
+        txn.commit().map_err(backend)
+    }
+
+    /// The attestation identity stored under `name`, or a new one from
+    /// `make`, stored first: a device keeps its certificates across
+    /// restarts.
+    pub(crate) fn identity(
+        &mut self,
+        name: &str,
+        make: impl FnOnce() -> Result<AttestationIdentity, String>,
+    ) -> Result<AttestationIdentity, String> {
+        let key = format!("{K_IDENTITY}{name}");
+        let stored = (|| -> Result<Option<Vec<u8>>, DbError> {
+            let txn = self.db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            Ok(meta.get(key.as_str())?.map(|v| v.value().to_vec()))
+        })()
+        .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        if let Some(bytes) = stored {
+            return codec::decode_identity(&bytes).map_err(|_| {
+                format!(
+                    "the {name} attestation identity in {} is damaged; move the file away to start afresh",
+                    self.path.display()
+                )
+            });
+        }
+        let identity = make()?;
+        let bytes = codec::encode_identity(&identity);
+        self.write(|txn| {
+            txn.open_table(META)?
+                .insert(key.as_str(), bytes.as_slice())?;
+            Ok(())
+        })
+        .map_err(|_| format!("cannot write {}", self.path.display()))?;
+        Ok(identity)
+    }
+}
+
+impl CredentialStore for DurableStore {
+    fn master_secret(&self) -> Result<Option<Zeroizing<[u8; 32]>>, StoreError> {
+        self.mem.master_secret()
+    }
+
+    fn set_master_secret(&mut self, secret: &[u8; 32]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(META)?.insert(K_MASTER, secret.as_slice())?;
+            Ok(())
+        })?;
+        self.mem.set_master_secret(secret)
+    }
+
+    fn discoverable(&self, rp_id_hash: &[u8; 32]) -> Result<Vec<Credential>, StoreError> {
+        self.mem.discoverable(rp_id_hash)
+    }
+
+    fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
+        self.mem.get(id)
+    }
+
+    fn save(
+        &mut self,
+        credential: Credential,
+        replacing: Option<&[u8]>,
+        initial_counter: u32,
+    ) -> Result<(), StoreError> {
+        // The same room check as the in-memory copy, before anything is
+        // written.
+        let frees = replacing.is_some_and(|id| self.mem.get(id).ok().flatten().is_some())
+            || self.mem.get(&credential.id)?.is_some();
+        if credential.discoverable && !frees && self.mem.remaining_discoverable()? == 0 {
+            return Err(StoreError::Full);
+        }
+        let record = codec::encode_credential(&credential);
+        let counter_key = scope_key(&CounterScope::Credential(sha256(&credential.id)));
+        self.write(|txn| {
+            let mut creds = txn.open_table(CREDENTIALS)?;
+            let mut counters = txn.open_table(COUNTERS)?;
+            if let Some(old) = replacing {
+                creds.remove(old)?;
+                counters.remove(scope_key(&CounterScope::Credential(sha256(old))).as_slice())?;
+            }
+            creds.insert(credential.id.as_slice(), record.as_slice())?;
+            counters.insert(counter_key.as_slice(), initial_counter)?;
+            Ok(())
+        })?;
+        if let Some(old) = replacing {
+            self.reserved.remove(&CounterScope::Credential(sha256(old)));
+        }
+        self.reserved.insert(
+            CounterScope::Credential(sha256(&credential.id)),
+            initial_counter,
+        );
+        self.mem.save(credential, replacing, initial_counter)
+    }
+
+    fn delete(&mut self, id: &[u8]) -> Result<bool, StoreError> {
+        let scope = CounterScope::Credential(sha256(id));
+        self.write(|txn| {
+            txn.open_table(CREDENTIALS)?.remove(id)?;
+            txn.open_table(COUNTERS)?
+                .remove(scope_key(&scope).as_slice())?;
+            Ok(())
+        })?;
+        self.reserved.remove(&scope);
+        self.mem.delete(id)
+    }
+
+    fn count_discoverable(&self) -> Result<usize, StoreError> {
+        self.mem.count_discoverable()
+    }
+
+    fn remaining_discoverable(&self) -> Result<usize, StoreError> {
+        self.mem.remaining_discoverable()
+    }
+
+    fn next_counter(&mut self, scope: CounterScope, step: u32) -> Result<u32, StoreError> {
+        let next = self.mem.counter(scope)?.saturating_add(step);
+        let reserved = self.reserved.get(&scope).copied().unwrap_or(0);
+        if next > reserved {
+            let ahead = next.saturating_add(COUNTER_BLOCK);
+            let key = scope_key(&scope);
+            self.write(|txn| {
+                txn.open_table(COUNTERS)?.insert(key.as_slice(), ahead)?;
+                Ok(())
+            })?;
+            self.reserved.insert(scope, ahead);
+        }
+        self.mem.next_counter(scope, step)
+    }
+
+    fn counter(&self, scope: CounterScope) -> Result<u32, StoreError> {
+        self.mem.counter(scope)
+    }
+
+    fn reset(&mut self, new_master: &[u8; 32]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.delete_table(CREDENTIALS)?;
+            txn.delete_table(COUNTERS)?;
+            txn.open_table(CREDENTIALS)?;
+            txn.open_table(COUNTERS)?;
+            let mut meta = txn.open_table(META)?;
+            meta.remove(K_STATE)?;
+            meta.remove(K_LARGE_BLOB)?;
+            meta.insert(K_MASTER, new_master.as_slice())?;
+            Ok(())
+        })?;
+        self.reserved.clear();
+        self.mem.reset(new_master)
+    }
+
+    fn device_state(&self) -> Result<DeviceState, StoreError> {
+        self.mem.device_state()
+    }
+
+    fn set_device_state(&mut self, state: &DeviceState) -> Result<(), StoreError> {
+        let bytes = codec::encode_device_state(state);
+        self.write(|txn| {
+            txn.open_table(META)?.insert(K_STATE, bytes.as_slice())?;
+            Ok(())
+        })?;
+        self.mem.set_device_state(state)
+    }
+
+    fn large_blob_array(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.mem.large_blob_array()
+    }
+
+    fn set_large_blob_array(&mut self, array: &[u8]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(META)?.insert(K_LARGE_BLOB, array)?;
+            Ok(())
+        })?;
+        self.mem.set_large_blob_array(array)
+    }
+
+    fn update_user(&mut self, id: &[u8], user: &User) -> Result<bool, StoreError> {
+        let Some(mut c) = self.mem.get(id)? else {
+            return Ok(false);
+        };
+        c.user = user.clone();
+        let record = codec::encode_credential(&c);
+        self.write(|txn| {
+            txn.open_table(CREDENTIALS)?.insert(id, record.as_slice())?;
+            Ok(())
+        })?;
+        self.mem.update_user(id, user)
+    }
+
+    fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError> {
+        self.mem.all_discoverable()
+    }
+}
+
+#[cfg(test)]
+mod tests;

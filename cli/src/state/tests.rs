@@ -1,0 +1,296 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use authenticator_core::crypto::keys::{Algorithm, PrivateKey};
+use rand_chacha::rand_core::SeedableRng;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let p =
+            std::env::temp_dir().join(format!("fidosim-state-{tag}-{}-{n}", std::process::id()));
+        fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cred(id: u8, rp: &str, user: u8, discoverable: bool) -> Credential {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(id));
+    Credential {
+        id: vec![id; 16],
+        rp_id: rp.into(),
+        rp_id_hash: sha256(rp.as_bytes()),
+        rp_name: Some(format!("{rp} name")),
+        user: User {
+            id: vec![user],
+            name: Some(format!("user{user}")),
+            display_name: None,
+        },
+        key: PrivateKey::generate(Algorithm::Es256, &mut rng),
+        discoverable,
+        cred_protect: 0,
+        cred_blob: None,
+        created_ms: u64::from(id),
+    }
+}
+
+fn ids(s: &DurableStore, rp: &str) -> Vec<u8> {
+    let mut v: Vec<u8> = s
+        .discoverable(&sha256(rp.as_bytes()))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id[0])
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn everything_survives_a_reopen() {
+    let dir = TempDir::new("reopen");
+    let path = dir.file("sub/dev.redb");
+    let state = DeviceState {
+        pin_hash: Some([3; 16]),
+        pin_code_points: 4,
+        pin_retries: 6,
+        ..DeviceState::default()
+    };
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        assert!(s.master_secret().unwrap().is_none());
+        s.set_master_secret(&[5; 32]).unwrap();
+        s.save(cred(1, "a.example", 1, true), None, 0).unwrap();
+        s.save(cred(2, "a.example", 2, true), None, 7).unwrap();
+        s.save(cred(3, "b.example", 1, true), None, 0).unwrap();
+        // Replacing: same RP and user handle.
+        s.save(cred(4, "a.example", 1, true), Some(&[1; 16]), 0)
+            .unwrap();
+        s.set_device_state(&state).unwrap();
+        s.set_large_blob_array(b"blob").unwrap();
+        let mut user = cred(2, "a.example", 2, true).user;
+        user.display_name = Some("Two".into());
+        assert!(s.update_user(&[2; 16], &user).unwrap());
+        assert!(s.delete(&[3; 16]).unwrap());
+    }
+    let s = DurableStore::open(&path).unwrap();
+    assert_eq!(*s.master_secret().unwrap().unwrap(), [5; 32]);
+    assert_eq!(ids(&s, "a.example"), vec![2, 4]);
+    assert_eq!(ids(&s, "b.example"), Vec::<u8>::new());
+    assert_eq!(s.count_discoverable().unwrap(), 2);
+    assert_eq!(s.device_state().unwrap(), state);
+    assert_eq!(s.large_blob_array().unwrap().as_deref(), Some(&b"blob"[..]));
+    let two = s.get(&[2; 16]).unwrap().unwrap();
+    assert_eq!(two.user.display_name.as_deref(), Some("Two"));
+    assert_eq!(
+        two.key.secret_bytes(),
+        cred(2, "a.example", 2, true).key.secret_bytes()
+    );
+    assert_eq!(
+        s.counter(CounterScope::Credential(sha256(&[2; 16])))
+            .unwrap(),
+        7
+    );
+    // The directory and the file are private.
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+}
+
+#[test]
+fn counters_never_go_back_and_commit_once_per_block() {
+    let dir = TempDir::new("counters");
+    let path = dir.file("dev.redb");
+    let scope = CounterScope::Credential(sha256(&[9; 16]));
+    let mut last = 0;
+    let mut last_global = 0;
+    for round in 0..3 {
+        let mut s = DurableStore::open(&path).unwrap();
+        let start = s.counter(scope).unwrap();
+        assert!(start >= last, "round {round}: {start} < {last}");
+        assert!(start <= last + COUNTER_BLOCK);
+        for _ in 0..(COUNTER_BLOCK + 5) {
+            let v = s.next_counter(scope, 1).unwrap();
+            assert!(v > last);
+            last = v;
+        }
+        // Whatever was handed out is covered by the reservation on disk.
+        assert!(s.reserved[&scope] >= last);
+        let g = s.next_counter(CounterScope::Global, 3).unwrap();
+        assert!(
+            g >= last_global + 3,
+            "round {round}: global {g} after {last_global}"
+        );
+        last_global = g;
+        // Dropped without any shutdown step, like a killed process.
+    }
+    let s = DurableStore::open(&path).unwrap();
+    assert!(s.counter(CounterScope::Global).unwrap() >= 9);
+}
+
+#[test]
+fn counters_saturate_at_u32_max() {
+    let dir = TempDir::new("saturate");
+    let mut s = DurableStore::open(&dir.file("dev.redb")).unwrap();
+    assert_eq!(
+        s.next_counter(CounterScope::Global, u32::MAX).unwrap(),
+        u32::MAX
+    );
+    assert_eq!(s.next_counter(CounterScope::Global, 1).unwrap(), u32::MAX);
+    drop(s);
+    let s = DurableStore::open(&dir.file("dev.redb")).unwrap();
+    assert_eq!(s.counter(CounterScope::Global).unwrap(), u32::MAX);
+}
+
+#[test]
+fn reset_clears_everything_durably() {
+    let dir = TempDir::new("reset");
+    let path = dir.file("dev.redb");
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        s.set_master_secret(&[1; 32]).unwrap();
+        s.save(cred(1, "a.example", 1, true), None, 4).unwrap();
+        s.next_counter(CounterScope::Global, 2).unwrap();
+        s.set_large_blob_array(b"x").unwrap();
+        s.set_device_state(&DeviceState {
+            always_uv: true,
+            ..DeviceState::default()
+        })
+        .unwrap();
+        s.reset(&[2; 32]).unwrap();
+    }
+    let s = DurableStore::open(&path).unwrap();
+    assert_eq!(*s.master_secret().unwrap().unwrap(), [2; 32]);
+    assert_eq!(s.count_discoverable().unwrap(), 0);
+    assert!(s.get(&[1; 16]).unwrap().is_none());
+    assert_eq!(s.counter(CounterScope::Global).unwrap(), 0);
+    assert_eq!(s.large_blob_array().unwrap(), None);
+    assert_eq!(s.device_state().unwrap(), DeviceState::default());
+}
+
+#[test]
+fn a_full_store_refuses_without_writing() {
+    let dir = TempDir::new("full");
+    let path = dir.file("dev.redb");
+    let mut s = DurableStore::open(&path).unwrap();
+    s.mem = MemoryStore::with_capacity(1);
+    s.save(cred(1, "a.example", 1, true), None, 0).unwrap();
+    assert_eq!(
+        s.save(cred(2, "a.example", 2, true), None, 0),
+        Err(StoreError::Full)
+    );
+    // A non-discoverable (imported) credential needs no room.
+    s.save(cred(3, "a.example", 3, false), None, 0).unwrap();
+    drop(s);
+    let s = DurableStore::open(&path).unwrap();
+    assert!(s.get(&[2; 16]).unwrap().is_none());
+    assert!(s.get(&[3; 16]).unwrap().is_some());
+}
+
+fn open_err(path: &Path) -> String {
+    match DurableStore::open(path) {
+        Ok(_) => panic!("{} opened", path.display()),
+        Err(e) => e.0,
+    }
+}
+
+#[test]
+fn a_foreign_or_damaged_file_is_refused_and_left_alone() {
+    let dir = TempDir::new("foreign");
+    let path = dir.file("notes.txt");
+    let junk = b"these are my notes, not a database\n".repeat(200);
+    fs::write(&path, &junk).unwrap();
+    let msg = open_err(&path);
+    assert!(
+        msg.contains("damaged or is not a fidosim state file"),
+        "{msg}"
+    );
+    assert!(msg.contains("left untouched"), "{msg}");
+    assert_eq!(fs::read(&path).unwrap(), junk);
+
+    let dir_path = dir.file("adir");
+    fs::create_dir(&dir_path).unwrap();
+    assert!(open_err(&dir_path).contains("is a directory"));
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_alone() {
+    let dir = TempDir::new("newer");
+    let path = dir.file("dev.redb");
+    {
+        let s = DurableStore::open(&path).unwrap();
+        let txn = s.db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(K_SCHEMA, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let before = fs::read(&path).unwrap();
+    let msg = open_err(&path);
+    assert!(msg.contains("written by a newer fidosim"), "{msg}");
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn data_without_a_schema_version_is_refused() {
+    let dir = TempDir::new("noversion");
+    let path = dir.file("dev.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("something", b"else".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    assert!(open_err(&path).contains("no schema version"));
+}
+
+#[test]
+fn one_process_per_file() {
+    let dir = TempDir::new("inuse");
+    let path = dir.file("dev.redb");
+    let _first = DurableStore::open(&path).unwrap();
+    assert!(open_err(&path).contains("in use by another process"));
+}
+
+#[test]
+fn identities_are_kept() {
+    let dir = TempDir::new("identity");
+    let path = dir.file("dev.redb");
+    let make = || {
+        AttestationIdentity::generate(&mut rand_core::OsRng, [1; 16], "fidosim", "test batch")
+            .map_err(|e| format!("{e:?}"))
+    };
+    let first = DurableStore::open(&path)
+        .unwrap()
+        .identity("attestation", make)
+        .unwrap();
+    let again = DurableStore::open(&path)
+        .unwrap()
+        .identity("attestation", || Err("must not be called".into()))
+        .unwrap();
+    assert_eq!(first.batch_cert_der(), again.batch_cert_der());
+    assert_eq!(first.ca_cert_der(), again.ca_cert_der());
+    let other = DurableStore::open(&path)
+        .unwrap()
+        .identity("enterprise", make)
+        .unwrap();
+    assert_ne!(other.batch_cert_der(), first.batch_cert_der());
+}
