@@ -95,6 +95,57 @@ impl From<PresenceError> for StatusCode {
     }
 }
 
+/// Something that happened on the device, for event streams and logs.
+/// Emitted after the change it reports was committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// makeCredential created a credential.
+    CredentialCreated {
+        /// The RP ID.
+        rp_id: &'a str,
+        /// The new credential's ID.
+        credential_id: &'a [u8],
+        /// Whether it is discoverable (stored).
+        discoverable: bool,
+        /// The user's name, when given.
+        user_name: Option<&'a str>,
+        /// The signature counter in the registration.
+        sign_count: u32,
+    },
+    /// getAssertion or getNextAssertion signed an assertion.
+    Asserted {
+        /// The RP ID.
+        rp_id: &'a str,
+        /// The credential's ID.
+        credential_id: &'a [u8],
+        /// The signature counter signed.
+        sign_count: u32,
+        /// The UP and UV flags signed.
+        up: bool,
+        /// See `up`.
+        uv: bool,
+    },
+    /// Credential management deleted a credential.
+    CredentialDeleted {
+        /// The RP ID.
+        rp_id: &'a str,
+        /// The credential's ID.
+        credential_id: &'a [u8],
+    },
+    /// A PIN was set (setPIN) or changed (changePIN).
+    PinChanged {
+        /// Whether a PIN was set before.
+        had_pin: bool,
+    },
+    /// A wrong PIN was given.
+    PinMismatch {
+        /// pinRetries left (0: blocked until reset).
+        retries_left: u8,
+    },
+    /// authenticatorReset erased everything.
+    Reset,
+}
+
 /// The environment of one authenticator.
 pub trait Env {
     /// The random number generator.
@@ -120,6 +171,10 @@ pub trait Env {
         up: bool,
         uv: bool,
     ) -> Result<UserCheck, PresenceError>;
+    /// Hears of something that happened (the default ignores it).
+    fn event(&mut self, event: &Event<'_>) {
+        let _ = event;
+    }
 }
 
 /// A fixed answer to every presence request.

@@ -181,6 +181,11 @@ pub trait CredentialStore {
     /// Every stored discoverable credential, in any order (credential
     /// management enumerates them).
     fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError>;
+    /// Every stored credential, discoverable or imported, ordered by ID.
+    fn all_stored(&self) -> Result<Vec<Credential>, StoreError>;
+    /// Sets a counter to `value`, committed (a test control: this may move
+    /// a counter back, which the authenticator itself never does).
+    fn set_counter(&mut self, scope: CounterScope, value: u32) -> Result<(), StoreError>;
 }
 
 /// A boxed store is a store, so that a daemon can choose its backend at run
@@ -241,6 +246,12 @@ impl<S: CredentialStore + ?Sized> CredentialStore for Box<S> {
     }
     fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError> {
         (**self).all_discoverable()
+    }
+    fn all_stored(&self) -> Result<Vec<Credential>, StoreError> {
+        (**self).all_stored()
+    }
+    fn set_counter(&mut self, scope: CounterScope, value: u32) -> Result<(), StoreError> {
+        (**self).set_counter(scope, value)
     }
 }
 
@@ -426,6 +437,15 @@ impl CredentialStore for MemoryStore {
             .filter(|c| c.discoverable)
             .cloned()
             .collect())
+    }
+
+    fn all_stored(&self) -> Result<Vec<Credential>, StoreError> {
+        Ok(self.credentials.values().cloned().collect())
+    }
+
+    fn set_counter(&mut self, scope: CounterScope, value: u32) -> Result<(), StoreError> {
+        self.counters.insert(scope, value);
+        Ok(())
     }
 }
 

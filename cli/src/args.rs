@@ -155,7 +155,9 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = BackupArg::DeviceBound)]
     pub(crate) backup: BackupArg,
     /// The virtual user: approve, deny, delay:MS (touch after MS
-    /// milliseconds) or timeout:MS (never touch; give up after MS).
+    /// milliseconds), timeout:MS (never touch; give up after MS), never
+    /// (wait until the client cancels) or manual (wait for `fidosim
+    /// presence touch`). The control API changes it while the key runs.
     #[arg(long, default_value = "approve")]
     pub(crate) presence: String,
     /// Built-in user verification.

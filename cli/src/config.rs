@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use authenticator_core::config::{AttestationMode, BackupFlags, CounterMode, ResetPolicy};
 use authenticator_core::crypto::keys::Algorithm;
@@ -146,25 +145,8 @@ fn check_pin(pin: String) -> Result<String, ConfigError> {
 }
 
 fn parse_presence(s: &str) -> Result<PresenceMode, ConfigError> {
-    let err = || {
-        ConfigError(format!(
-            "--presence: `{s}` is not one of approve, deny, delay:MS, timeout:MS (MS in milliseconds, at most 600000)"
-        ))
-    };
-    let ms = |v: &str| -> Result<Duration, ConfigError> {
-        let ms: u64 = v.parse().map_err(|_| err())?;
-        if ms > 600_000 {
-            return Err(err());
-        }
-        Ok(Duration::from_millis(ms))
-    };
-    match s.split_once(':') {
-        None if s == "approve" => Ok(PresenceMode::Approve),
-        None if s == "deny" => Ok(PresenceMode::Deny),
-        Some(("delay", v)) => Ok(PresenceMode::Delay(ms(v)?)),
-        Some(("timeout", v)) => Ok(PresenceMode::TimeoutAfter(ms(v)?)),
-        _ => Err(err()),
-    }
+    s.parse()
+        .map_err(|e: String| ConfigError(format!("--presence: {e}")))
 }
 
 fn parse_uuid(s: &str) -> Result<[u8; 16], ConfigError> {
@@ -187,6 +169,7 @@ fn parse_uuid(s: &str) -> Result<[u8; 16], ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn presence_values() {

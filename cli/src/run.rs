@@ -148,12 +148,12 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
     } else {
         None
     };
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new("default", config.presence, config.uv));
     let store: DynStore = match durable {
         Some(s) => Box::new(s),
         None => Box::new(MemoryStore::default()),
     };
-    let env = DaemonEnv::with_store(config.presence, config.uv, shared.clone(), store);
+    let env = DaemonEnv::with_store(shared.clone(), store);
     let mut authenticator = Authenticator::new(config.device.clone(), identity, env)
         .map_err(|e| Error::Config(e.to_string()))?;
     if let Some(identity) = enterprise {

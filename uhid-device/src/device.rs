@@ -77,19 +77,36 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Work on the authenticator itself, run by the worker between requests.
+pub type Exec = Box<dyn FnOnce(&mut Authenticator<DaemonEnv>) + Send>;
+
 /// Operations on a running device.
-#[derive(Debug)]
 pub enum Control {
     /// Unplug and plug back in: same identity and credentials, fresh
     /// per-power-cycle state.
     Replug,
+    /// Run a closure on the authenticator (the control API reads and
+    /// changes credentials and settings this way), after the request in
+    /// progress, if any.
+    Exec(Exec),
     /// Stop: destroy the device and return.
     Shutdown,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Replug => "Replug",
+            Self::Exec(_) => "Exec",
+            Self::Shutdown => "Shutdown",
+        })
+    }
 }
 
 enum Job {
     Request(Request),
     PowerCycle,
+    Exec(Exec),
 }
 
 struct Done {
@@ -117,6 +134,7 @@ pub async fn run(
         .spawn(move || worker(authenticator, worker_shared, job_rx, done_tx))?;
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    shared.emit("device.plugged", serde_json::json!({}));
 
     let result = loop {
         let deadline = hid
@@ -151,6 +169,13 @@ pub async fn run(
                     // Abandon a running request: its channel no longer exists.
                     shared.cancelled_txn.store(shared.current_txn.load(Ordering::SeqCst), Ordering::SeqCst);
                     let _ = job_tx.send(Job::PowerCycle);
+                    shared.emit("device.replugged", serde_json::json!({}));
+                    Vec::new()
+                }
+                Some(Control::Exec(f)) => {
+                    if job_tx.send(Job::Exec(f)).is_err() {
+                        break Err(std::io::Error::other("the authenticator worker stopped"));
+                    }
                     Vec::new()
                 }
                 Some(Control::Shutdown) | None => break Ok(()),
@@ -180,9 +205,12 @@ pub async fn run(
             }
         }
     };
+    // End any wait for the user, so the worker can finish.
+    shared.stopping.store(true, Ordering::SeqCst);
     transport.close();
     drop(job_tx);
     let _ = worker.join();
+    shared.emit("device.unplugged", serde_json::json!({}));
     result
 }
 
@@ -203,6 +231,14 @@ fn worker(
         let req = match job {
             Job::PowerCycle => {
                 authenticator.power_cycle();
+                continue;
+            }
+            Job::Exec(f) => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut authenticator)))
+                    .is_err()
+                {
+                    tracing::error!("a control operation panicked; the device keeps serving");
+                }
                 continue;
             }
             Job::Request(req) => req,
@@ -234,6 +270,12 @@ fn worker(
         };
         shared.current_txn.store(0, Ordering::SeqCst);
         let (command, status) = describe(&req, &response);
+        if response.first().is_some_and(|&b| b != 0) && req.cmd == Command::Cbor {
+            shared.emit(
+                "ctap.error",
+                serde_json::json!({ "command": command, "status": status.to_string() }),
+            );
+        }
         tracing::info!(
             command,
             channel = format_args!("{:08x}", req.cid),

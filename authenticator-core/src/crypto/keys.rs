@@ -146,6 +146,42 @@ impl PrivateKey {
         }
     }
 
+    /// The key as PKCS#8 DER (RFC 5208/5958): an ecPrivateKey on
+    /// prime256v1 for ES256, an Ed25519 OneAsymmetricKey (RFC 8410) for
+    /// EdDSA. This is the `privateKey` format of WebDriver's and Chrome
+    /// DevTools' virtual authenticator credentials.
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, InvalidKey> {
+        use p256::pkcs8::EncodePrivateKey;
+        let doc = match self {
+            Self::Es256(b) => p256::SecretKey::from_bytes(&(**b).into())
+                .map_err(|_| InvalidKey)?
+                .to_pkcs8_der()
+                .map_err(|_| InvalidKey)?,
+            // The RFC 8410 §7 form without the optional public key (v1),
+            // as BoringSSL writes it.
+            Self::EdDsa(b) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: **b,
+                public_key: None,
+            }
+            .to_pkcs8_der()
+            .map_err(|_| InvalidKey)?,
+        };
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// A key from PKCS#8 DER: a P-256 ecPrivateKey or an Ed25519 key. Any
+    /// other algorithm or curve, or malformed DER, is [`InvalidKey`].
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, InvalidKey> {
+        use p256::pkcs8::DecodePrivateKey;
+        if let Ok(sk) = p256::SecretKey::from_pkcs8_der(der) {
+            return Ok(Self::Es256(Zeroizing::new(sk.to_bytes().into())));
+        }
+        if let Ok(sk) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
+            return Ok(Self::EdDsa(Zeroizing::new(sk.to_bytes())));
+        }
+        Err(InvalidKey)
+    }
+
     /// The public key.
     pub fn public_key(&self) -> Result<PublicKey, InvalidKey> {
         match self {
@@ -243,6 +279,33 @@ mod tests {
             let k2 = PrivateKey::from_bytes(alg, k.secret_bytes()).unwrap();
             assert_eq!(k2.public_key().unwrap(), pk);
         }
+    }
+
+    #[test]
+    fn pkcs8_round_trip_and_rfc8410_vector() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        for alg in Algorithm::ALL {
+            let k = PrivateKey::generate(alg, &mut rng);
+            let der = k.to_pkcs8_der().unwrap();
+            let back = PrivateKey::from_pkcs8_der(&der).unwrap();
+            assert_eq!(back.algorithm(), alg);
+            assert_eq!(back.secret_bytes(), k.secret_bytes());
+        }
+        // RFC 8410 §10.3: an Ed25519 private key in PKCS#8.
+        let unhex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let seed = "d4ee72dbf913584ad5b6d8f1f769f8ad3afe7c28cbf1d4fbe097a88f44755842";
+        let der = unhex(&format!("302e020100300506032b657004220420{seed}"));
+        let k = PrivateKey::from_pkcs8_der(&der).unwrap();
+        assert_eq!(k.algorithm(), Algorithm::EdDsa);
+        assert_eq!(hex(k.secret_bytes()), seed);
+        assert_eq!(&k.to_pkcs8_der().unwrap()[..], &der[..]);
+        assert!(PrivateKey::from_pkcs8_der(&der[..der.len() - 1]).is_err());
+        assert!(PrivateKey::from_pkcs8_der(b"not a key").is_err());
     }
 
     #[test]

@@ -105,7 +105,10 @@ impl<E: Env> Authenticator<E> {
         state.pin_hash = Some(hash);
         state.pin_code_points = code_points;
         state.pin_retries = MAX_PIN_RETRIES;
-        self.save_device_state(&state)
+        self.save_device_state(&state)?;
+        self.env
+            .event(&crate::env::Event::PinChanged { had_pin: false });
+        Ok(())
     }
 
     /// changePIN (§6.5.5.6).
@@ -143,6 +146,8 @@ impl<E: Env> Authenticator<E> {
         state.pin_code_points = code_points;
         state.force_pin_change = false;
         self.save_device_state(&state)?;
+        self.env
+            .event(&crate::env::Event::PinChanged { had_pin: true });
         // §6.5.5.6 last step: resetPinUvAuthToken() for all protocols.
         self.pin.reset_token(self.env.rng());
         Ok(())
@@ -270,6 +275,9 @@ impl<E: Env> Authenticator<E> {
         if !matches {
             self.pin.regenerate(self.env.rng());
             self.pin.mismatches += 1;
+            self.env.event(&crate::env::Event::PinMismatch {
+                retries_left: state.pin_retries,
+            });
             return Err(if state.pin_retries == 0 {
                 StatusCode::PinBlocked
             } else if self.pin.mismatches >= PIN_MISMATCHES_BEFORE_POWER_CYCLE {

@@ -102,6 +102,10 @@ impl<E: Env> Authenticator<E> {
                 let cred = self.stored_discoverable(&id.id)?;
                 self.require_token_for_rp(&cred.rp_id_hash)?;
                 self.store().delete(&cred.id)?;
+                self.env.event(&crate::env::Event::CredentialDeleted {
+                    rp_id: &cred.rp_id,
+                    credential_id: &cred.id,
+                });
                 self.cred_mgmt = Enumeration::default();
                 Ok(Vec::new())
             }

@@ -9,7 +9,7 @@ use crate::auth_data::{flags, AuthData};
 use crate::cbor;
 use crate::config::{BackupFlags, CounterMode};
 use crate::crypto::sha256;
-use crate::env::{Env, PresenceRequest};
+use crate::env::{Env, Event, PresenceRequest};
 use crate::limits::GET_NEXT_ASSERTION_WINDOW_MS;
 use crate::status::StatusCode;
 use crate::store::{Credential, CredentialStore};
@@ -262,6 +262,13 @@ impl<E: Env> Authenticator<E> {
             .key
             .sign(&signed)
             .map_err(|_| StatusCode::Other)?;
+        self.env.event(&Event::Asserted {
+            rp_id: &credential.rp_id,
+            credential_id: &credential.id,
+            sign_count,
+            up: auth_flags & flags::UP != 0,
+            uv: auth_flags & flags::UV != 0,
+        });
         let user = credential
             .discoverable
             .then(|| (credential.user.clone(), identifying));

@@ -8,7 +8,7 @@ use crate::cbor;
 use crate::config::{AttestationMode, BackupFlags, CounterMode};
 use crate::crypto::keys::PrivateKey;
 use crate::crypto::{seal, sha256};
-use crate::env::{Env, PresenceError, PresenceRequest};
+use crate::env::{Env, Event, PresenceError, PresenceRequest};
 use crate::status::StatusCode;
 use crate::store::{CounterScope, Credential, CredentialStore};
 use crate::wire::get_info::AttestationFormat;
@@ -290,6 +290,13 @@ impl<E: Env> Authenticator<E> {
                 }
             }
         };
+        self.env.event(&Event::CredentialCreated {
+            rp_id: &req.rp.id,
+            credential_id: &credential_id,
+            discoverable: rk,
+            user_name: req.user.name.as_deref(),
+            sign_count,
+        });
         Ok(Response {
             auth_data,
             att_stmt,

@@ -39,6 +39,7 @@ impl<E: Env> Authenticator<E> {
         self.next_assertion = None;
         self.large_blob_write = None;
         self.pin = super::pin::PinUvState::new(self.env.rng());
+        self.env.event(&crate::env::Event::Reset);
         Ok(Vec::new())
     }
 

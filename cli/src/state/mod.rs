@@ -520,6 +520,22 @@ impl CredentialStore for DurableStore {
     fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError> {
         self.mem.all_discoverable()
     }
+
+    fn all_stored(&self) -> Result<Vec<Credential>, StoreError> {
+        self.mem.all_stored()
+    }
+
+    fn set_counter(&mut self, scope: CounterScope, value: u32) -> Result<(), StoreError> {
+        // The reservation becomes the value itself: the next signature
+        // commits a new block.
+        let key = scope_key(&scope);
+        self.write(|txn| {
+            txn.open_table(COUNTERS)?.insert(key.as_slice(), value)?;
+            Ok(())
+        })?;
+        self.reserved.insert(scope, value);
+        self.mem.set_counter(scope, value)
+    }
 }
 
 #[cfg(test)]
