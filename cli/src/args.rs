@@ -25,7 +25,126 @@ pub(crate) enum Command {
     /// Plug a virtual security key into this machine and serve it until
     /// SIGINT/SIGTERM.
     #[command(after_long_help = RUN_AFTER_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// The running keys: list, status, replug, reset.
+    Devices {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: DeviceCmd,
+    },
+    /// A key's stored credentials (Chrome DevTools' JSON shape): list, show,
+    /// import, export, delete, clear. With --state FILE: on a state file,
+    /// no daemon needed.
+    Credentials {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: CredentialCmd,
+    },
+    /// Signature counters: set (or rewind) a credential's counter.
+    Counters {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: CounterCmd,
+    },
+    /// The virtual user: presence mode, touch, built-in UV outcome.
+    Presence {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: PresenceCmd,
+    },
+    /// Follow the keys' events (JSON lines) until interrupted.
+    Events {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// How the client finds the daemon, and how it prints.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientArgs {
+    /// The daemon's control socket. Default:
+    /// $XDG_RUNTIME_DIR/fidosim/control.sock.
+    #[arg(
+        long,
+        env = "FIDOSIM_CONTROL_SOCKET",
+        value_name = "PATH",
+        global = true
+    )]
+    pub(crate) socket: Option<PathBuf>,
+    /// The daemon's loopback TCP control address instead (HOST:PORT).
+    #[arg(long, value_name = "ADDR", conflicts_with = "socket", global = true)]
+    pub(crate) control: Option<String>,
+    /// Which key (default: `default`; `events` without it follows all).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub(crate) device: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Work on this state file instead of a running daemon (credentials and
+    /// counters only; the file must not be in use).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) state: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    /// The key the command is about.
+    pub(crate) fn dev(&self) -> &str {
+        self.device.as_deref().unwrap_or("default")
+    }
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum DeviceCmd {
+    /// Every running key, one line each.
+    List,
+    /// One key's identity, policy and counts.
+    Status,
+    /// Unplug and plug back in (same identity; per-power-cycle state resets).
+    Replug,
+    /// Erase every credential, the PIN and the settings (like
+    /// authenticatorReset, without asking the user).
+    Reset,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum CredentialCmd {
+    /// The stored credentials.
+    List,
+    /// One credential as JSON (ID in base64 or base64url).
+    Show { id: String },
+    /// Credentials from a JSON file (`-`: standard input): one object or an
+    /// array, in Chrome DevTools' WebAuthn.Credential shape.
+    Import { file: String },
+    /// One credential, or all (no ID), as JSON.
+    Export { id: Option<String> },
+    /// Delete one credential.
+    Delete { id: String },
+    /// Delete every stored credential.
+    Clear,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum CounterCmd {
+    /// Set a credential's signature counter; a lower value rewinds it, as a
+    /// cloned authenticator would.
+    Set { id: String, value: u32 },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum PresenceCmd {
+    /// approve, deny, delay:MS, timeout:MS, never or manual.
+    Set { mode: String },
+    /// Touch the key: a request waiting in `manual` mode goes on.
+    Touch,
+    /// The built-in UV outcome: succeed or fail.
+    Uv {
+        #[arg(value_parser = ["succeed", "fail"])]
+        outcome: String,
+    },
 }
 
 const RUN_AFTER_HELP: &str = "\
@@ -205,6 +324,18 @@ pub(crate) struct RunArgs {
     /// Keep all state in memory: a fresh key each start, nothing written.
     #[arg(long)]
     pub(crate) ephemeral: bool,
+    /// The control API's Unix socket. Default:
+    /// $XDG_RUNTIME_DIR/fidosim/control.sock (else
+    /// /tmp/fidosim-UID/control.sock).
+    #[arg(long, env = "FIDOSIM_CONTROL_SOCKET", value_name = "PATH")]
+    pub(crate) control_socket: Option<PathBuf>,
+    /// Also serve the control API on this TCP address (loopback only
+    /// unless --allow-remote).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) control_listen: Option<SocketAddr>,
+    /// No control API.
+    #[arg(long, conflicts_with_all = ["control_socket", "control_listen"])]
+    pub(crate) no_control: bool,
 }
 
 fn parse_hex_u16(s: &str) -> Result<u16, String> {

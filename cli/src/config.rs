@@ -36,6 +36,16 @@ pub(crate) struct RunConfig {
     pub(crate) write_ca: Option<PathBuf>,
     /// The state file; `None` keeps the state in memory.
     pub(crate) state: Option<PathBuf>,
+    pub(crate) control: ControlConfig,
+}
+
+/// Where the control API listens.
+#[derive(Debug, Clone)]
+pub(crate) struct ControlConfig {
+    /// The Unix socket (`None`: `--no-control`).
+    pub(crate) socket: Option<PathBuf>,
+    /// A TCP address too.
+    pub(crate) listen: Option<SocketAddr>,
 }
 
 /// A command-line value that does not make sense.
@@ -97,6 +107,22 @@ impl RunConfig {
             enterprise_rp_ids: a.enterprise_rp_ids,
             ..DeviceConfig::default()
         };
+        if let Some(addr) = a.control_listen {
+            if !addr.ip().is_loopback() && !a.allow_remote {
+                return Err(ConfigError(format!(
+                    "--control-listen {addr}: not a loopback address; the control API can read private keys, so \
+                     anything else needs --allow-remote (and a network you trust)"
+                )));
+            }
+        }
+        let control = ControlConfig {
+            socket: (!a.no_control).then(|| {
+                a.control_socket
+                    .clone()
+                    .unwrap_or_else(crate::control::server::default_socket)
+            }),
+            listen: a.control_listen,
+        };
         if a.name.len() > 127 {
             return Err(ConfigError("--name: at most 127 bytes".into()));
         }
@@ -120,6 +146,7 @@ impl RunConfig {
                 UvPolicy::Succeed
             },
             write_ca: a.write_ca,
+            control,
             state: match (a.ephemeral, a.state) {
                 (true, _) => None,
                 (false, Some(p)) => Some(p),

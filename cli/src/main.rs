@@ -3,6 +3,7 @@
 
 mod args;
 mod config;
+mod control;
 mod run;
 mod state;
 

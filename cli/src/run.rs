@@ -15,6 +15,7 @@ use uhid_device::uhid::UhidTransport;
 
 use crate::args::{Cli, Command};
 use crate::config::{RunConfig, TransportConfig};
+use crate::control::server::{bind_unix, router, DeviceHandle, Registry};
 use crate::state::DurableStore;
 use crate::{EXIT_FAILURE, EXIT_TRANSPORT, EXIT_USAGE};
 
@@ -62,20 +63,68 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
-    init_logging(cli.verbose, cli.quiet);
+    use crate::control::client;
     match cli.command {
         Command::Run(args) => {
-            let config = RunConfig::from_args(args).map_err(|e| Error::Config(e.0))?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
-            rt.block_on(serve(config))?;
-            Ok(ExitCode::SUCCESS)
+            init_logging(cli.verbose, cli.quiet);
+            let config = RunConfig::from_args(*args).map_err(|e| Error::Config(e.0))?;
+            runtime()?.block_on(serve(config))?;
         }
+        Command::Devices { client: c, cmd } => runtime()?.block_on(client::devices(c, cmd))?,
+        Command::Credentials { client: c, cmd } => {
+            runtime()?.block_on(client::credentials(c, cmd))?;
+        }
+        Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
+        Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
+        Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends every event of `shared` to `path` (JSON lines), beside the state
+/// file.
+fn log_events(shared: &Shared, path: std::path::PathBuf) {
+    let mut events = shared.subscribe();
+    tokio::spawn(async move {
+        use std::io::Write as _;
+        let mut file = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open the event log; events are not logged");
+                return;
+            }
+        };
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Err(err) = writeln!(file, "{e}") {
+                        tracing::warn!(error = %err, "cannot append to the event log");
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let _ = writeln!(
+                        file,
+                        "{}",
+                        serde_json::json!({ "type": "events.lost", "count": n })
+                    );
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
 }
 
 async fn serve(config: RunConfig) -> Result<(), Error> {
@@ -149,6 +198,9 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
         None
     };
     let shared = Arc::new(Shared::new("default", config.presence, config.uv));
+    if let Some(state) = &config.state {
+        log_events(&shared, state.with_extension("events.jsonl"));
+    }
     let store: DynStore = match durable {
         Some(s) => Box::new(s),
         None => Box::new(MemoryStore::default()),
@@ -160,6 +212,7 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
         authenticator.set_enterprise_identity(identity);
     }
 
+    let mut bound = None;
     let transport = match &config.transport {
         TransportConfig::Uhid { path } => Transport::Uhid(
             UhidTransport::create(path, config.usb.clone())
@@ -176,11 +229,21 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
                 .local_addr()
                 .map_err(|e| Error::Transport(e.to_string()))?;
             tracing::info!(%addr, "virtual security key listening on UDP");
+            bound = Some(addr.to_string());
             Transport::Udp(t)
         }
     };
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let registry = Registry::default();
+    registry.add(DeviceHandle {
+        name: "default".into(),
+        control: control_tx.clone(),
+        shared: shared.clone(),
+        info: device_info(&config, bound),
+        config: config.device.clone(),
+    });
+    let api = start_control(&config, registry).await?;
     let signals = tokio::spawn(forward_signals(control_tx));
     let result = device::run(
         transport,
@@ -191,7 +254,72 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
     )
     .await;
     signals.abort();
+    for task in api {
+        task.abort();
+    }
+    if let Some(path) = &config.control.socket {
+        let _ = std::fs::remove_file(path);
+    }
     result.map_err(|e| Error::Runtime(format!("the device stopped: {e}")))
+}
+
+/// The fixed facts `status` reports.
+fn device_info(config: &RunConfig, bound: Option<String>) -> serde_json::Value {
+    let a = &config.device.aaguid;
+    let hex: String = a.iter().map(|b| format!("{b:02x}")).collect();
+    let aaguid = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    let (transport, address) = match &config.transport {
+        TransportConfig::Uhid { path } => ("uhid", path.display().to_string()),
+        TransportConfig::Udp { listen, .. } => ("udp", bound.unwrap_or_else(|| listen.to_string())),
+    };
+    serde_json::json!({
+        "transport": transport,
+        "address": address,
+        "aaguid": aaguid,
+        "vendorId": format!("{:04x}", config.usb.vendor_id),
+        "productId": format!("{:04x}", config.usb.product_id),
+        "serial": config.usb.serial,
+        "productName": config.usb.name,
+        "state": config.state.as_ref().map(|p| p.display().to_string()),
+    })
+}
+
+/// Serves the control API on its Unix socket and, when asked, on TCP.
+async fn start_control(
+    config: &RunConfig,
+    registry: Registry,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, Error> {
+    let mut tasks = Vec::new();
+    if let Some(path) = &config.control.socket {
+        let listener = bind_unix(path).map_err(Error::Runtime)?;
+        tracing::info!(socket = %path.display(), "control API listening");
+        let app = router(registry.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the control API stopped");
+            }
+        }));
+    }
+    if let Some(addr) = config.control.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Runtime(format!("--control-listen {addr}: {e}")))?;
+        tracing::info!(%addr, "control API listening on TCP");
+        let app = router(registry);
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the control API stopped");
+            }
+        }));
+    }
+    Ok(tasks)
 }
 
 async fn forward_signals(control: mpsc::UnboundedSender<Control>) {

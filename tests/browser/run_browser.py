@@ -276,7 +276,7 @@ def main():
         before = hidraw_count()
         plugs += 1
         key_log = os.path.join(args.logdir, f"fidosim-{plugs}-{label}.log")
-        key = start([args.fidosim, "run", "--ephemeral", *extra],
+        key = start([args.fidosim, "run", "--ephemeral", "--no-control", *extra],
                     stdout=subprocess.DEVNULL, stderr=open(key_log, "w"))
         if not wait_for(lambda: hidraw_count() > before, time.monotonic() + 30, "the hidraw node"):
             raise RuntimeError("the key did not appear")

@@ -14,6 +14,8 @@ pub struct Daemon {
     child: Child,
     /// The UDP address the key listens on.
     pub addr: SocketAddr,
+    /// The control API's Unix socket.
+    pub control: std::path::PathBuf,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -33,6 +35,11 @@ impl Daemon {
     /// Like [`Daemon::udp`], with a `RUST_LOG` filter (benchmarks log less).
     pub fn udp_with_log(bin: &Path, args: &[&str], rust_log: &str) -> Self {
         let addr = free_udp_addr();
+        let control = std::env::temp_dir().join(format!(
+            "fidosim-test-{}-{}.sock",
+            std::process::id(),
+            addr.port()
+        ));
         let mut child = Command::new(bin)
             .args([
                 "run",
@@ -44,6 +51,10 @@ impl Daemon {
             .args(args)
             // A fresh key each start, unless the test names a state file.
             .args((!args.contains(&"--state")).then_some("--ephemeral"))
+            // A control socket of its own, so daemons of parallel tests do
+            // not meet.
+            .arg("--control-socket")
+            .arg(&control)
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -55,7 +66,8 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on UDP") {
+                // The control API starts after the key: ready when both are.
+                if line.contains("control API listening") {
                     let _ = ready_tx.send(());
                 }
                 if let Ok(mut l) = sink.lock() {
@@ -70,7 +82,12 @@ impl Daemon {
                 log.lock().map(|l| l.clone())
             );
         }
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            control,
+        }
     }
 
     /// The log lines so far.
@@ -103,6 +120,8 @@ impl Drop for Daemon {
         if let Ok(None) = self.child.try_wait() {
             self.terminate();
         }
+        // A killed daemon leaves its socket behind.
+        let _ = std::fs::remove_file(&self.control);
     }
 }
 

@@ -70,6 +70,7 @@ hidraw_of() {
 start_fidosim() {
     [ -x "$FIDOSIM" ] || fail "$FIDOSIM is missing: cargo build -p fidosim"
     case " $* " in *" --state "*) ;; *) set -- --ephemeral "$@" ;; esac
+    case " $* " in *" --control-socket "*) ;; *) set -- --no-control "$@" ;; esac
     step "start: fidosim run $*"
     "$FIDOSIM" run "$@" >"$FIDOSIM_LOG" 2>&1 &
     FIDOSIM_PID=$!

@@ -22,6 +22,15 @@ impl<E: Env> Authenticator<E> {
         // Evidence of user interaction is required: denied is
         // OPERATION_DENIED, a timeout USER_ACTION_TIMEOUT.
         self.env.check_user(&PresenceRequest::Reset, true, false)?;
+        self.wipe()?;
+        Ok(Vec::new())
+    }
+
+    /// What authenticatorReset does once allowed, without asking anyone
+    /// (the control API's reset): every credential, counter, the PIN and
+    /// the settings go, and a new master secret makes every issued
+    /// credential ID unopenable.
+    pub fn wipe(&mut self) -> Result<(), StatusCode> {
         // Every credential is invalidated: discoverable ones are erased and
         // a new master secret makes every issued credential ID unopenable.
         let mut master = Zeroizing::new([0u8; 32]);
@@ -36,11 +45,19 @@ impl<E: Env> Authenticator<E> {
         };
         self.store().set_device_state(&state)?;
         self.master = master;
-        self.next_assertion = None;
+        self.clear_cursors();
         self.large_blob_write = None;
         self.pin = super::pin::PinUvState::new(self.env.rng());
         self.env.event(&crate::env::Event::Reset);
-        Ok(Vec::new())
+        Ok(())
+    }
+
+    /// Forgets the getNextAssertion and credential management cursors:
+    /// call after changing the stored credentials from outside a CTAP
+    /// command, so that no cursor walks a list that no longer exists.
+    pub fn clear_cursors(&mut self) {
+        self.next_assertion = None;
+        self.cred_mgmt = super::cred_mgmt::Enumeration::default();
     }
 
     pub(super) fn selection(&mut self) -> Result<Vec<u8>, StatusCode> {

@@ -1,0 +1,527 @@
+//! The control API's client: `fidosim devices|credentials|counters|presence|
+//! events …`. Talks HTTP/1.1 to the daemon's Unix socket (or a loopback TCP
+//! address); credential and counter commands with `--state FILE` work on a
+//! state file directly, with no daemon.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use authenticator_core::{CredentialStore, DeviceConfig};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+use super::creds::{self, CredentialJson};
+use crate::args::{ClientArgs, CounterCmd, CredentialCmd, DeviceCmd, PresenceCmd};
+use crate::run::Error;
+use crate::state::DurableStore;
+
+/// Where the daemon listens.
+enum Target {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl Target {
+    fn of(a: &ClientArgs) -> Self {
+        match &a.control {
+            Some(addr) => Self::Tcp(
+                addr.trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ),
+            None => Self::Unix(
+                a.socket
+                    .clone()
+                    .unwrap_or_else(super::server::default_socket),
+            ),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Unix(p) => p.display().to_string(),
+            Self::Tcp(a) => format!("http://{a}"),
+        }
+    }
+}
+
+/// A connection's send half, whichever the transport.
+async fn connect(
+    target: &Target,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, Error> {
+    let unreachable = |e: std::io::Error| {
+        Error::Runtime(format!(
+            "cannot reach the fidosim daemon at {} ({e}): is `fidosim run` running? (--socket PATH or --control ADDR pick another)",
+            target.describe()
+        ))
+    };
+    macro_rules! handshake {
+        ($stream:expr) => {{
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new($stream))
+                .await
+                .map_err(|e| {
+                    Error::Runtime(format!("HTTP handshake with the daemon failed: {e}"))
+                })?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            sender
+        }};
+    }
+    Ok(match target {
+        Target::Unix(p) => handshake!(tokio::net::UnixStream::connect(p)
+            .await
+            .map_err(unreachable)?),
+        Target::Tcp(a) => handshake!(tokio::net::TcpStream::connect(a.as_str())
+            .await
+            .map_err(unreachable)?),
+    })
+}
+
+/// One request; the answer's JSON, or the daemon's error message.
+async fn call(
+    target: &Target,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Error> {
+    let mut sender = connect(target).await?;
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "fidosim")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| Error::Runtime(format!("cannot build the request: {e}")))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Runtime(format!("the daemon did not answer: {e}")))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::Runtime(format!("reading the daemon's answer failed: {e}")))?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(v)
+    } else {
+        let msg = v["error"].as_str().unwrap_or("no message").to_owned();
+        Err(Error::Runtime(format!("{msg} (HTTP {})", status.as_u16())))
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn table(rows: &[Vec<String>]) {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn credential_rows(list: &[Value]) {
+    let mut rows = vec![vec![
+        "CREDENTIAL ID".to_owned(),
+        "RP".into(),
+        "USER".into(),
+        "RESIDENT".into(),
+        "COUNTER".into(),
+    ]];
+    for c in list {
+        let id = creds::unb64("", c["credentialId"].as_str().unwrap_or(""))
+            .map(|b| creds::b64url(&b))
+            .unwrap_or_default();
+        rows.push(vec![
+            id,
+            s(&c["rpId"]),
+            s(&c["userName"]),
+            s(&c["isResidentCredential"]),
+            s(&c["signCount"]),
+        ]);
+    }
+    table(&rows);
+}
+
+fn read_input(file: &str) -> Result<Value, Error> {
+    let text = if file == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .map_err(|e| Error::Runtime(format!("cannot read standard input: {e}")))?;
+        t
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| Error::Runtime(format!("cannot read {file}: {e}")))?
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Runtime(format!(
+            "{file}: not JSON ({e}); expected a credential object or an array of them"
+        ))
+    })
+}
+
+fn id_path(id: &str) -> Result<String, Error> {
+    let bytes = creds::unb64("credential id", id).map_err(|e| Error::Runtime(e.to_string()))?;
+    Ok(creds::b64url(&bytes))
+}
+
+pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> {
+    let t = Target::of(&a);
+    match cmd {
+        DeviceCmd::List => {
+            let v = call(&t, Method::GET, "/v1/devices", None).await?;
+            if a.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "NAME".to_owned(),
+                "TRANSPORT".into(),
+                "PRESENCE".into(),
+                "UV".into(),
+                "CREDENTIALS".into(),
+                "STATE".into(),
+            ]];
+            for d in v.as_array().into_iter().flatten() {
+                rows.push(vec![
+                    s(&d["name"]),
+                    s(&d["transport"]),
+                    s(&d["presence"]),
+                    s(&d["uv"]),
+                    s(&d["storedCredentials"]),
+                    s(&d["state"]),
+                ]);
+            }
+            table(&rows);
+        }
+        DeviceCmd::Status => {
+            let v = call(&t, Method::GET, &format!("/v1/devices/{}", a.dev()), None).await?;
+            if a.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let mut rows = Vec::new();
+            for (k, val) in v.as_object().into_iter().flatten() {
+                rows.push(vec![k.clone(), s(val)]);
+            }
+            table(&rows);
+        }
+        DeviceCmd::Replug => {
+            let v = call(
+                &t,
+                Method::POST,
+                &format!("/v1/devices/{}/replug", a.dev()),
+                None,
+            )
+            .await?;
+            output(&a, &v, &format!("{} replugged", a.dev()));
+        }
+        DeviceCmd::Reset => {
+            let v = call(
+                &t,
+                Method::POST,
+                &format!("/v1/devices/{}/reset", a.dev()),
+                None,
+            )
+            .await?;
+            output(
+                &a,
+                &v,
+                &format!(
+                    "{}: every credential, the PIN and the settings are gone",
+                    a.dev()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn output(a: &ClientArgs, v: &Value, human: &str) {
+    if a.json {
+        print_json(v);
+    } else {
+        println!("{human}");
+    }
+}
+
+pub(crate) async fn credentials(a: ClientArgs, cmd: CredentialCmd) -> Result<(), Error> {
+    if let Some(path) = a.state.clone() {
+        return offline_credentials(&a, path, cmd);
+    }
+    let t = Target::of(&a);
+    let base = format!("/v1/devices/{}/credentials", a.dev());
+    match cmd {
+        CredentialCmd::List => {
+            let v = call(&t, Method::GET, &base, None).await?;
+            if a.json {
+                print_json(&v);
+            } else {
+                credential_rows(v.as_array().map(Vec::as_slice).unwrap_or_default());
+            }
+        }
+        CredentialCmd::Show { id } | CredentialCmd::Export { id: Some(id) } => {
+            let v = call(&t, Method::GET, &format!("{base}/{}", id_path(&id)?), None).await?;
+            print_json(&v);
+        }
+        CredentialCmd::Export { id: None } => {
+            print_json(&call(&t, Method::GET, &base, None).await?);
+        }
+        CredentialCmd::Import { file } => {
+            let body = read_input(&file)?;
+            let v = call(&t, Method::POST, &base, Some(body)).await?;
+            let n = v["imported"].as_array().map_or(0, Vec::len);
+            output(
+                &a,
+                &v,
+                &format!("imported {n} credential(s) into {}", a.dev()),
+            );
+        }
+        CredentialCmd::Delete { id } => {
+            let v = call(
+                &t,
+                Method::DELETE,
+                &format!("{base}/{}", id_path(&id)?),
+                None,
+            )
+            .await?;
+            output(&a, &v, &format!("deleted {id}"));
+        }
+        CredentialCmd::Clear => {
+            let v = call(&t, Method::DELETE, &base, None).await?;
+            output(
+                &a,
+                &v,
+                &format!("deleted {} credential(s)", s(&v["deleted"])),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error> {
+    let CounterCmd::Set { id, value } = cmd;
+    if let Some(path) = a.state.clone() {
+        let mut store = open_offline(path)?;
+        let bytes =
+            creds::unb64("credential id", &id).map_err(|e| Error::Runtime(e.to_string()))?;
+        if store.get(&bytes).ok().flatten().is_none() {
+            return Err(Error::Runtime(format!(
+                "no stored credential {id} in the state file"
+            )));
+        }
+        let scope = creds::counter_scope(&DeviceConfig::default(), &bytes);
+        store
+            .set_counter(scope, value)
+            .map_err(|e| Error::Runtime(format!("cannot write the state file: {e:?}")))?;
+        let v = json!({ "credentialId": creds::b64(&bytes), "signCount": value });
+        output(&a, &v, &format!("counter of {id} set to {value}"));
+        return Ok(());
+    }
+    let t = Target::of(&a);
+    let v = call(
+        &t,
+        Method::PUT,
+        &format!(
+            "/v1/devices/{}/credentials/{}/counter",
+            a.dev(),
+            id_path(&id)?
+        ),
+        Some(json!({ "signCount": value })),
+    )
+    .await?;
+    output(&a, &v, &format!("counter of {id} set to {value}"));
+    Ok(())
+}
+
+pub(crate) async fn presence(a: ClientArgs, cmd: PresenceCmd) -> Result<(), Error> {
+    let t = Target::of(&a);
+    let (path, body, what) = match &cmd {
+        PresenceCmd::Set { mode } => (
+            format!("/v1/devices/{}/presence", a.dev()),
+            Some(json!({ "presence": mode })),
+            format!("presence of {} is now {mode}", a.dev()),
+        ),
+        PresenceCmd::Uv { outcome } => (
+            format!("/v1/devices/{}/presence", a.dev()),
+            Some(json!({ "uv": outcome })),
+            format!("built-in UV of {} will {outcome}", a.dev()),
+        ),
+        PresenceCmd::Touch => (
+            format!("/v1/devices/{}/touch", a.dev()),
+            None,
+            format!("touched {}", a.dev()),
+        ),
+    };
+    let method = if matches!(cmd, PresenceCmd::Touch) {
+        Method::POST
+    } else {
+        Method::PUT
+    };
+    let v = call(&t, method, &path, body).await?;
+    output(&a, &v, &what);
+    Ok(())
+}
+
+/// Streams events as JSON lines until the daemon goes away.
+pub(crate) async fn events(a: ClientArgs) -> Result<(), Error> {
+    let t = Target::of(&a);
+    let mut sender = connect(&t).await?;
+    let path = if a.device.is_some() {
+        format!("/v1/events?device={}", a.dev())
+    } else {
+        "/v1/events".to_owned()
+    };
+    let req = Request::builder()
+        .uri(path)
+        .header("host", "fidosim")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| Error::Runtime(format!("cannot build the request: {e}")))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Runtime(format!("the daemon did not answer: {e}")))?;
+    if !resp.status().is_success() {
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        return Err(Error::Runtime(s(&v["error"])));
+    }
+    let mut body = resp.into_body();
+    let mut out = std::io::stdout();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::Runtime(format!("the event stream broke: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            let _ = out.write_all(data);
+            let _ = out.flush();
+        }
+    }
+    Ok(())
+}
+
+fn open_offline(path: PathBuf) -> Result<DurableStore, Error> {
+    DurableStore::open(&path).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+/// Credential commands on a state file, without a daemon (the file must
+/// not be in use). The device settings are the defaults.
+fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Result<(), Error> {
+    let mut store = open_offline(path)?;
+    let config = DeviceConfig::default();
+    let rt = |e: creds::CredError| Error::Runtime(e.to_string());
+    let list = |store: &DurableStore| -> Result<Vec<CredentialJson>, Error> {
+        store
+            .all_stored()
+            .map_err(|e| Error::Runtime(format!("cannot read the state file: {e:?}")))?
+            .iter()
+            .map(|c| creds::to_json(c, &config, store).map_err(rt))
+            .collect()
+    };
+    let find = |store: &DurableStore, id: &str| -> Result<CredentialJson, Error> {
+        let bytes = creds::unb64("credential id", id).map_err(rt)?;
+        let c = store.get(&bytes).ok().flatten().ok_or_else(|| {
+            Error::Runtime(format!("no stored credential {id} in the state file"))
+        })?;
+        creds::to_json(&c, &config, store).map_err(rt)
+    };
+    match cmd {
+        CredentialCmd::List => {
+            let v = json!(list(&store)?);
+            if a.json {
+                print_json(&v);
+            } else {
+                credential_rows(v.as_array().map(Vec::as_slice).unwrap_or_default());
+            }
+        }
+        CredentialCmd::Show { id } | CredentialCmd::Export { id: Some(id) } => {
+            print_json(&json!(find(&store, &id)?));
+        }
+        CredentialCmd::Export { id: None } => print_json(&json!(list(&store)?)),
+        CredentialCmd::Import { file } => {
+            let body = read_input(&file)?;
+            let items: Vec<CredentialJson> = match body {
+                Value::Array(_) => serde_json::from_value(body),
+                other => serde_json::from_value(other).map(|c| vec![c]),
+            }
+            .map_err(|e| Error::Runtime(format!("{file}: {e}")))?;
+            let checked = items
+                .iter()
+                .map(|j| creds::from_json(j, &config, 0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(rt)?;
+            let n = checked.len();
+            let mut done: Vec<Vec<u8>> = Vec::new();
+            for (c, count) in checked {
+                let id = c.id.clone();
+                if let Err(e) = creds::import(&mut store, &config, c, count) {
+                    // All or nothing.
+                    for id in &done {
+                        let _ = store.delete(id.as_slice());
+                    }
+                    return Err(rt(e));
+                }
+                done.push(id);
+            }
+            output(
+                a,
+                &json!({ "imported": n }),
+                &format!("imported {n} credential(s)"),
+            );
+        }
+        CredentialCmd::Delete { id } => {
+            let bytes = creds::unb64("credential id", &id).map_err(rt)?;
+            let gone = store
+                .delete(&bytes)
+                .map_err(|e| Error::Runtime(format!("cannot write the state file: {e:?}")))?;
+            if !gone {
+                return Err(Error::Runtime(format!(
+                    "no stored credential {id} in the state file"
+                )));
+            }
+            output(a, &json!({ "deleted": id }), &format!("deleted {id}"));
+        }
+        CredentialCmd::Clear => {
+            let all = list(&store)?;
+            for c in &all {
+                let bytes = creds::unb64("", &c.credential_id).map_err(rt)?;
+                store
+                    .delete(&bytes)
+                    .map_err(|e| Error::Runtime(format!("cannot write the state file: {e:?}")))?;
+            }
+            output(
+                a,
+                &json!({ "deleted": all.len() }),
+                &format!("deleted {} credential(s)", all.len()),
+            );
+        }
+    }
+    Ok(())
+}

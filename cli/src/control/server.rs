@@ -1,0 +1,644 @@
+//! The control API: HTTP/JSON on a Unix socket (and optionally on loopback
+//! TCP), served by the daemon next to its devices. docs/openapi.json
+//! describes every endpoint; docs/control-api.md shows how to use them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use authenticator_core::config::{CounterMode, DeviceConfig};
+use authenticator_core::env::UvPolicy;
+use authenticator_core::{Authenticator, CredentialStore, Env};
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use uhid_device::device::Control;
+use uhid_device::presence::{DaemonEnv, PresenceMode, Shared};
+
+use super::creds::{self, CredError, CredentialJson};
+
+/// How long an operation may wait for a device that is busy (for example
+/// waiting for a touch) before the API answers 503.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the API knows of a running device.
+#[derive(Clone)]
+pub(crate) struct DeviceHandle {
+    pub(crate) name: String,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+    pub(crate) shared: Arc<Shared>,
+    /// Fixed facts for `status`: transport, USB identity, state file.
+    pub(crate) info: Value,
+    pub(crate) config: DeviceConfig,
+}
+
+/// The devices of this daemon.
+#[derive(Clone, Default)]
+pub(crate) struct Registry {
+    devices: Arc<std::sync::RwLock<BTreeMap<String, DeviceHandle>>>,
+}
+
+impl Registry {
+    pub(crate) fn add(&self, d: DeviceHandle) {
+        if let Ok(mut m) = self.devices.write() {
+            m.insert(d.name.clone(), d);
+        }
+    }
+
+    fn get(&self, name: &str) -> Result<DeviceHandle, ApiError> {
+        self.devices
+            .read()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no device named `{name}`; `fidosim devices list` shows the running ones"
+                    ),
+                )
+            })
+    }
+
+    fn all(&self) -> Vec<DeviceHandle> {
+        self.devices
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// An error answer: `{"error": message}` with a status.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<CredError> for ApiError {
+    fn from(e: CredError) -> Self {
+        let status = match e {
+            CredError::Invalid(_) => StatusCode::BAD_REQUEST,
+            CredError::NotFound(_) => StatusCode::NOT_FOUND,
+            CredError::Conflict(_) => StatusCode::CONFLICT,
+            CredError::Full => StatusCode::INSUFFICIENT_STORAGE,
+            CredError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self::bad(format!(
+            "the request body is not the JSON expected: {}",
+            e.body_text()
+        ))
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(v: Value) -> ApiResult {
+    Ok(Json(v).into_response())
+}
+
+/// Runs `f` on the device's authenticator, between CTAP requests.
+async fn exec<T: Send + 'static>(
+    d: &DeviceHandle,
+    f: impl FnOnce(&mut Authenticator<DaemonEnv>) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    exec_within(d, BUSY_TIMEOUT, f).await
+}
+
+async fn exec_within<T: Send + 'static>(
+    d: &DeviceHandle,
+    limit: Duration,
+    f: impl FnOnce(&mut Authenticator<DaemonEnv>) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    d.control
+        .send(Control::Exec(Box::new(move |a| {
+            let _ = tx.send(f(a));
+        })))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("device `{}` has stopped", d.name),
+            )
+        })?;
+    match tokio::time::timeout(limit, rx).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the operation failed inside the device (see the daemon's log)",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "device `{}` is busy with a request (waiting for a touch?): touch it, or let the client cancel, and try again",
+                d.name
+            ),
+        )),
+    }
+}
+
+fn uv_name(uv: UvPolicy) -> &'static str {
+    match uv {
+        UvPolicy::Succeed => "succeed",
+        UvPolicy::Fail => "fail",
+    }
+}
+
+async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
+    let (presence, uv) = d.shared.policy();
+    // A device busy with a request (waiting for a touch, say) still reports
+    // its policy at once; the counts are then null.
+    let counts = exec_within(d, Duration::from_millis(300), |a| {
+        let store = a.env().store_ref();
+        let stored = store.all_stored().map(|v| v.len()).unwrap_or(0);
+        let disc = store.count_discoverable().unwrap_or(0);
+        let pin = store
+            .device_state()
+            .map(|s| s.pin_hash.is_some())
+            .unwrap_or(false);
+        (Some(stored), Some(disc), Some(pin))
+    })
+    .await;
+    let (stored, discoverable, pin_set) = match counts {
+        Ok(c) => c,
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => (None, None, None),
+        Err(e) => return Err(e),
+    };
+    let mut v = d.info.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("name".into(), json!(d.name));
+        o.insert("presence".into(), json!(presence.to_string()));
+        o.insert("uv".into(), json!(uv_name(uv)));
+        o.insert(
+            "waitingForUser".into(),
+            json!(d
+                .shared
+                .waiting_for_user
+                .load(std::sync::atomic::Ordering::SeqCst)),
+        );
+        o.insert("storedCredentials".into(), json!(stored));
+        o.insert("discoverableCredentials".into(), json!(discoverable));
+        o.insert("pinSet".into(), json!(pin_set));
+        o.insert(
+            "counterMode".into(),
+            json!(match d.config.counter_mode {
+                CounterMode::PerCredential => "per-credential",
+                CounterMode::Global => "global",
+                CounterMode::AlwaysZero => "zero",
+            }),
+        );
+    }
+    Ok(v)
+}
+
+async fn list_devices(State(r): State<Registry>) -> ApiResult {
+    let mut out = Vec::new();
+    for d in r.all() {
+        out.push(status_of(&d).await?);
+    }
+    ok(json!(out))
+}
+
+async fn device_status(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    ok(status_of(&r.get(&name)?).await?)
+}
+
+async fn replug(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    d.control.send(Control::Replug).map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("device `{name}` has stopped"),
+        )
+    })?;
+    ok(json!({ "replugged": name }))
+}
+
+async fn reset(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    exec(&d, |a| a.wipe()).await?.map_err(|s| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reset failed: {s:?}"),
+        )
+    })?;
+    ok(json!({ "reset": name }))
+}
+
+fn credential_id(id: &str) -> Result<Vec<u8>, ApiError> {
+    creds::unb64("credential id", id).map_err(ApiError::from)
+}
+
+async fn list_credentials(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    let config = d.config.clone();
+    let list = exec(&d, move |a| -> Result<Vec<CredentialJson>, CredError> {
+        let store = a.env().store_ref();
+        store
+            .all_stored()?
+            .iter()
+            .map(|c| creds::to_json(c, &config, &**store))
+            .collect()
+    })
+    .await??;
+    ok(json!(list))
+}
+
+async fn show_credential(
+    State(r): State<Registry>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let id = credential_id(&id)?;
+    let config = d.config.clone();
+    let one = exec(&d, move |a| -> Result<CredentialJson, CredError> {
+        let store = a.env().store_ref();
+        let c = store.get(&id)?.ok_or_else(|| not_found(&id))?;
+        creds::to_json(&c, &config, &**store)
+    })
+    .await??;
+    ok(json!(one))
+}
+
+fn not_found(id: &[u8]) -> CredError {
+    CredError::NotFound(format!(
+        "no stored credential {}; `fidosim credentials list` shows them",
+        creds::b64(id)
+    ))
+}
+
+/// One credential object, or an array of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(Box<CredentialJson>),
+    Many(Vec<CredentialJson>),
+}
+
+async fn add_credentials(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    let list = match serde_json::from_value::<OneOrMany>(body) {
+        Ok(OneOrMany::One(c)) => vec![*c],
+        Ok(OneOrMany::Many(v)) => v,
+        Err(e) => {
+            return Err(ApiError::bad(format!(
+                "expected a credential object (or an array of them) with credentialId, isResidentCredential, rpId, privateKey, …: {e}"
+            )))
+        }
+    };
+    let config = d.config.clone();
+    let ids = exec(&d, move |a| -> Result<Vec<String>, CredError> {
+        // Everything is checked before anything is stored.
+        let now = a.env().now_ms();
+        let checked = list
+            .iter()
+            .map(|j| creds::from_json(j, &config, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = std::collections::HashSet::new();
+        for (c, _) in &checked {
+            if !seen.insert(c.id.clone()) {
+                return Err(CredError::Invalid(format!(
+                    "credential {} appears twice in the request",
+                    creds::b64(&c.id)
+                )));
+            }
+        }
+        let mut ids = Vec::new();
+        let mut done: Vec<Vec<u8>> = Vec::new();
+        for (c, n) in checked {
+            let id = c.id.clone();
+            let store: &mut dyn CredentialStore = &mut **a.env_mut().store();
+            if let Err(e) = creds::import(store, &config, c, n) {
+                // Undo the ones already imported: all or nothing.
+                for id in &done {
+                    let _ = a.env_mut().store().delete(id.as_slice());
+                }
+                return Err(e);
+            }
+            ids.push(creds::b64(&id));
+            done.push(id);
+        }
+        a.clear_cursors();
+        Ok(ids)
+    })
+    .await??;
+    for id in &ids {
+        d.shared
+            .emit("credential.imported", json!({ "credentialId": id }));
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "imported": ids }))).into_response())
+}
+
+async fn delete_credential(
+    State(r): State<Registry>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let id = credential_id(&id)?;
+    let shown = creds::b64(&id);
+    exec(&d, move |a| -> Result<(), CredError> {
+        let store = a.env_mut().store();
+        let c = store.get(&id)?.ok_or_else(|| not_found(&id))?;
+        store.delete(&c.id)?;
+        a.clear_cursors();
+        Ok(())
+    })
+    .await??;
+    d.shared.emit(
+        "credential.deleted",
+        json!({ "credentialId": shown, "by": "control" }),
+    );
+    ok(json!({ "deleted": shown }))
+}
+
+async fn clear_credentials(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    let n = exec(&d, move |a| -> Result<usize, CredError> {
+        let store = a.env_mut().store();
+        let all = store.all_stored()?;
+        for c in &all {
+            store.delete(&c.id)?;
+        }
+        a.clear_cursors();
+        Ok(all.len())
+    })
+    .await??;
+    d.shared.emit("credentials.cleared", json!({ "count": n }));
+    ok(json!({ "deleted": n }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CounterBody {
+    sign_count: u32,
+}
+
+async fn set_counter(
+    State(r): State<Registry>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+    body: Result<Json<CounterBody>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    let id = credential_id(&id)?;
+    let shown = creds::b64(&id);
+    let config = d.config.clone();
+    if config.counter_mode == CounterMode::AlwaysZero {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this device's counters are always zero (--counter zero); there is nothing to set",
+        ));
+    }
+    let value = body.sign_count;
+    exec(&d, move |a| -> Result<(), CredError> {
+        let store = a.env_mut().store();
+        store.get(&id)?.ok_or_else(|| not_found(&id))?;
+        store.set_counter(creds::counter_scope(&config, &id), value)?;
+        Ok(())
+    })
+    .await??;
+    d.shared.emit(
+        "counter.set",
+        json!({ "credentialId": shown, "signCount": value }),
+    );
+    ok(json!({ "credentialId": shown, "signCount": value }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PresenceBody {
+    presence: Option<String>,
+    uv: Option<String>,
+}
+
+async fn set_presence(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<PresenceBody>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    if body.presence.is_none() && body.uv.is_none() {
+        return Err(ApiError::bad("give `presence`, `uv` or both"));
+    }
+    let presence = body
+        .presence
+        .as_deref()
+        .map(|p| {
+            p.parse::<PresenceMode>()
+                .map_err(|e| ApiError::bad(format!("presence: {e}")))
+        })
+        .transpose()?;
+    let uv = match body.uv.as_deref() {
+        None => None,
+        Some("succeed") => Some(UvPolicy::Succeed),
+        Some("fail") => Some(UvPolicy::Fail),
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "uv: `{other}` is not succeed or fail"
+            )))
+        }
+    };
+    if let Some(p) = presence {
+        d.shared.set_presence(p);
+    }
+    if let Some(u) = uv {
+        d.shared.set_uv(u);
+    }
+    let (p, u) = d.shared.policy();
+    ok(json!({ "presence": p.to_string(), "uv": uv_name(u) }))
+}
+
+async fn touch(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    if d.shared.touch() {
+        d.shared.emit("presence.touched", json!({}));
+        ok(json!({ "touched": true }))
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no request is waiting for a touch (presence mode `manual` makes requests wait)",
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    device: Option<String>,
+}
+
+async fn events(State(r): State<Registry>, Query(q): Query<EventsQuery>) -> ApiResult {
+    let devices = match q.device {
+        Some(n) => vec![r.get(&n)?],
+        None => r.all(),
+    };
+    let (tx, rx) = mpsc::channel::<Arc<Value>>(1024);
+    for d in devices {
+        let mut sub = d.shared.subscribe();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(e) => {
+                        if tx.send(e).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let e = Arc::new(json!({ "type": "events.lost", "count": n }));
+                        if tx.send(e).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    drop(tx);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        let mut line = e.to_string();
+        line.push('\n');
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+async fn not_found_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; docs/openapi.json lists them",
+    )
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI).into_response()
+}
+
+/// The API's routes.
+pub(crate) fn router(registry: Registry) -> Router {
+    Router::new()
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/devices", get(list_devices))
+        .route("/v1/devices/{device}", get(device_status))
+        .route("/v1/devices/{device}/replug", post(replug))
+        .route("/v1/devices/{device}/reset", post(reset))
+        .route("/v1/devices/{device}/presence", put(set_presence))
+        .route("/v1/devices/{device}/touch", post(touch))
+        .route(
+            "/v1/devices/{device}/credentials",
+            get(list_credentials)
+                .post(add_credentials)
+                .delete(clear_credentials),
+        )
+        .route(
+            "/v1/devices/{device}/credentials/{id}",
+            get(show_credential).delete(delete_credential),
+        )
+        .route(
+            "/v1/devices/{device}/credentials/{id}/counter",
+            put(set_counter),
+        )
+        .route("/v1/events", get(events))
+        .fallback(not_found_route)
+        .with_state(registry)
+}
+
+/// The default control socket: `$XDG_RUNTIME_DIR/fidosim/control.sock`,
+/// else `/tmp/fidosim-UID/control.sock`.
+pub(crate) fn default_socket() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("fidosim/control.sock"),
+        None => std::env::temp_dir()
+            .join(format!("fidosim-{}", current_uid()))
+            .join("control.sock"),
+    }
+}
+
+fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+}
+
+/// Binds the Unix socket (directory 0700, socket 0600). A stale socket of a
+/// daemon that is gone is replaced; a live one is an error.
+pub(crate) fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| {
+                    format!(
+                        "cannot create {}: {e}; choose --control-socket PATH",
+                        dir.display()
+                    )
+                })?;
+        }
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "another fidosim daemon answers on {}; stop it, or give this one --control-socket PATH",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove the stale socket {}: {e}", path.display()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path).map_err(|e| {
+        format!(
+            "cannot listen on {}: {e}; choose --control-socket PATH",
+            path.display()
+        )
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    Ok(l)
+}
