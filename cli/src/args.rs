@@ -231,6 +231,13 @@ pub(crate) enum ResetArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
+    /// Several keys from a TOML file: one `[device.NAME]` table each, whose
+    /// keys are this command's flags without dashes (`transport = "udp"`,
+    /// `presence = "manual"`, `algorithms = ["es256"]`, `ephemeral = true`).
+    /// Only daemon settings (--control-*, --allow-remote) may be given with
+    /// it on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// How the key is attached.
     #[arg(long, value_enum, default_value_t = TransportArg::Uhid)]
     pub(crate) transport: TransportArg,

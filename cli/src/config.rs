@@ -36,6 +36,14 @@ pub(crate) struct RunConfig {
     pub(crate) write_ca: Option<PathBuf>,
     /// The state file; `None` keeps the state in memory.
     pub(crate) state: Option<PathBuf>,
+    /// The device's name in the daemon (`default` for the flags-only case).
+    pub(crate) name: String,
+}
+
+/// A daemon: its devices and its control API.
+#[derive(Debug, Clone)]
+pub(crate) struct DaemonConfig {
+    pub(crate) devices: Vec<RunConfig>,
     pub(crate) control: ControlConfig,
 }
 
@@ -53,7 +61,7 @@ pub(crate) struct ControlConfig {
 pub(crate) struct ConfigError(pub(crate) String);
 
 impl RunConfig {
-    pub(crate) fn from_args(a: RunArgs) -> Result<Self, ConfigError> {
+    pub(crate) fn from_args(name: &str, a: RunArgs) -> Result<Self, ConfigError> {
         let transport = match a.transport {
             TransportArg::Uhid => TransportConfig::Uhid { path: a.uhid_path },
             TransportArg::Udp => TransportConfig::Udp {
@@ -107,22 +115,6 @@ impl RunConfig {
             enterprise_rp_ids: a.enterprise_rp_ids,
             ..DeviceConfig::default()
         };
-        if let Some(addr) = a.control_listen {
-            if !addr.ip().is_loopback() && !a.allow_remote {
-                return Err(ConfigError(format!(
-                    "--control-listen {addr}: not a loopback address; the control API can read private keys, so \
-                     anything else needs --allow-remote (and a network you trust)"
-                )));
-            }
-        }
-        let control = ControlConfig {
-            socket: (!a.no_control).then(|| {
-                a.control_socket
-                    .clone()
-                    .unwrap_or_else(crate::control::server::default_socket)
-            }),
-            listen: a.control_listen,
-        };
         if a.name.len() > 127 {
             return Err(ConfigError("--name: at most 127 bytes".into()));
         }
@@ -146,18 +138,220 @@ impl RunConfig {
                 UvPolicy::Succeed
             },
             write_ca: a.write_ca,
-            control,
+            name: name.to_owned(),
             state: match (a.ephemeral, a.state) {
                 (true, _) => None,
                 (false, Some(p)) => Some(p),
                 (false, None) => Some(
                     crate::state::default_dir()
                         .map_err(|e| ConfigError(e.0))?
-                        .join("default.redb"),
+                        .join(format!("{name}.redb")),
                 ),
             },
         })
     }
+}
+
+impl ControlConfig {
+    fn from_args(a: &RunArgs) -> Result<Self, ConfigError> {
+        if let Some(addr) = a.control_listen {
+            if !addr.ip().is_loopback() && !a.allow_remote {
+                return Err(ConfigError(format!(
+                    "--control-listen {addr}: not a loopback address; the control API can read private keys, so \
+                     anything else needs --allow-remote (and a network you trust)"
+                )));
+            }
+        }
+        Ok(ControlConfig {
+            socket: (!a.no_control).then(|| {
+                a.control_socket
+                    .clone()
+                    .unwrap_or_else(crate::control::server::default_socket)
+            }),
+            listen: a.control_listen,
+        })
+    }
+}
+
+/// Command-line settings that belong to the daemon, not to a device: they
+/// may be given together with --config.
+const DAEMON_ARGS: &[&str] = &[
+    "config",
+    "control_socket",
+    "control_listen",
+    "no_control",
+    "allow_remote",
+];
+
+/// A device name: letters, digits, `.`, `_`, `-`, at most 63 characters,
+/// starting with a letter or digit (it names the state file too).
+pub(crate) fn check_device_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError(format!(
+            "device name `{name}`: use letters, digits, `.`, `_` and `-` (at most 63, starting with a letter or digit)"
+        )))
+    }
+}
+
+/// The flags a device table stands for: each key is a `fidosim run` flag
+/// without its dashes.
+fn table_flags(name: &str, table: &toml::Table) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let flag = format!("--{key}");
+        if DAEMON_ARGS.contains(&key.replace('-', "_").as_str()) && key != "allow-remote" {
+            return Err(ConfigError(format!(
+                "[device.{name}] {key}: a daemon setting; give it on the command line"
+            )));
+        }
+        match value {
+            toml::Value::String(v) => out.extend([flag, v.clone()]),
+            toml::Value::Integer(v) => out.extend([flag, v.to_string()]),
+            toml::Value::Boolean(true) => out.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) => {
+                let parts = items
+                    .iter()
+                    .map(|i| match i {
+                        toml::Value::String(s) => Ok(s.clone()),
+                        other => Err(ConfigError(format!(
+                            "[device.{name}] {key}: a list of strings, not {other}"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.extend([flag, parts.join(",")]);
+            }
+            other => {
+                return Err(ConfigError(format!(
+                "[device.{name}] {key}: a string, number, boolean or list of strings, not {other}"
+            )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One device's settings from a table, parsed exactly as `fidosim run`
+/// parses its flags.
+pub(crate) fn device_from_table(name: &str, table: &toml::Table) -> Result<RunConfig, ConfigError> {
+    use clap::Parser as _;
+    check_device_name(name)?;
+    let mut argv = vec!["fidosim".to_owned(), "run".to_owned()];
+    argv.extend(table_flags(name, table)?);
+    let cli = crate::args::Cli::try_parse_from(&argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        ConfigError(format!("[device.{name}]: {first}"))
+    })?;
+    match cli.command {
+        crate::args::Command::Run(args) => RunConfig::from_args(name, *args),
+        _ => Err(ConfigError(format!("[device.{name}]: not a device"))),
+    }
+}
+
+impl DaemonConfig {
+    pub(crate) fn from_args(a: RunArgs) -> Result<Self, ConfigError> {
+        let control = ControlConfig::from_args(&a)?;
+        let Some(path) = a.config.clone() else {
+            return Ok(Self {
+                devices: vec![RunConfig::from_args("default", a)?],
+                control,
+            });
+        };
+        reject_device_flags()?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("--config {}: {e}", path.display())))?;
+        Self::from_toml(&text, control)
+            .map_err(|e| ConfigError(format!("--config {}: {}", path.display(), e.0)))
+    }
+
+    /// The devices of a config file: `[device.NAME]` tables whose keys are
+    /// `fidosim run` flags.
+    pub(crate) fn from_toml(text: &str, control: ControlConfig) -> Result<Self, ConfigError> {
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError(format!("not valid TOML: {}", e.message()))
+        })?;
+        if let Some(k) = doc.keys().find(|k| *k != "device") {
+            return Err(ConfigError(format!(
+                "unknown section `{k}`; the file has [device.NAME] tables only"
+            )));
+        }
+        let Some(toml::Value::Table(devices)) = doc.get("device") else {
+            return Err(ConfigError("no devices: add a [device.NAME] table".into()));
+        };
+        let mut out = Vec::new();
+        for (name, table) in devices {
+            let toml::Value::Table(table) = table else {
+                return Err(ConfigError(format!(
+                    "device.{name}: a table, like [device.{name}]"
+                )));
+            };
+            out.push(device_from_table(name, table)?);
+        }
+        let mut seen = std::collections::HashMap::new();
+        for d in &out {
+            if let Some(state) = &d.state {
+                if let Some(other) = seen.insert(state.clone(), d.name.clone()) {
+                    return Err(ConfigError(format!(
+                        "devices `{other}` and `{}` would share the state file {}",
+                        d.name,
+                        state.display()
+                    )));
+                }
+            }
+        }
+        Ok(Self {
+            devices: out,
+            control,
+        })
+    }
+}
+
+/// With --config, device settings belong in the file: a device flag on the
+/// command line would be ignored, so it is an error.
+fn reject_device_flags() -> Result<(), ConfigError> {
+    use clap::CommandFactory as _;
+    let cmd = crate::args::Cli::command();
+    let Some(run_cmd) = cmd.find_subcommand("run") else {
+        return Ok(());
+    };
+    let ids: Vec<String> = run_cmd
+        .get_arguments()
+        .map(|a| a.get_id().as_str().to_owned())
+        .collect();
+    let Ok(m) = cmd.clone().try_get_matches_from(std::env::args_os()) else {
+        return Ok(());
+    };
+    let Some(run) = m.subcommand_matches("run") else {
+        return Ok(());
+    };
+    for id in &ids {
+        let id = id.as_str();
+        if run.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            && !DAEMON_ARGS.contains(&id)
+        {
+            return Err(ConfigError(format!(
+                "--{}: with --config, device settings go into the file's [device.NAME] tables",
+                id.replace('_', "-")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A PIN must be 4 to 63 bytes of UTF-8 with no NUL (CTAP 2.1 §6.5.1,

@@ -14,7 +14,7 @@ use uhid_device::udp::UdpTransport;
 use uhid_device::uhid::UhidTransport;
 
 use crate::args::{Cli, Command};
-use crate::config::{RunConfig, TransportConfig};
+use crate::config::{ControlConfig, DaemonConfig, RunConfig, TransportConfig};
 use crate::control::server::{bind_unix, router, DeviceHandle, Registry};
 use crate::state::DurableStore;
 use crate::{EXIT_FAILURE, EXIT_TRANSPORT, EXIT_USAGE};
@@ -76,7 +76,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Run(args) => {
             init_logging(cli.verbose, cli.quiet);
-            let config = RunConfig::from_args(*args).map_err(|e| Error::Config(e.0))?;
+            let config = DaemonConfig::from_args(*args).map_err(|e| Error::Config(e.0))?;
             runtime()?.block_on(serve(config))?;
         }
         Command::Devices { client: c, cmd } => runtime()?.block_on(client::devices(c, cmd))?,
@@ -127,7 +127,9 @@ fn log_events(shared: &Shared, path: std::path::PathBuf) {
     });
 }
 
-async fn serve(config: RunConfig) -> Result<(), Error> {
+/// Starts one device: opens its state, builds its authenticator, plugs it
+/// in, and runs it in a task of its own.
+pub(crate) async fn start_device(config: RunConfig) -> Result<DeviceHandle, Error> {
     let mut durable = config
         .state
         .as_deref()
@@ -197,7 +199,7 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
     } else {
         None
     };
-    let shared = Arc::new(Shared::new("default", config.presence, config.uv));
+    let shared = Arc::new(Shared::new(&config.name, config.presence, config.uv));
     if let Some(state) = &config.state {
         log_events(&shared, state.with_extension("events.jsonl"));
     }
@@ -235,25 +237,48 @@ async fn serve(config: RunConfig) -> Result<(), Error> {
     };
 
     let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let registry = Registry::default();
-    registry.add(DeviceHandle {
-        name: "default".into(),
-        control: control_tx.clone(),
+    let handle = DeviceHandle {
+        name: config.name.clone(),
+        control: control_tx,
         shared: shared.clone(),
         info: device_info(&config, bound),
         config: config.device.clone(),
+        run: config.clone(),
+        task: Arc::new(std::sync::Mutex::new(None)),
+    };
+    let name = config.name.clone();
+    let task = tokio::spawn(async move {
+        let result = device::run(
+            transport,
+            authenticator,
+            shared,
+            Settings::default(),
+            control_rx,
+        )
+        .await;
+        if let Err(e) = &result {
+            tracing::error!(device = %name, error = %e, "the device stopped");
+        }
+        result
     });
-    let api = start_control(&config, registry).await?;
-    let signals = tokio::spawn(forward_signals(control_tx));
-    let result = device::run(
-        transport,
-        authenticator,
-        shared,
-        Settings::default(),
-        control_rx,
-    )
-    .await;
-    signals.abort();
+    if let Ok(mut t) = handle.task.lock() {
+        *t = Some(task);
+    }
+    Ok(handle)
+}
+
+async fn serve(config: DaemonConfig) -> Result<(), Error> {
+    let registry = Registry::default();
+    for d in config.devices {
+        let handle = start_device(d).await?;
+        registry.add(handle);
+    }
+    let api = start_control(&config.control, registry.clone()).await?;
+    let result = tokio::select! {
+        () = stop_signal(registry.clone()) => Ok(()),
+        r = registry.all_stopped() => r,
+    };
+    registry.shutdown_all().await;
     for task in api {
         task.abort();
     }
@@ -293,11 +318,11 @@ fn device_info(config: &RunConfig, bound: Option<String>) -> serde_json::Value {
 
 /// Serves the control API on its Unix socket and, when asked, on TCP.
 async fn start_control(
-    config: &RunConfig,
+    config: &ControlConfig,
     registry: Registry,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, Error> {
     let mut tasks = Vec::new();
-    if let Some(path) = &config.control.socket {
+    if let Some(path) = &config.socket {
         let listener = bind_unix(path).map_err(Error::Runtime)?;
         tracing::info!(socket = %path.display(), "control API listening");
         let app = router(registry.clone());
@@ -307,7 +332,7 @@ async fn start_control(
             }
         }));
     }
-    if let Some(addr) = config.control.listen {
+    if let Some(addr) = config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Runtime(format!("--control-listen {addr}: {e}")))?;
@@ -322,25 +347,27 @@ async fn start_control(
     Ok(tasks)
 }
 
-async fn forward_signals(control: mpsc::UnboundedSender<Control>) {
+/// Waits for SIGINT or SIGTERM; SIGUSR1 meanwhile replugs every device.
+async fn stop_signal(registry: Registry) {
     let (Ok(mut int), Ok(mut term), Ok(mut usr1)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
         signal(SignalKind::user_defined1()),
     ) else {
         tracing::error!("cannot install signal handlers");
-        return;
+        return std::future::pending().await;
     };
     loop {
         tokio::select! {
             _ = int.recv() => break,
             _ = term.recv() => break,
             _ = usr1.recv() => {
-                tracing::info!("SIGUSR1: replugging the key");
-                let _ = control.send(Control::Replug);
+                tracing::info!("SIGUSR1: replugging the keys");
+                for d in registry.all() {
+                    let _ = d.control.send(Control::Replug);
+                }
             }
         }
     }
     tracing::info!("stopping");
-    let _ = control.send(Control::Shutdown);
 }

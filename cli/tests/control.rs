@@ -171,10 +171,20 @@ fn the_server_answers_as_its_openapi_document_says() {
     });
     for (path, method, op) in ops {
         n += 1;
-        let url = path.replace("{device}", "default").replace("{id}", "AQID");
+        // The device removed is the clone made before.
+        let device = if method == "delete" && path == "/v1/devices/{device}" {
+            "cloned"
+        } else {
+            "default"
+        };
+        let url = path.replace("{device}", device).replace("{id}", "AQID");
         let body = match op["operationId"].as_str().unwrap() {
             "setPresence" => Some(json!({ "presence": "approve", "uv": "succeed" })),
             "importCredentials" => Some(credential(&format!("BB{n:02}"), false)),
+            "addDevice" => Some(
+                json!({ "name": format!("dev{n}"), "settings": { "transport": "udp", "udp-listen": "127.0.0.1:0", "ephemeral": true } }),
+            ),
+            "cloneDevice" => Some(json!({ "name": "cloned" })),
             "setCounter" => Some(json!({ "signCount": 3 })),
             _ => None,
         };
@@ -445,6 +455,15 @@ fn manual_presence_waits_for_touch_and_events_report_it() {
     )
     .unwrap();
     let mut events = BufReader::new(s);
+    // The head arrives once the daemon has subscribed: nothing after it is
+    // missed.
+    loop {
+        let mut line = String::new();
+        events.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
     assert_eq!(
         api(
             &sock,
@@ -562,4 +581,178 @@ fn a_credential_moves_to_another_key_and_works_offline_too() {
     cli(&b.control, &["counters", "set", &base64_std(&id), "1"]);
     assert_eq!(assert_on(b.addr, "move.example", &id), 2);
     let _ = std::fs::remove_dir_all(state.parent().unwrap());
+}
+
+#[test]
+fn devices_are_added_cloned_and_removed_at_run_time() {
+    let d = Daemon::udp(Path::new(BIN), &[]);
+    let sock = d.control.clone();
+    let id = register(d.addr, "clone.example");
+    assert_eq!(assert_on(d.addr, "clone.example", &id), 1);
+    assert_eq!(assert_on(d.addr, "clone.example", &id), 2);
+    // A clone two signatures behind, plugged in by one call.
+    let (status, clone) = api(
+        &sock,
+        "POST",
+        "/v1/devices/default/clone",
+        Some(json!({ "name": "twin", "counterOffset": -2 })),
+    );
+    assert_eq!(status, 201, "{clone}");
+    assert_eq!(clone["name"], "twin");
+    assert_eq!(clone["storedCredentials"], 1);
+    let twin: std::net::SocketAddr = clone["address"].as_str().unwrap().parse().unwrap();
+    assert_ne!(twin, d.addr);
+    // Same key, same credential ID, and a counter that goes back.
+    assert_eq!(assert_on(twin, "clone.example", &id), 1);
+    assert_eq!(assert_on(d.addr, "clone.example", &id), 3);
+    let (status, v) = api(
+        &sock,
+        "POST",
+        "/v1/devices/default/clone",
+        Some(json!({ "name": "twin" })),
+    );
+    assert_eq!(status, 409, "{v}");
+    let (status, v) = api(
+        &sock,
+        "POST",
+        "/v1/devices/default/clone",
+        Some(json!({ "name": "bad name!" })),
+    );
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = api(
+        &sock,
+        "POST",
+        "/v1/devices/default/clone",
+        Some(json!({ "name": "x", "credentials": ["AAAA"] })),
+    );
+    assert_eq!(status, 404, "{v}");
+    // A device from settings (the flags of `fidosim run`), then removed.
+    let (status, v) = api(
+        &sock,
+        "POST",
+        "/v1/devices",
+        Some(
+            json!({ "name": "extra", "settings": { "transport": "udp", "udp-listen": "127.0.0.1:0", "ephemeral": true, "presence": "deny" } }),
+        ),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["presence"], "deny");
+    let (status, v) = api(
+        &sock,
+        "POST",
+        "/v1/devices",
+        Some(json!({ "name": "bad", "settings": { "transport": "udp", "frobnicate": true } })),
+    );
+    assert_eq!(status, 400);
+    assert!(v["error"].as_str().unwrap().contains("--frobnicate"), "{v}");
+    let (_, list) = api(&sock, "GET", "/v1/devices", None);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "extra", "twin"]);
+    for name in ["extra", "twin"] {
+        assert_eq!(
+            api(&sock, "DELETE", &format!("/v1/devices/{name}"), None).0,
+            200
+        );
+    }
+    assert_eq!(api(&sock, "DELETE", "/v1/devices/twin", None).0, 404);
+    let (_, list) = api(&sock, "GET", "/v1/devices", None);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_config_file_starts_several_devices() {
+    let dir = temp_state("config");
+    let dir = dir.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("keys.toml");
+    let sock = dir.join("control.sock");
+    std::fs::write(
+        &file,
+        r#"
+[device.alice]
+transport = "udp"
+udp-listen = "127.0.0.1:0"
+ephemeral = true
+presence = "manual"
+
+[device.bob]
+transport = "udp"
+udp-listen = "127.0.0.1:0"
+ephemeral = true
+algorithms = ["eddsa"]
+counter = "global"
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "--config",
+            file.to_str().unwrap(),
+            "--control-socket",
+            sock.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + T;
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, list) = api(&sock, "GET", "/v1/devices", None);
+    let got: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (s(&d["name"]), s(&d["presence"]), s(&d["counterMode"])))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("alice".into(), "manual".into(), "per-credential".into()),
+            ("bob".into(), "approve".into(), "global".into())
+        ]
+    );
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(!sock.exists(), "the socket is removed on exit");
+    // Device flags on the command line next to --config are refused, as
+    // are unknown settings in the file.
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--config",
+            file.to_str().unwrap(),
+            "--presence",
+            "deny",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--presence: with --config"));
+    std::fs::write(&file, "[device.x]\ntransport = \"udp\"\ncolour = \"red\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[device.x]") && err.contains("--colour"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
 }

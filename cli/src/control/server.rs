@@ -24,6 +24,7 @@ use uhid_device::device::Control;
 use uhid_device::presence::{DaemonEnv, PresenceMode, Shared};
 
 use super::creds::{self, CredError, CredentialJson};
+use crate::config::{device_from_table, RunConfig, TransportConfig};
 
 /// How long an operation may wait for a device that is busy (for example
 /// waiting for a touch) before the API answers 503.
@@ -38,6 +39,33 @@ pub(crate) struct DeviceHandle {
     /// Fixed facts for `status`: transport, USB identity, state file.
     pub(crate) info: Value,
     pub(crate) config: DeviceConfig,
+    /// The settings it was started with (clones start from them).
+    pub(crate) run: RunConfig,
+    /// The task running it.
+    pub(crate) task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>>,
+}
+
+impl DeviceHandle {
+    /// Unplugs the device and waits for it to stop.
+    pub(crate) async fn stop(&self) {
+        let _ = self.control.send(Control::Shutdown);
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(device = %self.name, "the device did not stop within 5 s");
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.task
+            .lock()
+            .map(|t| t.as_ref().is_some_and(tokio::task::JoinHandle::is_finished))
+            .unwrap_or(false)
+    }
 }
 
 /// The devices of this daemon.
@@ -50,6 +78,52 @@ impl Registry {
     pub(crate) fn add(&self, d: DeviceHandle) {
         if let Ok(mut m) = self.devices.write() {
             m.insert(d.name.clone(), d);
+        }
+    }
+
+    fn remove(&self, name: &str) -> Option<DeviceHandle> {
+        self.devices.write().ok().and_then(|mut m| m.remove(name))
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.devices
+            .read()
+            .map(|m| m.contains_key(name))
+            .unwrap_or(false)
+    }
+
+    /// Resolves when the last device has stopped because of an error (a
+    /// transport failure), with that error; devices that fail while others
+    /// run are dropped from the registry and logged.
+    pub(crate) async fn all_stopped(&self) -> std::io::Result<()> {
+        let mut last_error = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for d in self.all() {
+                if !d.finished() {
+                    continue;
+                }
+                self.remove(&d.name);
+                let task = d.task.lock().ok().and_then(|mut t| t.take());
+                if let Some(Ok(Err(e))) = match task {
+                    Some(t) => Some(t.await),
+                    None => None,
+                } {
+                    last_error = Some(e);
+                }
+            }
+            if self.all().is_empty() {
+                if let Some(e) = last_error.take() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Unplugs every device.
+    pub(crate) async fn shutdown_all(&self) {
+        for d in self.all() {
+            d.stop().await;
         }
     }
 
@@ -68,7 +142,7 @@ impl Registry {
             })
     }
 
-    fn all(&self) -> Vec<DeviceHandle> {
+    pub(crate) fn all(&self) -> Vec<DeviceHandle> {
         self.devices
             .read()
             .map(|m| m.values().cloned().collect())
@@ -546,6 +620,183 @@ async fn events(State(r): State<Registry>, Query(q): Query<EventsQuery>) -> ApiR
         .into_response())
 }
 
+/// JSON settings (`fidosim run` flags without dashes) as a TOML table, to
+/// be parsed like a config file's device table.
+fn settings_table(v: &Value) -> Result<toml::Table, ApiError> {
+    let Some(obj) = v.as_object() else {
+        return Err(ApiError::bad(
+            "settings: an object of `fidosim run` flags without dashes",
+        ));
+    };
+    let mut t = toml::Table::new();
+    for (k, v) in obj {
+        let tv = match v {
+            Value::String(s) => toml::Value::String(s.clone()),
+            Value::Bool(b) => toml::Value::Boolean(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => toml::Value::Integer(i),
+                None => return Err(ApiError::bad(format!("settings.{k}: an integer"))),
+            },
+            Value::Array(items) => toml::Value::Array(
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(|s| toml::Value::String(s.to_owned()))
+                            .ok_or_else(|| {
+                                ApiError::bad(format!("settings.{k}: a list of strings"))
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => {
+                return Err(ApiError::bad(format!(
+                    "settings.{k}: a string, integer, boolean or list of strings"
+                )))
+            }
+        };
+        t.insert(k.clone(), tv);
+    }
+    Ok(t)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddDevice {
+    name: String,
+    #[serde(default)]
+    settings: Option<Value>,
+}
+
+async fn start(r: &Registry, config: RunConfig) -> Result<DeviceHandle, ApiError> {
+    if r.contains(&config.name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a device named `{}` is running already", config.name),
+        ));
+    }
+    let handle = crate::run::start_device(config)
+        .await
+        .map_err(|e| ApiError::bad(format!("the device could not start: {e}")))?;
+    r.add(handle.clone());
+    Ok(handle)
+}
+
+async fn add_device(
+    State(r): State<Registry>,
+    body: Result<Json<AddDevice>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let table = settings_table(&body.settings.unwrap_or_else(|| json!({})))?;
+    let config = device_from_table(&body.name, &table).map_err(|e| ApiError::bad(e.0))?;
+    let d = start(&r, config).await?;
+    Ok((StatusCode::CREATED, Json(status_of(&d).await?)).into_response())
+}
+
+async fn remove_device(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    r.remove(&name);
+    d.stop().await;
+    ok(json!({ "removed": name }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CloneBody {
+    name: String,
+    /// Credential IDs to copy; all stored credentials when absent.
+    #[serde(default)]
+    credentials: Option<Vec<String>>,
+    /// Added to each copied counter (negative: the clone lags behind).
+    #[serde(default)]
+    counter_offset: i64,
+    /// A state file for the clone; in memory when absent.
+    #[serde(default)]
+    state: Option<String>,
+    /// The clone's UDP address when the original uses UDP (default: a free
+    /// loopback port).
+    #[serde(default)]
+    udp_listen: Option<String>,
+}
+
+async fn clone_device(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<CloneBody>, JsonRejection>,
+) -> ApiResult {
+    let src = r.get(&name)?;
+    let Json(body) = body?;
+    crate::config::check_device_name(&body.name).map_err(|e| ApiError::bad(e.0))?;
+    let wanted = body
+        .credentials
+        .as_ref()
+        .map(|ids| {
+            ids.iter()
+                .map(|i| creds::unb64("credentials", i))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let config = src.config.clone();
+    let exported = exec(&src, move |a| -> Result<Vec<CredentialJson>, CredError> {
+        let store = a.env().store_ref();
+        let all = store.all_stored()?;
+        if let Some(ids) = &wanted {
+            if let Some(missing) = ids.iter().find(|id| !all.iter().any(|c| &c.id == *id)) {
+                return Err(not_found(missing));
+            }
+        }
+        all.iter()
+            .filter(|c| wanted.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+            .map(|c| creds::to_json(c, &config, &**store))
+            .collect()
+    })
+    .await??;
+    let mut run = src.run.clone();
+    run.name = body.name.clone();
+    run.state = body.state.map(std::path::PathBuf::from);
+    run.write_ca = None;
+    if let TransportConfig::Udp { listen, .. } = &mut run.transport {
+        *listen = match body.udp_listen {
+            Some(a) => a
+                .parse()
+                .map_err(|_| ApiError::bad(format!("udpListen: `{a}` is not HOST:PORT")))?,
+            None => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+    }
+    let offset = body.counter_offset;
+    let copies: Vec<CredentialJson> = exported
+        .into_iter()
+        .map(|mut c| {
+            let n = i64::from(c.sign_count).saturating_add(offset);
+            c.sign_count = u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+            c
+        })
+        .collect();
+    let n = copies.len();
+    let clone = start(&r, run).await?;
+    let config = clone.config.clone();
+    let imported = exec(&clone, move |a| -> Result<(), CredError> {
+        let now = a.env().now_ms();
+        for j in &copies {
+            let (c, count) = creds::from_json(j, &config, now)?;
+            creds::import(&mut **a.env_mut().store(), &config, c, count)?;
+        }
+        Ok(())
+    })
+    .await
+    .and_then(|r| r.map_err(ApiError::from));
+    if let Err(e) = imported {
+        r.remove(&clone.name);
+        clone.stop().await;
+        return Err(e);
+    }
+    clone.shared.emit(
+        "device.cloned",
+        json!({ "from": name, "credentials": n, "counterOffset": offset }),
+    );
+    Ok((StatusCode::CREATED, Json(status_of(&clone).await?)).into_response())
+}
+
 async fn not_found_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -561,8 +812,12 @@ async fn openapi() -> Response {
 pub(crate) fn router(registry: Registry) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
-        .route("/v1/devices", get(list_devices))
-        .route("/v1/devices/{device}", get(device_status))
+        .route("/v1/devices", get(list_devices).post(add_device))
+        .route(
+            "/v1/devices/{device}",
+            get(device_status).delete(remove_device),
+        )
+        .route("/v1/devices/{device}/clone", post(clone_device))
         .route("/v1/devices/{device}/replug", post(replug))
         .route("/v1/devices/{device}/reset", post(reset))
         .route("/v1/devices/{device}/presence", put(set_presence))
