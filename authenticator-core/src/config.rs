@@ -25,6 +25,57 @@ pub enum CounterMode {
     Global,
     /// Always 0, as synced passkey providers report.
     AlwaysZero,
+    /// Per credential, but never advancing: every signature repeats the
+    /// current value (a counter a relying party must see as not increasing).
+    Frozen,
+    /// Per credential, advancing by a random step from 1 to this maximum
+    /// (at least 1) each signature, as some authenticators do to hide how
+    /// often a credential is used.
+    RandomStep(u32),
+}
+
+impl std::fmt::Display for CounterMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PerCredential => f.write_str("per-credential"),
+            Self::Global => f.write_str("global"),
+            Self::AlwaysZero => f.write_str("zero"),
+            Self::Frozen => f.write_str("frozen"),
+            Self::RandomStep(max) => write!(f, "random:{max}"),
+        }
+    }
+}
+
+impl std::str::FromStr for CounterMode {
+    type Err = String;
+
+    /// `per-credential`, `global`, `zero`, `frozen` or `random:MAX` (MAX
+    /// from 1 to 65536).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || {
+            format!("`{s}` is not one of per-credential, global, zero, frozen, random:MAX (MAX from 1 to 65536)")
+        };
+        match s.split_once(':') {
+            None if s == "per-credential" => Ok(Self::PerCredential),
+            None if s == "global" => Ok(Self::Global),
+            None if s == "zero" => Ok(Self::AlwaysZero),
+            None if s == "frozen" => Ok(Self::Frozen),
+            Some(("random", max)) => match max.parse::<u32>() {
+                Ok(m @ 1..=65536) => Ok(Self::RandomStep(m)),
+                _ => Err(err()),
+            },
+            _ => Err(err()),
+        }
+    }
+}
+
+/// What a counter does when the next value would pass 2^32 − 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CounterOverflow {
+    /// Stay at 2^32 − 1 (the default; the counter stops increasing).
+    Saturate,
+    /// Wrap around past 0 (the counter goes back, as an RP would see it).
+    Wrap,
 }
 
 /// The backup flags (WebAuthn §6.1: BE bit 3, BS bit 4).
@@ -58,6 +109,8 @@ pub struct DeviceConfig {
     pub attestation: AttestationMode,
     /// Signature counter behaviour.
     pub counter_mode: CounterMode,
+    /// What counters do at 2^32 − 1.
+    pub counter_overflow: CounterOverflow,
     /// BE/BS flags in every authenticator data.
     pub backup: BackupFlags,
     /// Whether the device has a built-in user verification method (as if it
@@ -98,6 +151,7 @@ impl Default for DeviceConfig {
             algorithms: Algorithm::ALL.to_vec(),
             attestation: AttestationMode::Batch,
             counter_mode: CounterMode::PerCredential,
+            counter_overflow: CounterOverflow::Saturate,
             backup: BackupFlags::DeviceBound,
             builtin_uv: true,
             uv_retries: crate::limits::DEFAULT_UV_RETRIES,

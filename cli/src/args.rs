@@ -132,6 +132,14 @@ pub(crate) enum CounterCmd {
     /// Set a credential's signature counter; a lower value rewinds it, as a
     /// cloned authenticator would.
     Set { id: String, value: u32 },
+    /// How counters advance: per-credential, global, zero, frozen or
+    /// random:MAX.
+    Mode {
+        mode: String,
+        /// What counters do past 2^32-1.
+        #[arg(long, value_parser = ["saturate", "wrap"])]
+        overflow: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -194,13 +202,11 @@ pub(crate) enum AttestationArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum CounterArg {
-    /// One counter per credential.
-    PerCredential,
-    /// One counter for the whole device.
-    Global,
-    /// Always 0, like synced passkeys.
-    Zero,
+pub(crate) enum OverflowArg {
+    /// Stay at 2^32-1.
+    Saturate,
+    /// Wrap around past 0.
+    Wrap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -275,8 +281,14 @@ pub(crate) struct RunArgs {
     #[arg(long, value_enum, default_value_t = AttestationArg::Packed)]
     pub(crate) attestation: AttestationArg,
     /// Signature counter behaviour.
-    #[arg(long, value_enum, default_value_t = CounterArg::PerCredential)]
-    pub(crate) counter: CounterArg,
+    /// per-credential, global (one for the device), zero (always 0, like
+    /// synced passkeys), frozen (never advances) or random:MAX (advances by
+    /// a random 1..=MAX). The control API changes it while the key runs.
+    #[arg(long, default_value = "per-credential")]
+    pub(crate) counter: String,
+    /// What a counter does past 2^32-1.
+    #[arg(long, value_enum, default_value_t = OverflowArg::Saturate)]
+    pub(crate) counter_overflow: OverflowArg,
     /// Backup flags (BE/BS).
     #[arg(long, value_enum, default_value_t = BackupArg::DeviceBound)]
     pub(crate) backup: BackupArg,

@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use authenticator_core::config::{AttestationMode, BackupFlags, CounterMode, ResetPolicy};
+use authenticator_core::config::{AttestationMode, BackupFlags, CounterOverflow, ResetPolicy};
 use authenticator_core::crypto::keys::Algorithm;
 use authenticator_core::env::UvPolicy;
 use authenticator_core::DeviceConfig;
 use uhid_device::presence::PresenceMode;
 use uhid_device::uhid::UsbIdentity;
 
-use crate::args::{AttestationArg, BackupArg, CounterArg, ResetArg, RunArgs, TransportArg, UvArg};
+use crate::args::{AttestationArg, BackupArg, OverflowArg, ResetArg, RunArgs, TransportArg, UvArg};
 
 /// Where the key is attached.
 #[derive(Debug, Clone)]
@@ -93,10 +93,13 @@ impl RunConfig {
                 AttestationArg::SelfSigned => AttestationMode::SelfAttestation,
                 AttestationArg::Packed => AttestationMode::Batch,
             },
-            counter_mode: match a.counter {
-                CounterArg::PerCredential => CounterMode::PerCredential,
-                CounterArg::Global => CounterMode::Global,
-                CounterArg::Zero => CounterMode::AlwaysZero,
+            counter_mode: a
+                .counter
+                .parse()
+                .map_err(|e: String| ConfigError(format!("--counter: {e}")))?,
+            counter_overflow: match a.counter_overflow {
+                OverflowArg::Saturate => CounterOverflow::Saturate,
+                OverflowArg::Wrap => CounterOverflow::Wrap,
             },
             backup: match a.backup {
                 BackupArg::DeviceBound => BackupFlags::DeviceBound,

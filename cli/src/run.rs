@@ -242,7 +242,6 @@ pub(crate) async fn start_device(config: RunConfig) -> Result<DeviceHandle, Erro
         control: control_tx,
         shared: shared.clone(),
         info: device_info(&config, bound),
-        config: config.device.clone(),
         run: config.clone(),
         task: Arc::new(std::sync::Mutex::new(None)),
     };

@@ -186,6 +186,7 @@ fn the_server_answers_as_its_openapi_document_says() {
             ),
             "cloneDevice" => Some(json!({ "name": "cloned" })),
             "setCounter" => Some(json!({ "signCount": 3 })),
+            "setCounterMode" => Some(json!({ "mode": "per-credential", "overflow": "saturate" })),
             _ => None,
         };
         if op["operationId"] == "events" {
@@ -590,6 +591,24 @@ fn devices_are_added_cloned_and_removed_at_run_time() {
     let id = register(d.addr, "clone.example");
     assert_eq!(assert_on(d.addr, "clone.example", &id), 1);
     assert_eq!(assert_on(d.addr, "clone.example", &id), 2);
+    // Counter modes change at run time.
+    let (code, _, err) = cli(&sock, &["counters", "mode", "frozen"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(assert_on(d.addr, "clone.example", &id), 2);
+    assert_eq!(assert_on(d.addr, "clone.example", &id), 2);
+    let (code, _, err) = cli(
+        &sock,
+        &["counters", "mode", "per-credential", "--overflow", "wrap"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, st) = api(&sock, "GET", "/v1/devices/default", None);
+    assert_eq!(
+        (st["counterMode"].as_str(), st["counterOverflow"].as_str()),
+        (Some("per-credential"), Some("wrap"))
+    );
+    let (code, _, err) = cli(&sock, &["counters", "mode", "sometimes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("random:MAX"), "{err}");
     // A clone two signatures behind, plugged in by one call.
     let (status, clone) = api(
         &sock,

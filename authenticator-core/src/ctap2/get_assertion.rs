@@ -7,7 +7,7 @@ use super::pin::permission;
 use super::Authenticator;
 use crate::auth_data::{flags, AuthData};
 use crate::cbor;
-use crate::config::{BackupFlags, CounterMode};
+use crate::config::BackupFlags;
 use crate::crypto::sha256;
 use crate::env::{Env, Event, PresenceRequest};
 use crate::limits::GET_NEXT_ASSERTION_WINDOW_MS;
@@ -225,13 +225,7 @@ impl<E: Env> Authenticator<E> {
         let (mut auth_flags, identifying) = (*flags, *identifying);
         // The counter is committed before the signature is made, so a value
         // that has been signed is never handed out again, even after a crash.
-        let sign_count = match self.config.counter_mode {
-            CounterMode::AlwaysZero => 0,
-            CounterMode::PerCredential | CounterMode::Global => {
-                let scope = self.counter_scope(&credential.id);
-                self.store().next_counter(scope, 1)?
-            }
-        };
+        let sign_count = self.next_sign_count(&credential.id)?;
         if self.config.backup == BackupFlags::Synced {
             auth_flags |= flags::BE | flags::BS;
         }

@@ -5,7 +5,7 @@ use super::pin::permission;
 use super::Authenticator;
 use crate::auth_data::{flags, AttestedCredential, AuthData};
 use crate::cbor;
-use crate::config::{AttestationMode, BackupFlags, CounterMode};
+use crate::config::{AttestationMode, BackupFlags, CounterMode, CounterOverflow};
 use crate::crypto::keys::PrivateKey;
 use crate::crypto::{seal, sha256};
 use crate::env::{Env, Event, PresenceError, PresenceRequest};
@@ -208,8 +208,11 @@ impl<E: Env> Authenticator<E> {
         // The registration's signCount: per-credential counters start at 0
         // (WebAuthn §6.1.1); a global counter advances and is committed.
         let sign_count = match self.config.counter_mode {
-            CounterMode::Global => self.store().next_counter(CounterScope::Global, 1)?,
-            CounterMode::PerCredential | CounterMode::AlwaysZero => 0,
+            CounterMode::Global => self.next_sign_count(&credential_id)?,
+            CounterMode::PerCredential
+            | CounterMode::AlwaysZero
+            | CounterMode::Frozen
+            | CounterMode::RandomStep(_) => 0,
         };
         if rk {
             let replacing = self
@@ -395,9 +398,34 @@ impl<E: Env> Authenticator<E> {
     pub(super) fn counter_scope(&self, credential_id: &[u8]) -> CounterScope {
         match self.config.counter_mode {
             CounterMode::Global => CounterScope::Global,
-            CounterMode::PerCredential | CounterMode::AlwaysZero => {
-                CounterScope::Credential(sha256(credential_id))
+            CounterMode::PerCredential
+            | CounterMode::AlwaysZero
+            | CounterMode::Frozen
+            | CounterMode::RandomStep(_) => CounterScope::Credential(sha256(credential_id)),
+        }
+    }
+
+    /// The signature counter for the next signature by `credential_id`,
+    /// advanced and committed first (so a signed value is never handed out
+    /// again, even after a crash) under the device's counter mode.
+    pub(super) fn next_sign_count(&mut self, credential_id: &[u8]) -> Result<u32, StatusCode> {
+        let scope = self.counter_scope(credential_id);
+        let step = match self.config.counter_mode {
+            CounterMode::AlwaysZero => return Ok(0),
+            CounterMode::Frozen => return Ok(self.env.store_ref().counter(scope)?),
+            CounterMode::PerCredential | CounterMode::Global => 1,
+            CounterMode::RandomStep(max) => {
+                1 + rand_core::RngCore::next_u32(self.env.rng()) % max.max(1)
             }
+        };
+        let current = self.env.store_ref().counter(scope)?;
+        match (current.checked_add(step), self.config.counter_overflow) {
+            (None, CounterOverflow::Wrap) => {
+                let next = current.wrapping_add(step);
+                self.store().set_counter(scope, next)?;
+                Ok(next)
+            }
+            _ => Ok(self.store().next_counter(scope, step)?),
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::*;
 use crate::auth_data::flags;
 use crate::cbor::{self, assert_canonical, hex, MapBuilder, Value};
-use crate::config::{AttestationMode, BackupFlags, CounterMode, ResetPolicy};
+use crate::config::{AttestationMode, BackupFlags, CounterMode, CounterOverflow, ResetPolicy};
 use crate::crypto::keys::{Algorithm, PublicKey};
 use crate::crypto::sha256;
 use crate::env::{PresencePolicy, TestEnv, UvPolicy};
@@ -1294,6 +1294,76 @@ fn counter_modes() {
     let a = parse_mc(&d.handle(&Mc::default().encode()));
     assert_eq!(ga(&mut d, &a.cred_id), 0);
     assert_eq!(ga(&mut d, &a.cred_id), 0);
+
+    // Frozen: the value repeats (here after a per-credential start).
+    let mut d = device();
+    let a = parse_mc(&d.handle(&Mc::default().encode()));
+    assert_eq!(ga(&mut d, &a.cred_id), 1);
+    let mut config = d.config().clone();
+    config.counter_mode = CounterMode::Frozen;
+    d.set_config(config).unwrap();
+    assert_eq!(ga(&mut d, &a.cred_id), 1);
+    assert_eq!(ga(&mut d, &a.cred_id), 1);
+
+    // Random steps: always up, by 1 to MAX, and not always by the same.
+    let mut d = device_with(DeviceConfig {
+        counter_mode: CounterMode::RandomStep(10),
+        ..Default::default()
+    });
+    let a = parse_mc(&d.handle(&Mc::default().encode()));
+    let mut last = 0;
+    let mut steps = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let c = ga(&mut d, &a.cred_id);
+        assert!((1..=10).contains(&(c - last)), "{last} -> {c}");
+        steps.insert(c - last);
+        last = c;
+    }
+    assert!(steps.len() > 3, "{steps:?}");
+}
+
+#[test]
+fn counter_overflow_saturates_or_wraps() {
+    for (overflow, after) in [
+        (CounterOverflow::Saturate, [u32::MAX, u32::MAX]),
+        (CounterOverflow::Wrap, [u32::MAX, 0]),
+    ] {
+        let mut d = device_with(DeviceConfig {
+            counter_overflow: overflow,
+            ..Default::default()
+        });
+        let a = parse_mc(&d.handle(&Mc::default().encode()));
+        let scope = crate::store::CounterScope::Credential(crate::crypto::sha256(&a.cred_id));
+        d.env_mut()
+            .store()
+            .set_counter(scope, u32::MAX - 1)
+            .unwrap();
+        for want in after {
+            let got = counter(
+                &parse_ga(
+                    &d.handle(
+                        &Ga {
+                            allow: vec![a.cred_id.clone()],
+                            ..Ga::default()
+                        }
+                        .encode(),
+                    ),
+                )
+                .auth_data,
+            );
+            assert_eq!(got, want, "{overflow:?}");
+        }
+    }
+}
+
+#[test]
+fn counter_modes_parse_and_print() {
+    for s in ["per-credential", "global", "zero", "frozen", "random:7"] {
+        assert_eq!(s.parse::<CounterMode>().unwrap().to_string(), s);
+    }
+    for bad in ["", "random", "random:0", "random:65537", "random:x", "up"] {
+        assert!(bad.parse::<CounterMode>().is_err(), "{bad}");
+    }
 }
 
 // ------------------------------------------------------- reset, selection

@@ -33,11 +33,9 @@
 //! and any error from it (denied, not yet, cancelled) is that status word.
 
 use super::Authenticator;
-use crate::config::CounterMode;
 use crate::crypto::keys::{Algorithm, PrivateKey, PublicKey};
 use crate::crypto::seal;
 use crate::env::{Env, PresenceRequest};
-use crate::store::CredentialStore;
 
 /// The command completed (U2F Raw Message Formats v1.2 §3.3).
 const SW_NO_ERROR: u16 = 0x9000;
@@ -295,15 +293,9 @@ impl<E: Env> Authenticator<E> {
 
         // The counter getAssertion uses for this credential ID, advanced
         // and committed before the signature is made; 0 in AlwaysZero mode.
-        let counter = match self.config.counter_mode {
-            CounterMode::AlwaysZero => 0,
-            CounterMode::PerCredential | CounterMode::Global => {
-                let scope = self.counter_scope(&credential.id);
-                self.store()
-                    .next_counter(scope, 1)
-                    .map_err(|_| SW_UNKNOWN)?
-            }
-        };
+        let counter = self
+            .next_sign_count(&credential.id)
+            .map_err(|_| SW_UNKNOWN)?;
         let counter = counter.to_be_bytes();
 
         // §5.4: the signature is over application parameter ‖ user presence

@@ -9,7 +9,7 @@ use crate::config::{CounterMode, DeviceConfig};
 use crate::crypto::attestation_ca::AttestationIdentity;
 use crate::crypto::sha256;
 use crate::env::{PresencePolicy, TestEnv};
-use crate::store::CounterScope;
+use crate::store::{CounterScope, CredentialStore};
 use rand_chacha::rand_core::SeedableRng;
 
 const CHALLENGE: [u8; 32] = [0x42; 32];

@@ -324,7 +324,39 @@ pub(crate) async fn credentials(a: ClientArgs, cmd: CredentialCmd) -> Result<(),
 }
 
 pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error> {
-    let CounterCmd::Set { id, value } = cmd;
+    let (id, value) = match cmd {
+        CounterCmd::Set { id, value } => (id, value),
+        CounterCmd::Mode { mode, overflow } => {
+            if a.state.is_some() {
+                return Err(Error::Runtime(
+                    "the counter mode is a setting of a running key (--counter of `fidosim run`), not of a state file"
+                        .into(),
+                ));
+            }
+            let mut body = json!({ "mode": mode });
+            if let Some(o) = overflow {
+                body["overflow"] = json!(o);
+            }
+            let v = call(
+                &Target::of(&a),
+                Method::PUT,
+                &format!("/v1/devices/{}/counter-mode", a.dev()),
+                Some(body),
+            )
+            .await?;
+            output(
+                &a,
+                &v,
+                &format!(
+                    "counters of {}: {}, {} at 2^32-1",
+                    a.dev(),
+                    s(&v["mode"]),
+                    s(&v["overflow"])
+                ),
+            );
+            return Ok(());
+        }
+    };
     if let Some(path) = a.state.clone() {
         let mut store = open_offline(path)?;
         let bytes =

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use authenticator_core::config::{CounterMode, DeviceConfig};
+use authenticator_core::config::{CounterMode, CounterOverflow};
 use authenticator_core::env::UvPolicy;
 use authenticator_core::{Authenticator, CredentialStore, Env};
 use axum::body::Body;
@@ -38,7 +38,6 @@ pub(crate) struct DeviceHandle {
     pub(crate) shared: Arc<Shared>,
     /// Fixed facts for `status`: transport, USB identity, state file.
     pub(crate) info: Value,
-    pub(crate) config: DeviceConfig,
     /// The settings it was started with (clones start from them).
     pub(crate) run: RunConfig,
     /// The task running it.
@@ -243,6 +242,13 @@ async fn exec_within<T: Send + 'static>(
     }
 }
 
+fn overflow_name(o: CounterOverflow) -> &'static str {
+    match o {
+        CounterOverflow::Saturate => "saturate",
+        CounterOverflow::Wrap => "wrap",
+    }
+}
+
 fn uv_name(uv: UvPolicy) -> &'static str {
     match uv {
         UvPolicy::Succeed => "succeed",
@@ -255,6 +261,8 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
     // A device busy with a request (waiting for a touch, say) still reports
     // its policy at once; the counts are then null.
     let counts = exec_within(d, Duration::from_millis(300), |a| {
+        let mode = a.config().counter_mode;
+        let overflow = a.config().counter_overflow;
         let store = a.env().store_ref();
         let stored = store.all_stored().map(|v| v.len()).unwrap_or(0);
         let disc = store.count_discoverable().unwrap_or(0);
@@ -262,12 +270,18 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
             .device_state()
             .map(|s| s.pin_hash.is_some())
             .unwrap_or(false);
-        (Some(stored), Some(disc), Some(pin))
+        (
+            Some(stored),
+            Some(disc),
+            Some(pin),
+            Some(mode.to_string()),
+            Some(overflow_name(overflow)),
+        )
     })
     .await;
-    let (stored, discoverable, pin_set) = match counts {
+    let (stored, discoverable, pin_set, mode, overflow) = match counts {
         Ok(c) => c,
-        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => (None, None, None),
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => (None, None, None, None, None),
         Err(e) => return Err(e),
     };
     let mut v = d.info.clone();
@@ -285,14 +299,8 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
         o.insert("storedCredentials".into(), json!(stored));
         o.insert("discoverableCredentials".into(), json!(discoverable));
         o.insert("pinSet".into(), json!(pin_set));
-        o.insert(
-            "counterMode".into(),
-            json!(match d.config.counter_mode {
-                CounterMode::PerCredential => "per-credential",
-                CounterMode::Global => "global",
-                CounterMode::AlwaysZero => "zero",
-            }),
-        );
+        o.insert("counterMode".into(), json!(mode));
+        o.insert("counterOverflow".into(), json!(overflow));
     }
     Ok(v)
 }
@@ -337,8 +345,8 @@ fn credential_id(id: &str) -> Result<Vec<u8>, ApiError> {
 
 async fn list_credentials(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let d = r.get(&name)?;
-    let config = d.config.clone();
     let list = exec(&d, move |a| -> Result<Vec<CredentialJson>, CredError> {
+        let config = a.config().clone();
         let store = a.env().store_ref();
         store
             .all_stored()?
@@ -356,8 +364,8 @@ async fn show_credential(
 ) -> ApiResult {
     let d = r.get(&name)?;
     let id = credential_id(&id)?;
-    let config = d.config.clone();
     let one = exec(&d, move |a| -> Result<CredentialJson, CredError> {
+        let config = a.config().clone();
         let store = a.env().store_ref();
         let c = store.get(&id)?.ok_or_else(|| not_found(&id))?;
         creds::to_json(&c, &config, &**store)
@@ -397,8 +405,8 @@ async fn add_credentials(
             )))
         }
     };
-    let config = d.config.clone();
     let ids = exec(&d, move |a| -> Result<Vec<String>, CredError> {
+        let config = a.config().clone();
         // Everything is checked before anything is stored.
         let now = a.env().now_ms();
         let checked = list
@@ -493,15 +501,15 @@ async fn set_counter(
     let Json(body) = body?;
     let id = credential_id(&id)?;
     let shown = creds::b64(&id);
-    let config = d.config.clone();
-    if config.counter_mode == CounterMode::AlwaysZero {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "this device's counters are always zero (--counter zero); there is nothing to set",
-        ));
-    }
     let value = body.sign_count;
     exec(&d, move |a| -> Result<(), CredError> {
+        let config = a.config().clone();
+        if config.counter_mode == CounterMode::AlwaysZero {
+            return Err(CredError::Conflict(
+                "this device's counters are always zero (counter mode zero); there is nothing to set"
+                    .into(),
+            ));
+        }
         let store = a.env_mut().store();
         store.get(&id)?.ok_or_else(|| not_found(&id))?;
         store.set_counter(creds::counter_scope(&config, &id), value)?;
@@ -513,6 +521,59 @@ async fn set_counter(
         json!({ "credentialId": shown, "signCount": value }),
     );
     ok(json!({ "credentialId": shown, "signCount": value }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CounterModeBody {
+    mode: Option<String>,
+    overflow: Option<String>,
+}
+
+async fn set_counter_mode(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<CounterModeBody>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    if body.mode.is_none() && body.overflow.is_none() {
+        return Err(ApiError::bad("give `mode`, `overflow` or both"));
+    }
+    let mode = body
+        .mode
+        .as_deref()
+        .map(|m| {
+            m.parse::<CounterMode>()
+                .map_err(|e| ApiError::bad(format!("mode: {e}")))
+        })
+        .transpose()?;
+    let overflow = match body.overflow.as_deref() {
+        None => None,
+        Some("saturate") => Some(CounterOverflow::Saturate),
+        Some("wrap") => Some(CounterOverflow::Wrap),
+        Some(o) => {
+            return Err(ApiError::bad(format!(
+                "overflow: `{o}` is not saturate or wrap"
+            )))
+        }
+    };
+    let (mode, overflow) = exec(&d, move |a| {
+        let mut config = a.config().clone();
+        if let Some(m) = mode {
+            config.counter_mode = m;
+        }
+        if let Some(o) = overflow {
+            config.counter_overflow = o;
+        }
+        let out = (config.counter_mode, config.counter_overflow);
+        a.set_config(config).map(|()| out)
+    })
+    .await?
+    .map_err(|e| ApiError::bad(e.to_string()))?;
+    let v = json!({ "mode": mode.to_string(), "overflow": overflow_name(overflow) });
+    d.shared.emit("counter.mode", v.clone());
+    ok(v)
 }
 
 #[derive(Deserialize)]
@@ -736,8 +797,8 @@ async fn clone_device(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
-    let config = src.config.clone();
     let exported = exec(&src, move |a| -> Result<Vec<CredentialJson>, CredError> {
+        let config = a.config().clone();
         let store = a.env().store_ref();
         let all = store.all_stored()?;
         if let Some(ids) = &wanted {
@@ -774,8 +835,8 @@ async fn clone_device(
         .collect();
     let n = copies.len();
     let clone = start(&r, run).await?;
-    let config = clone.config.clone();
     let imported = exec(&clone, move |a| -> Result<(), CredError> {
+        let config = a.config().clone();
         let now = a.env().now_ms();
         for j in &copies {
             let (c, count) = creds::from_json(j, &config, now)?;
@@ -821,6 +882,7 @@ pub(crate) fn router(registry: Registry) -> Router {
         .route("/v1/devices/{device}/replug", post(replug))
         .route("/v1/devices/{device}/reset", post(reset))
         .route("/v1/devices/{device}/presence", put(set_presence))
+        .route("/v1/devices/{device}/counter-mode", put(set_counter_mode))
         .route("/v1/devices/{device}/touch", post(touch))
         .route(
             "/v1/devices/{device}/credentials",
