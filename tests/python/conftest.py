@@ -79,7 +79,8 @@ def _start(binary: Path, extra_args: list[str], ca_pem_path: Path) -> Daemon | N
     ]
     if "--state" not in extra_args:
         cmd.append("--ephemeral")  # a fresh key each start
-    cmd.append("--no-control")  # daemons of these tests need no control API
+    if "--control-socket" not in extra_args:
+        cmd.append("--no-control")  # most of these tests need no control API
     env = dict(os.environ)
     env.pop("RUST_LOG", None)  # the ready line is logged at INFO
     env["NO_COLOR"] = "1"
