@@ -22,8 +22,8 @@ use crate::status::StatusCode;
 
 pub use ciborium::value::{Integer, Value};
 
-/// Decodes one complete CBOR item; trailing bytes, duplicate map keys and
-/// nesting deeper than [`MAX_CBOR_NESTING`] are rejected.
+/// Decodes one complete CBOR item; trailing bytes, duplicate map keys, tags
+/// and nesting deeper than [`MAX_CBOR_NESTING`] are rejected.
 pub fn decode(bytes: &[u8]) -> Result<Value, StatusCode> {
     let mut reader = bytes;
     let value: Value =
@@ -54,7 +54,8 @@ fn check_tree(value: &Value, depth: usize) -> Result<(), StatusCode> {
                 check_tree(v, depth + 1)
             })
         }
-        Value::Tag(_, inner) => check_tree(inner, depth + 1),
+        // CTAP 2.1 §8 (CTAP2 canonical CBOR): tags must not be present.
+        Value::Tag(..) => Err(StatusCode::InvalidCbor),
         _ => Ok(()),
     }
 }
@@ -282,6 +283,17 @@ mod tests {
         // keys by encoding: 03, 20 (-1), 19 0100 (256), 62 726b ("rk"), 62 7570 ("up")
         assert_eq!(hex(&enc), "a5030320021901000162726bf4627570f5");
         assert_canonical(&enc);
+    }
+
+    #[test]
+    fn rejects_tags() {
+        // CTAP 2.1 §8: no tags, also not around an indefinite-length string.
+        assert_eq!(decode(&[0xc3, 0x5f, 0xff]), Err(StatusCode::InvalidCbor));
+        assert_eq!(decode(&[0xc0, 0x60]), Err(StatusCode::InvalidCbor));
+        assert_eq!(
+            decode(&[0xa1, 0x01, 0xd8, 0x20, 0x60]),
+            Err(StatusCode::InvalidCbor)
+        );
     }
 
     #[test]

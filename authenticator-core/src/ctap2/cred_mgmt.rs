@@ -119,7 +119,12 @@ impl<E: Env> Authenticator<E> {
                 if user.id != cred.user.id {
                     return Err(StatusCode::InvalidParameter);
                 }
-                self.store().update_user(&cred.id, user)?;
+                // §6.8.6: a name or displayName that is absent, or present
+                // and empty, is removed.
+                let mut user = user.clone();
+                user.name = user.name.filter(|n| !n.is_empty());
+                user.display_name = user.display_name.filter(|n| !n.is_empty());
+                self.store().update_user(&cred.id, &user)?;
                 Ok(Vec::new())
             }
         }

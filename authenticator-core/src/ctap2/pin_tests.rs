@@ -1123,6 +1123,9 @@ fn credential_management_end_to_end() {
                 .as_deref(),
             Some("renamed")
         );
+        // §6.8.6: an empty name removes it.
+        cm(&mut d, auth, 7, Some(update(1, ""))).unwrap();
+        assert_eq!(d.env().store.get(&a1).unwrap().unwrap().user.name, None);
         // Delete it; a second delete finds nothing.
         let del = MapBuilder::new().int(2, descriptor_of(&a1)).build();
         cm(&mut d, auth, 6, Some(del.clone())).unwrap();
