@@ -615,7 +615,7 @@ impl Harness {
             pin: setup.initial_pin.then(|| INITIAL_PIN.to_vec()),
             pin_retries: MAX_PIN_RETRIES,
             mismatches: 0,
-            uv_retries: limits::MAX_UV_RETRIES,
+            uv_retries: config.uv_retries,
             always_uv: config.always_uv,
             token: None,
             epoch: 0,
@@ -830,7 +830,7 @@ impl Harness {
             PresencePolicy::Approve => {}
         }
         if self.uv_succeeds() {
-            self.uv_retries = limits::MAX_UV_RETRIES;
+            self.uv_retries = self.config.uv_retries;
             Ok(())
         } else {
             self.uv_retries -= 1;
@@ -2059,7 +2059,7 @@ impl Harness {
                         S::UvInvalid
                     });
                 }
-                self.uv_retries = limits::MAX_UV_RETRIES;
+                self.uv_retries = self.config.uv_retries;
                 Ok(PinAnswer::Token {
                     platform: match peer {
                         Peer::Ours(i) => Some(i),
@@ -2205,7 +2205,7 @@ impl Harness {
         self.global_last = None;
         self.pin = None;
         self.pin_retries = MAX_PIN_RETRIES;
-        self.uv_retries = limits::MAX_UV_RETRIES;
+        self.uv_retries = self.config.uv_retries;
         self.always_uv = self.config.always_uv;
         self.power_up_pin_state();
         assert_eq!(
