@@ -2,7 +2,9 @@
 //! `request_decode` target into `corpus/request_decode/` (relative to the
 //! current directory, which should be `fuzz/`): makeCredential and
 //! getAssertion (also with pinUvAuthParam and extension inputs), the
-//! clientPIN subcommands, and the commands without parameters.
+//! clientPIN, credential management, largeBlobs and authenticatorConfig
+//! subcommands, the commands without parameters, and CTAP1/U2F request
+//! APDUs (the target sends every input both ways).
 //!
 //! The clientPIN seeds carry a real P-256 platform key and ciphertexts of
 //! the right lengths, so mutations start beyond key agreement (the device
@@ -256,6 +258,88 @@ fn hmac_secret_input(rng: &mut ChaCha20Rng) -> Value {
         .build()
 }
 
+/// A credential management request (CTAP 2.1 §6.8) with a pinUvAuthParam
+/// of protocol two's length (it does not verify).
+fn cred_mgmt(cmd: u8, sub: u64, params: Option<Value>, auth: Auth) -> Vec<u8> {
+    let m = with_auth(
+        MapBuilder::new().int(0x01, sub).opt(0x02, params),
+        auth,
+        0x04,
+    );
+    message(cmd, Some(m.build()))
+}
+
+/// authenticatorConfig (CTAP 2.1 §6.11).
+fn config(sub: u64, params: Option<Value>, auth: Auth) -> Vec<u8> {
+    let m = with_auth(
+        MapBuilder::new().int(0x01, sub).opt(0x02, params),
+        auth,
+        0x03,
+    );
+    message(0x0D, Some(m.build()))
+}
+
+/// A serialized large-blob array: `body` and LEFT(SHA-256(body), 16)
+/// (CTAP 2.1 §6.10.3).
+fn large_blob_array(body: &[u8]) -> Vec<u8> {
+    [body, &sha256(body)[..16]].concat()
+}
+
+/// authenticatorLargeBlobs (CTAP 2.1 §6.10.1): get (0x01), set (0x02),
+/// offset (0x03), length (0x04).
+fn large_blobs(
+    get: Option<u64>,
+    set: Option<Vec<u8>>,
+    offset: u64,
+    length: Option<u64>,
+    auth: Auth,
+) -> Vec<u8> {
+    let m = MapBuilder::new()
+        .opt(0x01, get)
+        .opt(0x02, set.map(cbor::bytes))
+        .int(0x03, offset)
+        .opt(0x04, length);
+    message(0x0C, Some(with_auth(m, auth, 0x05).build()))
+}
+
+/// The CTAP1/U2F seeds (U2F Raw Message Formats §4–6): VERSION, REGISTER
+/// in short and extended form, AUTHENTICATE (check-only and
+/// enforce-presence) with a 63-byte key handle.
+fn u2f_seeds() -> Vec<(String, Vec<u8>)> {
+    let register: Vec<u8> = [[0x11u8; 32], sha256(b"example.com")].concat();
+    let mut authenticate = [[0x22u8; 32], sha256(b"example.com")].concat();
+    authenticate.push(63);
+    authenticate.extend_from_slice(&[0xA1; 63]);
+    let short = |ins: u8, p1: u8, data: &[u8]| {
+        let mut apdu = vec![
+            0x00,
+            ins,
+            p1,
+            0x00,
+            u8::try_from(data.len()).expect("short"),
+        ];
+        apdu.extend_from_slice(data);
+        apdu.push(0x00);
+        apdu
+    };
+    let mut extended = vec![0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x40];
+    extended.extend_from_slice(&register);
+    extended.extend_from_slice(&[0x00, 0x00]);
+    vec![
+        ("u2f-version".to_owned(), vec![0x00, 0x03, 0x00, 0x00, 0x00]),
+        ("u2f-register".to_owned(), short(0x01, 0x00, &register)),
+        ("u2f-register-extended".to_owned(), extended),
+        (
+            "u2f-check-only".to_owned(),
+            short(0x02, 0x07, &authenticate),
+        ),
+        (
+            "u2f-authenticate".to_owned(),
+            short(0x02, 0x03, &authenticate),
+        ),
+    ]
+}
+
 fn main() -> std::io::Result<()> {
     let mut rng = ChaCha20Rng::seed_from_u64(0x5eed);
     let mut seeds: Vec<(String, Vec<u8>)> = vec![
@@ -356,6 +440,89 @@ fn main() -> std::io::Result<()> {
         ("reset", message(0x07, None)),
         ("get-next", message(0x08, None)),
         ("selection", message(0x0B, None)),
+        ("cm-metadata", cred_mgmt(0x0A, 0x01, None, Auth::V2)),
+        ("cm-metadata-preview", cred_mgmt(0x41, 0x01, None, Auth::V1)),
+        ("cm-rps-begin", cred_mgmt(0x0A, 0x02, None, Auth::V2)),
+        ("cm-rps-next", cred_mgmt(0x0A, 0x03, None, Auth::None)),
+        (
+            "cm-creds-begin",
+            cred_mgmt(
+                0x0A,
+                0x04,
+                Some(
+                    MapBuilder::new()
+                        .int(0x01, cbor::bytes(sha256(b"example.com").to_vec()))
+                        .build(),
+                ),
+                Auth::V2,
+            ),
+        ),
+        ("cm-creds-next", cred_mgmt(0x0A, 0x05, None, Auth::None)),
+        (
+            "cm-delete",
+            cred_mgmt(
+                0x0A,
+                0x06,
+                Some(MapBuilder::new().int(0x02, descriptor(&[0xA1; 16])).build()),
+                Auth::V2,
+            ),
+        ),
+        (
+            "cm-update-user",
+            cred_mgmt(
+                0x0A,
+                0x07,
+                Some(
+                    MapBuilder::new()
+                        .int(0x02, descriptor(&[0xA1; 16]))
+                        .int(
+                            0x03,
+                            MapBuilder::new()
+                                .text("id", cbor::bytes(b"alice".to_vec()))
+                                .text("name", "alice2")
+                                .text("displayName", "")
+                                .build(),
+                        )
+                        .build(),
+                ),
+                Auth::V2,
+            ),
+        ),
+        ("cfg-enable-ep", config(0x01, None, Auth::None)),
+        ("cfg-toggle-always-uv", config(0x02, None, Auth::V2)),
+        (
+            "cfg-min-pin-length",
+            config(
+                0x03,
+                Some(
+                    MapBuilder::new()
+                        .int(0x01, 6)
+                        .int(0x02, Value::Array(vec![Value::from("example.com")]))
+                        .int(0x03, true)
+                        .build(),
+                ),
+                Auth::V1,
+            ),
+        ),
+        ("lb-get", large_blobs(Some(64), None, 0, None, Auth::None)),
+        (
+            "lb-set-whole",
+            large_blobs(
+                None,
+                Some(large_blob_array(&[0x81, 0x41, 0x00])),
+                0,
+                Some(20),
+                Auth::None,
+            ),
+        ),
+        (
+            "lb-set-first",
+            large_blobs(None, Some(vec![0x81, 0x58, 0x20]), 0, Some(51), Auth::V2),
+        ),
+        (
+            "lb-set-next",
+            large_blobs(None, Some(vec![0x5A; 32]), 3, None, Auth::V2),
+        ),
     ]
     .into_iter()
     .map(|(name, bytes)| (name.to_owned(), bytes))
@@ -363,6 +530,7 @@ fn main() -> std::io::Result<()> {
     for protocol in [PinProtocol::V1, PinProtocol::V2] {
         seeds.extend(client_pin_seeds(protocol, &mut rng));
     }
+    seeds.extend(u2f_seeds());
     let dir = Path::new("corpus/request_decode");
     fs::create_dir_all(dir)?;
     for (name, bytes) in seeds {

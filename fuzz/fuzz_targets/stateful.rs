@@ -7,7 +7,9 @@
 //! pinUvAuthParam and extension inputs), getNextAssertion, getInfo, reset,
 //! selection, the clientPIN subcommands (setPIN, changePIN, getPinToken,
 //! getPinUvAuthTokenUsing{Pin,Uv}WithPermissions, the retry counters),
-//! power cycles, clock moves, presence/UV policy changes and raw messages.
+//! credential management (0x0A and 0x41), authenticatorConfig,
+//! largeBlobs reads and fragmented writes, power cycles, clock moves,
+//! presence/UV policy changes and raw messages.
 //!
 //! The model walks the steps of the spec for every message, structured or
 //! raw (reading the request with the core's own decoders), and predicts the
@@ -16,11 +18,11 @@
 //! credBlob and largeBlobKey), the PIN, pinRetries, the mismatches of this
 //! power cycle, uvRetries, alwaysUv, the pinUvAuthToken in use (protocol,
 //! permissions, RP ID, timers, UP/UV flags) and which key-agreement keys
-//! are current. Platform keys the harness made itself have a known shared
-//! secret, so it can decrypt tokens and hmac-secret outputs.
-//!
-//! After every message the store's discoverable count and device state
-//! (PIN hash, pinRetries, uvRetries, alwaysUv) must equal the model's.
+//! are current, the authenticatorConfig settings (minPINLength and its RP
+//! IDs, forcePINChange, enterprise attestation), the serialized large-blob
+//! array and the write in progress, and the credential management
+//! enumeration cursors. Platform keys the harness made itself have a known
+//! shared secret, so it can decrypt tokens and hmac-secret outputs.
 //!
 //! Rules the device is known to break are listed in `OpenFinding` (and in
 //! fuzz/README.md). They are checked like the others, but a violation is
@@ -28,6 +30,11 @@
 //! device, so that a known, frequent finding does not hide new ones; with
 //! `STATEFUL_STRICT` set (to a finding's name, or to `1` for all) they fail
 //! like any other rule.
+//!
+//! After every message the store's discoverable credentials (IDs, users,
+//! credProtect, credBlob), the device state (PIN hash, pinRetries,
+//! uvRetries, alwaysUv, minPINLength, forcePINChange, enterprise
+//! attestation) and the large-blob array must equal the model's.
 #![no_main]
 
 use std::collections::HashMap;
@@ -45,7 +52,9 @@ use authenticator_core::limits;
 use authenticator_core::status::StatusCode as S;
 use authenticator_core::store::{CredentialStore, MemoryStore, User, MAX_PIN_RETRIES};
 use authenticator_core::wire::client_pin::{self, permission, SubCommand};
-use authenticator_core::wire::{get_assertion, make_credential, Command};
+use authenticator_core::wire::{
+    config as cfg_wire, cred_mgmt, get_assertion, large_blobs, make_credential, Command,
+};
 use authenticator_core::{Authenticator, DeviceConfig};
 use authenticator_core_fuzz::{
     authenticator, check_response, field, fixture, parse_auth_data, text_field,
@@ -105,6 +114,8 @@ struct Setup {
     /// replacement are reachable.
     capacity: u8,
     seed: u8,
+    /// An enterprise attestation identity (getInfo `ep`, §7.1).
+    enterprise: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -193,6 +204,14 @@ enum Permissions {
     Ga,
     /// getPinToken (0x05): no permissions member, mc and ga implied.
     Legacy,
+    /// Credential management (§6.5.5.7 cm).
+    Cm,
+    /// Large-blob writes (lbw).
+    Lbw,
+    /// authenticatorConfig (acfg).
+    Acfg,
+    /// mc, ga, cm, lbw and acfg.
+    All,
     /// Any bits, including 0 and ones the device does not grant.
     Bits(u8),
 }
@@ -214,6 +233,10 @@ enum Op {
         formats: u8,
         ext: Option<McExtensions>,
         auth: Option<Auth>,
+        /// Whether rp carries its name.
+        rp_name: bool,
+        /// The enterpriseAttestation member (§6.1.2 step 9): 0–3.
+        enterprise: Option<u8>,
     },
     GetAssertion {
         rp: u8,
@@ -274,6 +297,87 @@ enum Op {
     },
     /// getPINRetries and getUVRetries.
     Retries,
+    /// authenticatorCredentialManagement (§6.8), as 0x0A or as the
+    /// FIDO_2_1_PRE 0x41.
+    CredMgmt {
+        preview: bool,
+        sub: CmSub,
+        auth: Option<Auth>,
+    },
+    /// authenticatorConfig (§6.11).
+    Config {
+        sub: CfgSub,
+        auth: Option<Auth>,
+    },
+    /// A largeBlobs read (§6.10.2 step 4).
+    LargeBlobGet {
+        offset: u16,
+        get: u16,
+        junk: u8,
+    },
+    /// A whole serialized large-blob array written in fragments (§6.10.2
+    /// step 5), each with its pinUvAuthParam; the hash may be wrong.
+    LargeBlobWrite {
+        data: Vec<u8>,
+        fragment: u8,
+        corrupt: bool,
+        auth: Option<Auth>,
+    },
+    /// One largeBlobs set fragment: at the expected offset (below 0x8000)
+    /// or another one, of `size` bytes or `data`, with a length or not.
+    LargeBlobFragment {
+        offset: u16,
+        data: Vec<u8>,
+        size: Option<u16>,
+        length: Option<u16>,
+        auth: Option<Auth>,
+    },
+}
+
+/// A credential management subcommand (§6.8.2–§6.8.6).
+#[derive(Arbitrary, Debug)]
+enum CmSub {
+    Metadata,
+    /// enumerateRPsBegin, then (with `all`) enumerateRPsGetNextRP until
+    /// the last RP.
+    Rps {
+        all: bool,
+    },
+    NextRp,
+    /// enumerateCredentialsBegin for `RPS[rp]` (or, from 3 on, a hash of
+    /// no RP), then (with `all`) GetNextCredential until the last one.
+    Credentials {
+        rp: u8,
+        all: bool,
+    },
+    NextCredential,
+    Delete(Pick),
+    /// updateUserInformation with the credential's user handle (or
+    /// another one); names absent (None), empty (Some(0)) or new.
+    Update {
+        cred: Pick,
+        other_user: bool,
+        name: Option<u8>,
+        display_name: Option<u8>,
+    },
+    /// A subcommand number without parameters.
+    Bare(u8),
+}
+
+/// An authenticatorConfig subcommand (§6.11.1–§6.11.4).
+#[derive(Arbitrary, Debug)]
+enum CfgSub {
+    EnableEnterpriseAttestation,
+    ToggleAlwaysUv,
+    /// setMinPINLength; `params` false sends no subCommandParams.
+    SetMinPinLength {
+        params: bool,
+        new_min: Option<u8>,
+        rp_ids: Option<u8>,
+        force: Option<bool>,
+    },
+    /// A subcommand number without parameters.
+    Other(u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -289,9 +393,11 @@ struct Input {
 struct Cred {
     public: PublicKey,
     rp_id: String,
+    /// The rp.name it was made with (credential management lists it).
+    rp_name: Option<String>,
     user: User,
     discoverable: bool,
-    /// False once reset or replaced.
+    /// False once reset, replaced or deleted.
     alive: bool,
     last_counter: Option<u32>,
     /// credProtect level (0: none), CTAP 2.1 §12.1.
@@ -362,6 +468,7 @@ struct McExtIn {
     hmac_secret_mc: Option<SaltIn>,
     cred_blob: Option<Vec<u8>>,
     large_blob_key: bool,
+    min_pin_length: bool,
 }
 
 /// getAssertion extension inputs as the device reads them (§12).
@@ -406,23 +513,11 @@ struct McPlan {
     hmac_secret: bool,
     hmac_mc: Option<Salts>,
     large_blob_key: bool,
-}
-
-/// Why a makeCredential the model expects to fail fails.
-struct McRefusal {
-    status: S,
-    /// The hmac-secret-mc evaluation failed (see
-    /// `OpenFinding::HmacSecretMcAfterStore`) for a discoverable credential.
-    hmac_mc_rk: bool,
-}
-
-impl From<S> for McRefusal {
-    fn from(status: S) -> Self {
-        Self {
-            status,
-            hmac_mc_rk: false,
-        }
-    }
+    /// The minPinLength output (§12.4), for an RP authenticatorConfig
+    /// allowed.
+    min_pin_length: Option<u8>,
+    /// An enterprise attestation (§7.1).
+    enterprise: bool,
 }
 
 struct Harness {
@@ -463,6 +558,48 @@ struct Harness {
     /// hmac-secret outputs seen: (credential, UV, salt) → HMAC (§12.5: one
     /// CredRandom per credential and UV state).
     hmac_outputs: HashMap<(Vec<u8>, bool, Vec<u8>), Vec<u8>>,
+
+    // authenticatorConfig state (§6.11).
+    /// minPINLength (§6.11.4; 4 on a fresh device, §6.5.1).
+    min_pin_length: u8,
+    /// minPinLengthRPIDs: the RP IDs that may read minPinLength (§12.4).
+    min_pin_rp_ids: Vec<String>,
+    /// forcePINChange (§6.4 member 0x0C).
+    force_pin_change: bool,
+    /// Whether the device has an enterprise attestation identity.
+    enterprise_supported: bool,
+    /// Whether enableEnterpriseAttestation ran (§6.11.1).
+    enterprise_enabled: bool,
+
+    // authenticatorLargeBlobs state (§6.10).
+    /// The committed serialized large-blob array.
+    large_blob: Vec<u8>,
+    /// The write in progress: expectedLength, and the pending bytes (whose
+    /// length is expectedNextOffset), §6.10.2 step 5.
+    lb_write: Option<(usize, Vec<u8>)>,
+
+    // Credential management enumeration cursors (§6.8.3, §6.8.4): what is
+    // left to list.
+    cm_rps: Vec<RpSnap>,
+    cm_creds: Vec<CredSnap>,
+}
+
+/// An RP as enumerateRPs must report it (§6.8.3).
+#[derive(Clone, Debug, PartialEq)]
+struct RpSnap {
+    id: String,
+    name: Option<String>,
+}
+
+/// A discoverable credential as enumerateCredentials must report it
+/// (§6.8.4), taken when the enumeration began.
+#[derive(Clone)]
+struct CredSnap {
+    id: Vec<u8>,
+    user: User,
+    public: PublicKey,
+    cred_protect: u8,
+    large_blob_key: Option<Vec<u8>>,
 }
 
 /// Whether `STATEFUL_TRACE` is set: then every exchange is printed to
@@ -475,15 +612,10 @@ fn trace() -> bool {
 /// Rules the device is known to break (open findings in fuzz/README.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum OpenFinding {
-    /// CTAP 2.1 §6.4: getInfo reports credMgmt, largeBlobs, authnrCfg and
-    /// setMinPINLength as true (and maxSerializedLargeBlobArray), but
-    /// commands 0x0A, 0x0C and 0x0D answer CTAP1_ERR_INVALID_COMMAND.
-    AdvertisedCommandsMissing,
-    /// §6.1.2: makeCredential stores a discoverable credential (replacing
-    /// the user's older one) before it evaluates hmac-secret-mc (CTAP 2.2
-    /// §12.6); when that evaluation fails the request answers an error but
-    /// the credential stays.
-    HmacSecretMcAfterStore,
+    /// CTAP 2.1 §6.8.6: updateUserInformation must remove a name or
+    /// displayName that the request gives empty; the device stores the
+    /// empty string.
+    UpdateUserKeepsEmptyName,
 }
 
 /// Whether an open finding fails the run: `STATEFUL_STRICT` set to its
@@ -494,10 +626,7 @@ fn strict(finding: OpenFinding) -> bool {
         return false;
     };
     let listed = |f: OpenFinding| names.split(',').any(|n| n.trim() == format!("{f:?}"));
-    let all = [
-        OpenFinding::AdvertisedCommandsMissing,
-        OpenFinding::HmacSecretMcAfterStore,
-    ];
+    let all = [OpenFinding::UpdateUserKeepsEmptyName];
     listed(finding) || !all.into_iter().any(listed)
 }
 
@@ -601,7 +730,12 @@ impl Harness {
         let capacity = usize::from(setup.capacity % 8) + 1;
         let mut env = TestEnv::seeded(u64::from(setup.seed));
         env.store = MemoryStore::with_capacity(capacity);
-        let auth = authenticator(config.clone(), env);
+        let mut auth = authenticator(config.clone(), env);
+        if setup.enterprise {
+            // The batch identity doubles as the enterprise identity, so
+            // enterprise attestations verify with the batch key.
+            auth.set_enterprise_identity(fixture().identity.clone());
+        }
         Self {
             auth,
             capacity,
@@ -615,7 +749,7 @@ impl Harness {
             pin: setup.initial_pin.then(|| INITIAL_PIN.to_vec()),
             pin_retries: MAX_PIN_RETRIES,
             mismatches: 0,
-            uv_retries: limits::MAX_UV_RETRIES,
+            uv_retries: config.uv_retries,
             always_uv: config.always_uv,
             token: None,
             epoch: 0,
@@ -624,6 +758,15 @@ impl Harness {
             platform: Vec::new(),
             rng: ChaCha20Rng::seed_from_u64(u64::from(setup.seed) ^ 0x9e37_79b9),
             hmac_outputs: HashMap::new(),
+            min_pin_length: limits::DEFAULT_MIN_PIN_LENGTH,
+            min_pin_rp_ids: Vec::new(),
+            force_pin_change: false,
+            enterprise_supported: setup.enterprise,
+            enterprise_enabled: false,
+            large_blob: initial_large_blob(),
+            lb_write: None,
+            cm_rps: Vec::new(),
+            cm_creds: Vec::new(),
             config,
         }
     }
@@ -690,8 +833,9 @@ impl Harness {
     // -----------------------------------------------------------------------
     // One message.
 
-    /// Sends one message and checks the response against the model.
-    fn exchange(&mut self, message: &[u8]) {
+    /// Sends one message, checks the response against the model and
+    /// returns the status byte.
+    fn exchange(&mut self, message: &[u8]) -> u8 {
         let response = self.auth.handle(message);
         // Keep TestEnv's presence log from growing over a long input.
         self.auth.env_mut().presence_log.clear();
@@ -715,7 +859,7 @@ impl Harness {
         let st = response[0];
         let Some((&cmd, params)) = message.split_first() else {
             assert_eq!(st, S::InvalidLength as u8, "empty message");
-            return;
+            return st;
         };
         // Before any command: the message size (§8: maxMsgSize), then the
         // command byte.
@@ -724,10 +868,20 @@ impl Harness {
         } else {
             let Some(command) = Command::from_u8(cmd) else {
                 assert_eq!(st, S::InvalidCommand as u8, "unknown command {cmd:#04x}");
-                return;
+                return st;
             };
             // §6.3: any command other than getNextAssertion ends a sequence.
             let sequence = self.sequence.take();
+            // Likewise any command other than credential management ends
+            // its enumerations (as the device documents; §6.8 only says
+            // GetNext continues a Begin).
+            if !matches!(
+                command,
+                Command::CredentialManagement | Command::CredentialManagementPreview
+            ) {
+                self.cm_rps.clear();
+                self.cm_creds.clear();
+            }
             match command {
                 Command::MakeCredential => self.after_make_credential(params, st, body),
                 Command::GetAssertion => self.after_get_assertion(params, st, body),
@@ -744,19 +898,19 @@ impl Harness {
                     };
                     assert_eq!(st, expected, "selection");
                 }
-                // Not in this build (getInfo's "bioEnroll" is absent; see
-                // the open finding on credMgmt/largeBlobs/authnrCfg).
-                Command::BioEnrollment
-                | Command::CredentialManagement
-                | Command::LargeBlobs
-                | Command::Config
-                | Command::BioEnrollmentPreview
-                | Command::CredentialManagementPreview => {
+                Command::CredentialManagement | Command::CredentialManagementPreview => {
+                    self.after_cred_mgmt(params, st, body);
+                }
+                Command::LargeBlobs => self.after_large_blobs(params, st, body),
+                Command::Config => self.after_config(params, st),
+                // Not in this build: getInfo has no "bioEnroll" option.
+                Command::BioEnrollment | Command::BioEnrollmentPreview => {
                     assert_eq!(st, S::InvalidCommand as u8, "cmd {cmd:#04x}");
                 }
             }
         }
         self.check_store();
+        st
     }
 
     /// The store agrees with the model after every message: the
@@ -776,6 +930,19 @@ impl Harness {
             stored,
             "count_discoverable disagrees with the stored credentials"
         );
+        // Exactly the model's credentials, with their users (§6.8.6),
+        // credProtect and credBlob: a failed request stores nothing and
+        // replaces nothing.
+        for c in store.all().filter(|c| c.discoverable) {
+            let m = self
+                .creds
+                .get(&c.id)
+                .filter(|m| m.alive && m.discoverable)
+                .unwrap_or_else(|| panic!("stored credential {:02x?} the model lacks", c.id));
+            assert_eq!(c.user, m.user, "stored user of {:02x?}", c.id);
+            assert_eq!(c.cred_protect, m.cred_protect, "stored credProtect");
+            assert_eq!(c.cred_blob, m.cred_blob, "stored credBlob");
+        }
         let state = store.device_state().expect("device state");
         assert_eq!(
             state.pin_hash,
@@ -785,6 +952,24 @@ impl Harness {
         assert_eq!(state.pin_retries, self.pin_retries, "pinRetries");
         assert_eq!(state.uv_retries, self.uv_retries, "uvRetries");
         assert_eq!(state.always_uv, self.always_uv, "alwaysUv");
+        assert_eq!(state.min_pin_length, self.min_pin_length, "minPINLength");
+        assert_eq!(
+            state.min_pin_length_rp_ids, self.min_pin_rp_ids,
+            "minPinLengthRPIDs"
+        );
+        assert_eq!(
+            state.force_pin_change, self.force_pin_change,
+            "forcePINChange"
+        );
+        assert_eq!(
+            state.enterprise_attestation, self.enterprise_enabled,
+            "enterprise attestation enabled"
+        );
+        let array = store
+            .large_blob_array()
+            .expect("large-blob array")
+            .unwrap_or_else(initial_large_blob);
+        assert_eq!(array, self.large_blob, "serialized large-blob array");
     }
 
     // -----------------------------------------------------------------------
@@ -830,7 +1015,7 @@ impl Harness {
             PresencePolicy::Approve => {}
         }
         if self.uv_succeeds() {
-            self.uv_retries = limits::MAX_UV_RETRIES;
+            self.uv_retries = self.config.uv_retries;
             Ok(())
         } else {
             self.uv_retries -= 1;
@@ -974,14 +1159,11 @@ impl Harness {
     /// Walks §6.1.2 for a decoded request, applying to the model every
     /// effect the steps have (uvRetries, the token's flags and RP ID) up
     /// to the outcome.
-    fn model_make_credential(
-        &mut self,
-        req: &make_credential::Request,
-    ) -> Result<McPlan, McRefusal> {
+    fn model_make_credential(&mut self, req: &make_credential::Request) -> Result<McPlan, S> {
         let pin_auth = &req.pin_uv_auth;
         // Step 1.
         if pin_auth.param.as_deref().is_some_and(<[u8]>::is_empty) {
-            return Err(self.pin_probe().into());
+            return Err(self.pin_probe());
         }
         // Step 2.
         let pin_auth = match &pin_auth.param {
@@ -1000,10 +1182,10 @@ impl Harness {
         let rk = req.options.rk.unwrap_or(false);
         let mut uv = req.options.uv.unwrap_or(false) && pin_auth.is_none();
         if uv && !self.config.builtin_uv {
-            return Err(S::InvalidOption.into());
+            return Err(S::InvalidOption);
         }
         if req.options.up == Some(false) {
-            return Err(S::InvalidOption.into());
+            return Err(S::InvalidOption);
         }
         let protected = self.protected();
         let needs_uv = if self.pin_set() {
@@ -1014,13 +1196,13 @@ impl Harness {
         // Step 6: alwaysUv; built-in UV stands in for a CTAP 2.0 platform.
         if self.always_uv {
             if !protected {
-                return Err(needs_uv.into());
+                return Err(needs_uv);
             }
             if pin_auth.is_none() && !uv {
                 if self.config.builtin_uv {
                     uv = true;
                 } else {
-                    return Err(needs_uv.into());
+                    return Err(needs_uv);
                 }
             }
         }
@@ -1029,19 +1211,28 @@ impl Harness {
         // never discoverable ones.
         let uv_not_rqd = self.config.make_cred_uv_not_rqd && !self.always_uv;
         if protected && !uv && pin_auth.is_none() && (!uv_not_rqd || rk) {
-            return Err(needs_uv.into());
+            return Err(needs_uv);
         }
-        // Step 9: this device has no enterprise attestation identity.
-        if req.enterprise_attestation.is_some() {
-            return Err(S::InvalidParameter.into());
-        }
+        // Step 9: enterpriseAttestation needs a device that supports it
+        // and has it enabled (§6.11.1), else INVALID_PARAMETER; only 1
+        // (vendor-facilitated, for the configured RP IDs: none here) and 2
+        // (platform-managed) are values (§7.1), else INVALID_OPTION.
+        let enterprise = match req.enterprise_attestation {
+            None => false,
+            Some(_) if !(self.enterprise_supported && self.enterprise_enabled) => {
+                return Err(S::InvalidParameter);
+            }
+            Some(1) => false,
+            Some(2) => true,
+            Some(_) => return Err(S::InvalidOption),
+        };
         // Step 11: user verification, by token or built in; the built-in
         // gesture is also presence (step 13).
         let mut flags = 0u8;
         let mut token_up = false;
         if let Some((protocol, param)) = &pin_auth {
             if !protected {
-                return Err(S::PinNotSet.into());
+                return Err(S::PinNotSet);
             }
             token_up = self.check_token(
                 *protocol,
@@ -1063,13 +1254,13 @@ impl Harness {
             })
         });
         if excluded {
-            return Err(S::CredentialExcluded.into());
+            return Err(S::CredentialExcluded);
         }
         // Step 14: presence, unless step 11 collected it (a token's
         // user-present flag counts).
         if flags & FLAG_UP == 0 {
             if !token_up && self.presence() != PresencePolicy::Approve {
-                return Err(S::OperationDenied.into());
+                return Err(S::OperationDenied);
             }
             flags |= FLAG_UP;
         }
@@ -1078,17 +1269,19 @@ impl Harness {
         let ext = parse_mc_extensions(&req.extensions)?;
         if ext.large_blob_key && !rk {
             // §12.3: a largeBlobKey only for a discoverable credential.
-            return Err(S::InvalidOption.into());
+            return Err(S::InvalidOption);
         }
         // hmac-secret-mc (CTAP 2.2 §12.6) is evaluated with the other
-        // extensions, before anything is stored.
+        // extensions, before anything is stored: a failure leaves no
+        // credential behind and replaces none (step 17 is never reached).
         let hmac_mc = match (&ext.hmac_secret_mc, ext.hmac_secret) {
-            (Some(input), true) => Some(self.check_salts(input).map_err(|status| McRefusal {
-                status,
-                hmac_mc_rk: rk,
-            })?),
+            (Some(input), true) => Some(self.check_salts(input)?),
             _ => None,
         };
+        // §12.4: minPinLength only for RP IDs authenticatorConfig listed
+        // (§6.11.4 minPinLengthRPIDs).
+        let min_pin_length = (ext.min_pin_length && self.min_pin_rp_ids.contains(&req.rp.id))
+            .then_some(self.min_pin_length);
         // Step 17: a discoverable credential needs room, unless it replaces
         // the one of the same RP and user handle.
         if rk && self.model_discoverable_count() == self.capacity {
@@ -1096,7 +1289,7 @@ impl Harness {
                 c.alive && c.discoverable && c.rp_id == req.rp.id && c.user.id == req.user.id
             });
             if !replaces {
-                return Err(S::KeyStoreFull.into());
+                return Err(S::KeyStoreFull);
             }
         }
         Ok(McPlan {
@@ -1112,6 +1305,8 @@ impl Harness {
             hmac_secret: ext.hmac_secret,
             hmac_mc,
             large_blob_key: ext.large_blob_key,
+            min_pin_length,
+            enterprise,
         })
     }
 
@@ -1124,12 +1319,6 @@ impl Harness {
             }
         };
         let outcome = self.model_make_credential(&req);
-        if let Err(refusal) = &outcome {
-            if refusal.hmac_mc_rk && self.hmac_mc_orphan(&req, st, refusal.status) {
-                return;
-            }
-        }
-        let outcome = outcome.map_err(|r| r.status);
         assert_eq!(
             st,
             code(&outcome),
@@ -1149,9 +1338,11 @@ impl Harness {
         let Some(Value::Map(att_stmt)) = field(&body, 0x03) else {
             panic!("attStmt is not a map")
         };
-        assert!(
-            field(&body, 0x04).is_none(),
-            "epAtt without enterprise attestation"
+        // §6.1.2 step 19: epAtt true exactly for an enterprise attestation.
+        assert_eq!(
+            field(&body, 0x04),
+            plan.enterprise.then_some(&Value::Bool(true)),
+            "epAtt"
         );
         let ad = parse_auth_data(&auth_data);
         assert_eq!(ad.rp_id_hash, sha256(req.rp.id.as_bytes()), "rpIdHash");
@@ -1221,6 +1412,14 @@ impl Harness {
                 "credProtect output"
             );
         }
+        if let Some(min) = plan.min_pin_length {
+            expected_ids.push("minPinLength");
+            assert_eq!(
+                text_field(&outputs, "minPinLength").and_then(|v| v.as_integer()),
+                Some(min.into()),
+                "minPinLength output"
+            );
+        }
         if plan.hmac_secret {
             expected_ids.push("hmac-secret");
             assert_eq!(
@@ -1267,7 +1466,10 @@ impl Harness {
                     .expect("packed alg");
                 match text_field(att_stmt, "x5c") {
                     Some(_) => {
-                        assert_eq!(self.config.attestation, AttestationMode::Batch);
+                        assert!(
+                            self.config.attestation == AttestationMode::Batch || plan.enterprise,
+                            "x5c from a device without batch attestation"
+                        );
                         assert_eq!(sig_alg, -7, "batch attestation alg");
                         assert!(
                             fixture().batch_public.verify(&signed, sig),
@@ -1275,6 +1477,7 @@ impl Harness {
                         );
                     }
                     None => {
+                        assert!(!plan.enterprise, "enterprise attestation without x5c");
                         assert_eq!(self.config.attestation, AttestationMode::SelfAttestation);
                         assert_eq!(sig_alg, i128::from(plan.alg.cose()), "self attestation alg");
                         assert!(
@@ -1286,7 +1489,11 @@ impl Harness {
             }
             other => panic!("unexpected attestation format {other}"),
         }
-        if self.config.attestation == AttestationMode::None {
+        if plan.enterprise {
+            // The harness gives the device the batch identity as its
+            // enterprise identity, so the x5c branch above checked it.
+            assert_eq!(fmt, "packed", "enterprise attestation format");
+        } else if self.config.attestation == AttestationMode::None {
             assert_eq!(fmt, "none", "packed attestation from a none device");
         }
 
@@ -1318,6 +1525,7 @@ impl Harness {
             Cred {
                 public,
                 rp_id: req.rp.id.clone(),
+                rp_name: req.rp.name.clone(),
                 user: req.user.clone(),
                 discoverable: plan.rk,
                 alive: true,
@@ -1331,63 +1539,6 @@ impl Harness {
                 created: self.next_created,
             },
         );
-    }
-
-    /// `OpenFinding::HmacSecretMcAfterStore`: the device stores the
-    /// credential (KEY_STORE_FULL when there is no room) before it fails on
-    /// hmac-secret-mc with `status`. Returns whether that happened, after
-    /// taking the device's side: the stored credential replaces the user's
-    /// older one and is alive.
-    fn hmac_mc_orphan(&mut self, req: &make_credential::Request, st: u8, status: S) -> bool {
-        let store = &self.auth.env().store;
-        let orphans: Vec<_> = store
-            .all()
-            .filter(|c| c.discoverable && !self.creds.contains_key(&c.id))
-            .cloned()
-            .collect();
-        let full = st == S::KeyStoreFull as u8 && orphans.is_empty();
-        let stored = st == status as u8 && orphans.len() == 1;
-        if !(full || stored) {
-            return false;
-        }
-        let detail = || {
-            format!(
-                "makeCredential answered {st:#04x} for an hmac-secret-mc error \
-                 {status:?} after the storing step"
-            )
-        };
-        if open_finding(OpenFinding::HmacSecretMcAfterStore, false, detail) {
-            return false;
-        }
-        for c in orphans {
-            for old in self.creds.values_mut() {
-                if old.alive
-                    && old.discoverable
-                    && old.rp_id == req.rp.id
-                    && old.user.id == req.user.id
-                {
-                    old.alive = false;
-                }
-            }
-            self.ids.push(c.id.clone());
-            self.next_created += 1;
-            self.creds.insert(
-                c.id.clone(),
-                Cred {
-                    public: c.key.public_key().expect("key"),
-                    rp_id: c.rp_id.clone(),
-                    user: c.user.clone(),
-                    discoverable: true,
-                    alive: true,
-                    last_counter: None,
-                    cred_protect: c.cred_protect,
-                    cred_blob: c.cred_blob.clone(),
-                    large_blob_key: None,
-                    created: self.next_created,
-                },
-            );
-        }
-        true
     }
 
     // -----------------------------------------------------------------------
@@ -1750,31 +1901,35 @@ impl Harness {
         let uv = self.config.builtin_uv.then_some(true);
         assert_eq!(option("uv"), uv, "uv");
         assert_eq!(option("alwaysUv"), Some(self.always_uv), "alwaysUv");
+        // No bio enrollment.
+        assert_eq!(option("bioEnroll"), None, "bioEnroll");
+        // §6.4: the commands this device implements (0x0A, 0x0C, 0x0D) and
+        // setMinPINLength are advertised.
+        for id in ["credMgmt", "largeBlobs", "authnrCfg", "setMinPINLength"] {
+            assert_eq!(option(id), Some(true), "{id}");
+        }
+        // alwaysUv turns makeCredUvNotRqd off (§6.11.2).
         assert_eq!(
             option("makeCredUvNotRqd"),
-            Some(self.config.make_cred_uv_not_rqd),
+            Some(self.config.make_cred_uv_not_rqd && !self.always_uv),
             "makeCredUvNotRqd"
         );
-        // No enterprise attestation identity, no bio enrollment.
-        assert_eq!(option("ep"), None, "ep");
-        assert_eq!(option("bioEnroll"), None, "bioEnroll");
-        // Commands this build does not implement (they answer
-        // INVALID_COMMAND) must not be advertised, nor the large-blob
-        // array size that goes with largeBlobs.
-        let advertised: Vec<&str> = ["credMgmt", "largeBlobs", "authnrCfg", "setMinPINLength"]
-            .into_iter()
-            .filter(|id| option(id) == Some(true))
-            .collect();
-        open_finding(
-            OpenFinding::AdvertisedCommandsMissing,
-            advertised.is_empty() && field(&body, 0x0B).is_none(),
-            || {
-                format!(
-                    "getInfo advertises {advertised:?} (and maxSerializedLargeBlobArray: \
-                     {}) but 0x0A/0x0C/0x0D are not implemented",
-                    field(&body, 0x0B).is_some()
-                )
-            },
+        // ep: present when enterprise attestation is supported, true once
+        // enabled (§6.4, §6.11.1).
+        assert_eq!(
+            option("ep"),
+            self.enterprise_supported.then_some(self.enterprise_enabled),
+            "ep"
+        );
+        assert_eq!(
+            int(0x0B),
+            Some(limits::MAX_SERIALIZED_LARGE_BLOB_ARRAY as i128),
+            "maxSerializedLargeBlobArray"
+        );
+        assert_eq!(
+            int(0x10),
+            Some(limits::MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH as i128),
+            "maxRPIDsForSetMinPINLength"
         );
         assert_eq!(int(0x05), Some(limits::MAX_MSG_SIZE as i128), "maxMsgSize");
         assert_eq!(
@@ -1812,14 +1967,10 @@ impl Harness {
         assert_eq!(algs, expected, "algorithms");
         assert_eq!(
             field(&body, 0x0C),
-            Some(&Value::Bool(false)),
+            Some(&Value::Bool(self.force_pin_change)),
             "forcePINChange"
         );
-        assert_eq!(
-            int(0x0D),
-            Some(limits::DEFAULT_MIN_PIN_LENGTH.into()),
-            "minPINLength"
-        );
+        assert_eq!(int(0x0D), Some(self.min_pin_length.into()), "minPINLength");
         assert_eq!(
             int(0x0F),
             Some(limits::MAX_CRED_BLOB_LENGTH as i128),
@@ -1876,7 +2027,7 @@ impl Harness {
 
     /// newPinEnc (§6.5.5.5 steps 5–8): 64 bytes of zero-padded PIN (else
     /// INVALID_PARAMETER), at most 63 bytes of UTF-8 with at least
-    /// minPINLength (4) code points (else PIN_POLICY_VIOLATION).
+    /// minPINLength code points (else PIN_POLICY_VIOLATION).
     fn new_pin(&self, peer: usize, new_pin_enc: &[u8]) -> Result<Vec<u8>, S> {
         let padded = self.platform[peer]
             .shared
@@ -1894,7 +2045,7 @@ impl Harness {
             .map_err(|_| S::PinPolicyViolation)?
             .chars()
             .count();
-        if points < usize::from(limits::DEFAULT_MIN_PIN_LENGTH) {
+        if points < usize::from(self.min_pin_length) {
             return Err(S::PinPolicyViolation);
         }
         Ok(pin.to_vec())
@@ -1989,7 +2140,13 @@ impl Harness {
                 }
                 self.pin_hash_check(Peer::Ours(i), pin_hash_enc)?;
                 let pin = self.new_pin(i, new_pin_enc)?;
+                // §6.5.5.6: with forcePINChange the new PIN must differ
+                // from the current one; a change clears forcePINChange.
+                if self.force_pin_change && self.pin.as_deref() == Some(pin.as_slice()) {
+                    return Err(S::PinPolicyViolation);
+                }
                 self.pin = Some(pin);
+                self.force_pin_change = false;
                 self.token = None;
                 Ok(PinAnswer::Empty)
             }
@@ -2022,6 +2179,11 @@ impl Harness {
                 }
                 let peer = self.shared(protocol, ka)?;
                 let i = self.pin_hash_check(peer, pin_hash_enc)?;
+                // §6.5.5.7.1 / §6.5.5.7.2: after a matching PIN, a pending
+                // forcePINChange refuses the token.
+                if self.force_pin_change {
+                    return Err(S::PinPolicyViolation);
+                }
                 Ok(PinAnswer::Token {
                     platform: Some(i),
                     protocol,
@@ -2059,7 +2221,7 @@ impl Harness {
                         S::UvInvalid
                     });
                 }
-                self.uv_retries = limits::MAX_UV_RETRIES;
+                self.uv_retries = self.config.uv_retries;
                 Ok(PinAnswer::Token {
                     platform: match peer {
                         Peer::Ours(i) => Some(i),
@@ -2205,8 +2367,16 @@ impl Harness {
         self.global_last = None;
         self.pin = None;
         self.pin_retries = MAX_PIN_RETRIES;
-        self.uv_retries = limits::MAX_UV_RETRIES;
+        self.uv_retries = self.config.uv_retries;
         self.always_uv = self.config.always_uv;
+        // The authenticatorConfig settings and the large-blob array return
+        // to their initial values (§6.6, §6.10.3).
+        self.min_pin_length = limits::DEFAULT_MIN_PIN_LENGTH;
+        self.min_pin_rp_ids.clear();
+        self.force_pin_change = false;
+        self.enterprise_enabled = false;
+        self.large_blob = initial_large_blob();
+        self.lb_write = None;
         self.power_up_pin_state();
         assert_eq!(
             self.auth.env().store.all().count(),
@@ -2232,6 +2402,8 @@ impl Harness {
                 formats,
                 ext,
                 auth,
+                rp_name,
+                enterprise,
             } => {
                 let param = |a: i64| {
                     MapBuilder::new()
@@ -2258,7 +2430,14 @@ impl Harness {
                 let ext = ext.as_ref().map(|e| self.mc_extensions(e));
                 let mut m = MapBuilder::new()
                     .int(0x01, cbor::bytes(cdh.clone()))
-                    .int(0x02, MapBuilder::new().text("id", rp).build())
+                    .int(0x02, {
+                        let entity = MapBuilder::new().text("id", rp);
+                        match rp_name {
+                            true => entity.text("name", rp_display_name(rp)),
+                            false => entity,
+                        }
+                        .build()
+                    })
                     .int(
                         0x03,
                         MapBuilder::new()
@@ -2281,6 +2460,9 @@ impl Harness {
                     3 => m = m.int(0x0B, texts(&["x", "packed"])),
                     _ => {}
                 }
+                if let Some(e) = enterprise {
+                    m = m.int(0x0A, u64::from(e % 4));
+                }
                 if let Some(a) = auth {
                     m = self.pin_uv_auth(m, *a, &cdh, 0x08, 0x09);
                 }
@@ -2295,7 +2477,9 @@ impl Harness {
                 ext,
                 auth,
             } => self.get_assertion(*rp, allow, *up, *uv, *client_data, ext.as_ref(), *auth),
-            Op::GetNextAssertion => self.exchange(&[0x08]),
+            Op::GetNextAssertion => {
+                self.exchange(&[0x08]);
+            }
             Op::AssertAll {
                 rp,
                 up,
@@ -2311,13 +2495,22 @@ impl Harness {
                     self.exchange(&[0x08]);
                 }
             }
-            Op::GetInfo => self.exchange(&[0x04]),
-            Op::Reset => self.exchange(&[0x07]),
-            Op::Selection => self.exchange(&[0x0B]),
+            Op::GetInfo => {
+                self.exchange(&[0x04]);
+            }
+            Op::Reset => {
+                self.exchange(&[0x07]);
+            }
+            Op::Selection => {
+                self.exchange(&[0x0B]);
+            }
             Op::PowerCycle => {
                 self.auth.power_cycle();
                 self.power_up = self.now;
                 self.sequence = None;
+                self.lb_write = None;
+                self.cm_rps.clear();
+                self.cm_creds.clear();
                 self.power_up_pin_state();
             }
             Op::AdvanceClock(ms) => {
@@ -2338,7 +2531,9 @@ impl Harness {
                     UvPolicy::Fail
                 };
             }
-            Op::Raw(bytes) => self.exchange(bytes),
+            Op::Raw(bytes) => {
+                self.exchange(bytes);
+            }
             Op::SetPin { v2, pin, fault } => {
                 let protocol = protocol_of(*v2);
                 let (ka, shared) = self.platform_key(protocol, *fault);
@@ -2441,6 +2636,62 @@ impl Harness {
             Op::Retries => {
                 self.send(0x06, MapBuilder::new().int(0x02, 0x01).build());
                 self.send(0x06, MapBuilder::new().int(0x02, 0x07).build());
+            }
+            Op::CredMgmt { preview, sub, auth } => self.cred_mgmt(*preview, sub, *auth),
+            Op::Config { sub, auth } => self.config(sub, *auth),
+            Op::LargeBlobGet { offset, get, junk } => {
+                let offset = usize::from(*offset) % (self.large_blob.len() + 8);
+                let mut m = MapBuilder::new().int(0x01, u64::from(*get % 8192));
+                match junk % 8 {
+                    0 => m = m.int(0x04, 17),
+                    1 => m = m.int(0x05, cbor::bytes(vec![0; 32])).int(0x06, 2),
+                    2 => m = m.int(0x02, cbor::bytes(vec![0x80])),
+                    _ => {}
+                }
+                if junk % 8 != 3 {
+                    m = m.int(0x03, offset as u64);
+                }
+                self.send(0x0C, m.build());
+            }
+            Op::LargeBlobWrite {
+                data,
+                fragment,
+                corrupt,
+                auth,
+            } => {
+                let body = cbor::encode(&Value::Array(vec![cbor::bytes(data.clone())]));
+                let mut array = [body.as_slice(), &sha256(&body)[..16]].concat();
+                if *corrupt {
+                    let last = array.len() - 1;
+                    array[last] ^= 1;
+                }
+                let step = usize::from(*fragment % 64) + 1;
+                for (i, chunk) in array.chunks(step).enumerate() {
+                    let offset = i * step;
+                    let length = (offset == 0).then_some(array.len());
+                    if self.large_blob_set(offset, chunk, length, *auth) != 0 {
+                        break;
+                    }
+                }
+            }
+            Op::LargeBlobFragment {
+                offset,
+                data,
+                size,
+                length,
+                auth,
+            } => {
+                let offset = if *offset < 0x8000 {
+                    self.lb_write.as_ref().map_or(0, |(_, b)| b.len())
+                } else {
+                    usize::from(*offset % 8192)
+                };
+                let fragment = match size {
+                    Some(n) => vec![0x5A; usize::from(*n)],
+                    None => data.clone(),
+                };
+                let length = length.map(|l| usize::from(l % 8192));
+                self.large_blob_set(offset, &fragment, length, *auth);
             }
         }
     }
@@ -2675,10 +2926,10 @@ impl Harness {
         )
     }
 
-    fn send(&mut self, cmd: u8, params: Value) {
+    fn send(&mut self, cmd: u8, params: Value) -> u8 {
         let mut message = vec![cmd];
         message.extend_from_slice(&cbor::encode(&params));
-        self.exchange(&message);
+        self.exchange(&message)
     }
 }
 
@@ -2716,6 +2967,10 @@ fn permissions_value(p: Permissions) -> Option<u64> {
         Permissions::Mc => Some(permission::MC),
         Permissions::Ga => Some(permission::GA),
         Permissions::Legacy => None,
+        Permissions::Cm => Some(permission::CM),
+        Permissions::Lbw => Some(permission::LBW),
+        Permissions::Acfg => Some(permission::ACFG),
+        Permissions::All => Some(permission::SUPPORTED),
         Permissions::Bits(b) => Some(u64::from(b)),
     }
 }
@@ -2763,11 +3018,7 @@ fn parse_mc_extensions(inputs: &[(String, Value)]) -> Result<McExtIn, S> {
                 }
                 e.large_blob_key = true;
             }
-            // §12.4: no RP ID is allowed to read it, so it never has an
-            // output.
-            "minPinLength" => {
-                cbor::as_bool(v)?;
-            }
+            "minPinLength" => e.min_pin_length = cbor::as_bool(v)?,
             _ => {}
         }
     }
@@ -2793,6 +3044,744 @@ fn parse_ga_extensions(inputs: &[(String, Value)]) -> Result<GaExtIn, S> {
         }
     }
     Ok(e)
+}
+
+/// The serialized large-blob array of a fresh device (CTAP 2.1 §6.10.3):
+/// the empty CBOR array and LEFT(SHA-256(0x80), 16).
+fn initial_large_blob() -> Vec<u8> {
+    [&[0x80u8][..], &sha256(&[0x80])[..16]].concat()
+}
+
+/// The rp.name makeCredential sends for an RP when it sends one.
+fn rp_display_name(rp: &str) -> String {
+    format!("RP {rp}")
+}
+
+/// maxFragmentLength: maxMsgSize − 64 (CTAP 2.1 §6.10.1).
+const MAX_FRAGMENT_LENGTH: usize = limits::MAX_MSG_SIZE - 64;
+
+/// What a credential management success must carry (§6.8).
+enum CmAnswer {
+    /// getCredsMetadata (§6.8.2).
+    Metadata,
+    /// One of these RPs; `total` for enumerateRPsBegin (§6.8.3).
+    Rp {
+        of: Vec<RpSnap>,
+        total: Option<usize>,
+    },
+    /// One of these credentials; `total` for enumerateCredentialsBegin
+    /// (§6.8.4).
+    Cred {
+        of: Vec<CredSnap>,
+        total: Option<usize>,
+    },
+    /// deleteCredential, updateUserInformation: CTAP2_OK alone.
+    Empty,
+}
+
+impl Harness {
+    /// verify(pinUvAuthToken, message, pinUvAuthParam) and the permission
+    /// check of the commands that are not bound to a request's RP
+    /// (credential management §6.8, largeBlobs §6.10.2 step 5.e,
+    /// authenticatorConfig §6.11): the token must be in use under this
+    /// protocol and carry `permission`; every failure is PIN_AUTH_INVALID.
+    fn verify_token(
+        &mut self,
+        protocol: PinProtocol,
+        param: &[u8],
+        message: &[u8],
+        permission: u64,
+    ) -> Result<(), S> {
+        self.expire_token();
+        let t = self.token.as_mut().ok_or(S::PinAuthInvalid)?;
+        let verifies = t
+            .bytes
+            .as_ref()
+            .is_some_and(|b| protocol.verify(b, message, param));
+        if t.protocol != protocol || !verifies || t.permissions & permission != permission {
+            return Err(S::PinAuthInvalid);
+        }
+        t.used = true;
+        Ok(())
+    }
+
+    /// "Protected by some form of user verification" or alwaysUv: then
+    /// largeBlobs writes and authenticatorConfig need a token (§6.10.2
+    /// step 5.e, §6.11).
+    fn needs_token(&self) -> bool {
+        self.protected() || self.always_uv
+    }
+
+    // -----------------------------------------------------------------------
+    // authenticatorCredentialManagement (§6.8).
+
+    fn rp_snaps(&self) -> Vec<RpSnap> {
+        let mut rps: Vec<RpSnap> = Vec::new();
+        for c in self.creds.values().filter(|c| c.alive && c.discoverable) {
+            match rps.iter_mut().find(|r| r.id == c.rp_id) {
+                Some(r) => {
+                    if r.name.is_none() {
+                        r.name = c.rp_name.clone();
+                    }
+                }
+                None => rps.push(RpSnap {
+                    id: c.rp_id.clone(),
+                    name: c.rp_name.clone(),
+                }),
+            }
+        }
+        rps
+    }
+
+    /// Walks §6.8 for a decoded request: the pinUvAuthParam over
+    /// subCommand ‖ subCommandParams from a token with the cm permission
+    /// (PUAT_REQUIRED without one; the GetNext subcommands continue an
+    /// authenticated Begin and carry none), then the subcommand.
+    fn model_cred_mgmt(&mut self, req: &cred_mgmt::Request) -> Result<CmAnswer, S> {
+        use cred_mgmt::SubCommand as C;
+        if req.sub_command.needs_auth() {
+            let param = req.pin_uv_auth_param.as_deref().ok_or(S::PuatRequired)?;
+            let protocol = Self::pin_protocol(req.protocol)?;
+            let message = [&[req.sub_command as u8][..], &req.params_bytes].concat();
+            self.verify_token(protocol, param, &message, permission::CM)?;
+        }
+        // The token's permissions RP ID (§6.5.5.7: a cm token may be bound
+        // to one RP).
+        let bound = self.token.as_ref().and_then(|t| t.rp_id.clone());
+        // §6.8.4–§6.8.6: a bound token manages only its RP's credentials.
+        let bound_elsewhere = |rp_id: &str| bound.as_deref().is_some_and(|b| b != rp_id);
+        match req.sub_command {
+            // §6.8.2, §6.8.3: device-wide data needs a token without a
+            // permissions RP ID.
+            C::GetCredsMetadata => match bound {
+                Some(_) => Err(S::PinAuthInvalid),
+                None => Ok(CmAnswer::Metadata),
+            },
+            C::EnumerateRpsBegin => {
+                if bound.is_some() {
+                    return Err(S::PinAuthInvalid);
+                }
+                let rps = self.rp_snaps();
+                if rps.is_empty() {
+                    return Err(S::NoCredentials);
+                }
+                let total = Some(rps.len());
+                Ok(CmAnswer::Rp { of: rps, total })
+            }
+            // Without an enumeration in progress (or past its end):
+            // NOT_ALLOWED, as for getNextAssertion (§6.3).
+            C::EnumerateRpsGetNextRp if self.cm_rps.is_empty() => Err(S::NotAllowed),
+            C::EnumerateRpsGetNextRp => Ok(CmAnswer::Rp {
+                of: self.cm_rps.clone(),
+                total: None,
+            }),
+            C::EnumerateCredentialsBegin => {
+                let hash = req.params.rp_id_hash.ok_or(S::MissingParameter)?;
+                if bound
+                    .as_deref()
+                    .is_some_and(|b| sha256(b.as_bytes()) != hash)
+                {
+                    return Err(S::PinAuthInvalid);
+                }
+                let creds: Vec<CredSnap> = self
+                    .creds
+                    .iter()
+                    .filter(|(_, c)| {
+                        c.alive && c.discoverable && sha256(c.rp_id.as_bytes()) == hash
+                    })
+                    .map(|(id, c)| CredSnap {
+                        id: id.clone(),
+                        user: c.user.clone(),
+                        public: c.public.clone(),
+                        cred_protect: c.cred_protect,
+                        large_blob_key: c.large_blob_key.clone(),
+                    })
+                    .collect();
+                if creds.is_empty() {
+                    return Err(S::NoCredentials);
+                }
+                let total = Some(creds.len());
+                Ok(CmAnswer::Cred { of: creds, total })
+            }
+            C::EnumerateCredentialsGetNextCredential if self.cm_creds.is_empty() => {
+                Err(S::NotAllowed)
+            }
+            C::EnumerateCredentialsGetNextCredential => Ok(CmAnswer::Cred {
+                of: self.cm_creds.clone(),
+                total: None,
+            }),
+            // §6.8.5: a stored discoverable credential (else
+            // NO_CREDENTIALS), of the token's RP if it has one.
+            C::DeleteCredential => {
+                let id = &req
+                    .params
+                    .credential_id
+                    .as_ref()
+                    .ok_or(S::MissingParameter)?
+                    .id;
+                let cred = self
+                    .creds
+                    .get(id)
+                    .filter(|c| c.alive && c.discoverable)
+                    .ok_or(S::NoCredentials)?;
+                if bound_elsewhere(&cred.rp_id) {
+                    return Err(S::PinAuthInvalid);
+                }
+                self.creds.get_mut(id).expect("known").alive = false;
+                // The device ends its enumerations after a deletion.
+                self.cm_rps.clear();
+                self.cm_creds.clear();
+                Ok(CmAnswer::Empty)
+            }
+            // §6.8.6: the user handle must be the credential's (else
+            // INVALID_PARAMETER); name and displayName are replaced, and one
+            // absent or empty in the request is removed.
+            C::UpdateUserInformation => {
+                let (Some(d), Some(user)) = (&req.params.credential_id, &req.params.user) else {
+                    return Err(S::MissingParameter);
+                };
+                let cred = self
+                    .creds
+                    .get(&d.id)
+                    .filter(|c| c.alive && c.discoverable)
+                    .ok_or(S::NoCredentials)?;
+                if bound_elsewhere(&cred.rp_id) {
+                    return Err(S::PinAuthInvalid);
+                }
+                if user.id != cred.user.id {
+                    return Err(S::InvalidParameter);
+                }
+                let non_empty = |n: &Option<String>| n.clone().filter(|n| !n.is_empty());
+                let mut updated = User {
+                    id: user.id.clone(),
+                    name: non_empty(&user.name),
+                    display_name: non_empty(&user.display_name),
+                };
+                // `OpenFinding::UpdateUserKeepsEmptyName`: the device
+                // stores the request's user as it is, empty names included.
+                let stored = self.auth.env().store.get(&d.id).ok().flatten();
+                if stored.is_some_and(|c| c.user != updated && c.user == *user)
+                    && !open_finding(OpenFinding::UpdateUserKeepsEmptyName, false, || {
+                        format!("updateUserInformation with {user:?} kept the empty names")
+                    })
+                {
+                    updated = user.clone();
+                }
+                self.creds.get_mut(&d.id).expect("known").user = updated;
+                Ok(CmAnswer::Empty)
+            }
+        }
+    }
+
+    fn after_cred_mgmt(&mut self, params: &[u8], st: u8, body: Option<Vec<(Value, Value)>>) {
+        let req = match cred_mgmt::Request::decode(params) {
+            Ok(req) => req,
+            Err(e) => {
+                assert_eq!(
+                    st, e as u8,
+                    "credential management on an undecodable request"
+                );
+                return;
+            }
+        };
+        let outcome = self.model_cred_mgmt(&req);
+        assert_eq!(
+            st,
+            code(&outcome),
+            "credential management {:?}: device {st:#04x}, model {:?}",
+            req.sub_command,
+            outcome.as_ref().err()
+        );
+        let Ok(answer) = outcome else { return };
+        let body = body.unwrap_or_default();
+        let keys = |body: &[(Value, Value)]| -> Vec<i128> {
+            body.iter()
+                .map(|(k, _)| k.as_integer().map(i128::from).expect("integer key"))
+                .collect()
+        };
+        match answer {
+            CmAnswer::Empty => assert!(body.is_empty()),
+            // §6.8.2: existingResidentCredentialsCount and
+            // maxPossibleRemainingResidentCredentialsCount.
+            CmAnswer::Metadata => {
+                let stored = self.model_discoverable_count();
+                let expected = MapBuilder::new()
+                    .int(0x01, stored as u64)
+                    .int(0x02, (self.capacity - stored) as u64)
+                    .build();
+                assert_eq!(Value::Map(body), expected, "getCredsMetadata");
+            }
+            // §6.8.3: rp (id, name when known), rpIDHash and, for Begin,
+            // totalRPs; each RP exactly once.
+            CmAnswer::Rp { mut of, total } => {
+                let mut expected_keys = vec![0x03, 0x04];
+                if total.is_some() {
+                    expected_keys.push(0x05);
+                }
+                assert_eq!(keys(&body), expected_keys, "enumerateRPs members");
+                let Some(Value::Map(rp)) = field(&body, 0x03) else {
+                    panic!("rp is not a map")
+                };
+                let id = text_field(rp, "id")
+                    .and_then(|v| v.as_text())
+                    .expect("rp.id")
+                    .to_owned();
+                let name = text_field(rp, "name").map(|v| v.as_text().expect("rp.name").to_owned());
+                assert_eq!(rp.len(), 1 + usize::from(name.is_some()), "rp members");
+                let got = RpSnap { id, name };
+                let i = of
+                    .iter()
+                    .position(|r| *r == got)
+                    .unwrap_or_else(|| panic!("enumerateRPs gave {got:?}, expected one of {of:?}"));
+                of.remove(i);
+                assert_eq!(
+                    bytes_field(&body, 0x04),
+                    Some(sha256(got.id.as_bytes()).to_vec()),
+                    "rpIDHash"
+                );
+                if let Some(total) = total {
+                    assert_eq!(
+                        field(&body, 0x05),
+                        Some(&Value::from(total as u64)),
+                        "totalRPs"
+                    );
+                }
+                self.cm_rps = of;
+            }
+            // §6.8.4: user, credentialID, publicKey, totalCredentials (for
+            // Begin), credProtect and largeBlobKey; each credential once.
+            CmAnswer::Cred { mut of, total } => {
+                let mut expected_keys = vec![0x06, 0x07, 0x08, 0x0A, 0x0B];
+                if total.is_some() {
+                    expected_keys.insert(3, 0x09);
+                }
+                assert_eq!(keys(&body), expected_keys, "enumerateCredentials members");
+                let Some(Value::Map(descriptor)) = field(&body, 0x07) else {
+                    panic!("credentialID is not a map")
+                };
+                let id = text_field(descriptor, "id")
+                    .and_then(|v| v.as_bytes())
+                    .expect("credentialID.id")
+                    .clone();
+                assert_eq!(
+                    text_field(descriptor, "type").and_then(|v| v.as_text()),
+                    Some("public-key")
+                );
+                let i = of
+                    .iter()
+                    .position(|c| c.id == id)
+                    .unwrap_or_else(|| panic!("enumerateCredentials gave {id:02x?}"));
+                let snap = of.remove(i);
+                let mut user = vec![(Value::from("id"), cbor::bytes(snap.user.id.clone()))];
+                if let Some(n) = &snap.user.name {
+                    user.push((Value::from("name"), Value::from(n.as_str())));
+                }
+                if let Some(n) = &snap.user.display_name {
+                    user.push((Value::from("displayName"), Value::from(n.as_str())));
+                }
+                let Some(Value::Map(got_user)) = field(&body, 0x06) else {
+                    panic!("user is not a map")
+                };
+                assert_eq!(got_user.len(), user.len(), "user members");
+                for (k, v) in &user {
+                    assert_eq!(text_field(got_user, k.as_text().expect("text")), Some(v));
+                }
+                assert_eq!(
+                    authenticator_core_fuzz::public_key_from_cose(
+                        field(&body, 0x08).expect("publicKey")
+                    ),
+                    snap.public,
+                    "publicKey"
+                );
+                if let Some(total) = total {
+                    assert_eq!(
+                        field(&body, 0x09),
+                        Some(&Value::from(total as u64)),
+                        "totalCredentials"
+                    );
+                }
+                // §12.1: a credential made without credProtect has level 1.
+                assert_eq!(
+                    field(&body, 0x0A),
+                    Some(&Value::from(u64::from(snap.cred_protect.max(1)))),
+                    "credProtect"
+                );
+                // The same largeBlobKey as makeCredential / getAssertion.
+                let lbk = bytes_field(&body, 0x0B).expect("largeBlobKey");
+                assert_eq!(lbk.len(), 32, "largeBlobKey length");
+                match &snap.large_blob_key {
+                    Some(known) => assert_eq!(known, &lbk, "largeBlobKey changed"),
+                    None => {
+                        if let Some(c) = self.creds.get_mut(&id) {
+                            match &c.large_blob_key {
+                                Some(known) => assert_eq!(known, &lbk, "largeBlobKey changed"),
+                                None => c.large_blob_key = Some(lbk),
+                            }
+                        }
+                    }
+                }
+                self.cm_creds = of;
+            }
+        }
+    }
+
+    /// Drives one credential management operation.
+    fn cred_mgmt(&mut self, preview: bool, sub: &CmSub, auth: Option<Auth>) {
+        let cmd = if preview { 0x41 } else { 0x0A };
+        let descriptor = |id: Vec<u8>| {
+            MapBuilder::new()
+                .text("id", cbor::bytes(id))
+                .text("type", "public-key")
+                .build()
+        };
+        let (number, params, all) = match sub {
+            CmSub::Metadata => (0x01, None, false),
+            CmSub::Rps { all } => (0x02, None, *all),
+            CmSub::NextRp => (0x03, None, false),
+            CmSub::Credentials { rp, all } => {
+                let hash = match RPS.get(usize::from(*rp)) {
+                    Some(rp) => sha256(rp.as_bytes()),
+                    None => sha256(&[*rp]),
+                };
+                let p = MapBuilder::new().int(0x01, cbor::bytes(hash.to_vec()));
+                (0x04, Some(p.build()), *all)
+            }
+            CmSub::NextCredential => (0x05, None, false),
+            CmSub::Delete(pick) => {
+                let p = MapBuilder::new().int(0x02, descriptor(self.pick(pick)));
+                (0x06, Some(p.build()), false)
+            }
+            CmSub::Update {
+                cred,
+                other_user,
+                name,
+                display_name,
+            } => {
+                let id = self.pick(cred);
+                let handle = match (self.creds.get(&id), other_user) {
+                    (Some(c), false) => c.user.id.clone(),
+                    _ => vec![0xEE],
+                };
+                let text = |n: &Option<u8>, what: &str| {
+                    n.map(|n| match n {
+                        0 => String::new(),
+                        n => format!("{what}{n}"),
+                    })
+                };
+                let mut user = MapBuilder::new().text("id", cbor::bytes(handle));
+                if let Some(n) = text(name, "name") {
+                    user = user.text("name", n);
+                }
+                if let Some(n) = text(display_name, "Display ") {
+                    user = user.text("displayName", n);
+                }
+                let p = MapBuilder::new()
+                    .int(0x02, descriptor(id))
+                    .int(0x03, user.build());
+                (0x07, Some(p.build()), false)
+            }
+            CmSub::Bare(n) => (u64::from(n % 9), None, false),
+        };
+        let mut m = MapBuilder::new().int(0x01, number);
+        let mut message = vec![number as u8];
+        if let Some(p) = params {
+            message.extend_from_slice(&cbor::encode(&p));
+            m = m.int(0x02, p);
+        }
+        if let Some(a) = auth {
+            m = self.pin_uv_auth(m, a, &message, 0x04, 0x03);
+        }
+        if self.send(cmd, m.build()) != 0 || !all {
+            return;
+        }
+        // The rest of the enumeration (GetNext carries no auth).
+        for _ in 0..8 {
+            let pending = match number {
+                0x02 => !self.cm_rps.is_empty(),
+                _ => !self.cm_creds.is_empty(),
+            };
+            if !pending {
+                break;
+            }
+            self.send(cmd, MapBuilder::new().int(0x01, number + 1).build());
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // authenticatorConfig (§6.11).
+
+    /// Walks §6.11 for a decoded request: on a protected device (or with
+    /// alwaysUv) a pinUvAuthParam over 32×0xff ‖ 0x0d ‖ uint8(subCommand) ‖
+    /// subCommandParams from a token with the acfg permission, then the
+    /// subcommand.
+    fn model_config(&mut self, req: &cfg_wire::Request) -> Result<(), S> {
+        if self.needs_token() {
+            let param = req.pin_uv_auth_param.as_deref().ok_or(S::PuatRequired)?;
+            let protocol = Self::pin_protocol(req.pin_uv_auth_protocol)?;
+            let mut message = vec![0xff; 32];
+            message.extend_from_slice(&[0x0d, req.sub_command.id()]);
+            message.extend_from_slice(req.sub_command_params.as_deref().unwrap_or_default());
+            self.verify_token(protocol, param, &message, permission::ACFG)?;
+        }
+        match req.sub_command {
+            // §6.11.1: only on a device that supports enterprise
+            // attestation (else INVALID_PARAMETER).
+            cfg_wire::SubCommand::EnableEnterpriseAttestation => {
+                if !self.enterprise_supported {
+                    return Err(S::InvalidParameter);
+                }
+                self.enterprise_enabled = true;
+            }
+            // §6.11.2: this device lets alwaysUv be turned off again.
+            cfg_wire::SubCommand::ToggleAlwaysUv => self.always_uv = !self.always_uv,
+            // §6.11.4: the minimum only grows (else PIN_POLICY_VIOLATION);
+            // this device refuses a minimum no PIN of 63 bytes can meet
+            // (INVALID_PARAMETER) and more than maxRPIDsForSetMinPINLength
+            // RP IDs (INVALID_LENGTH); forceChangePin needs a PIN
+            // (PIN_NOT_SET); a PIN shorter than the new minimum must be
+            // changed (forcePINChange).
+            cfg_wire::SubCommand::SetMinPinLength => {
+                let p = req.set_min_pin_length.clone().unwrap_or_default();
+                let current = u64::from(self.min_pin_length);
+                let new_min = p.new_min_pin_length.unwrap_or(current);
+                if new_min < current {
+                    return Err(S::PinPolicyViolation);
+                }
+                let new_min = u8::try_from(new_min)
+                    .ok()
+                    .filter(|&n| usize::from(n) <= limits::MAX_PIN_BYTES)
+                    .ok_or(S::InvalidParameter)?;
+                if p.min_pin_length_rp_ids
+                    .as_ref()
+                    .is_some_and(|ids| ids.len() > limits::MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH)
+                {
+                    return Err(S::InvalidLength);
+                }
+                let force = p.force_change_pin.unwrap_or(false);
+                if force && !self.pin_set() {
+                    return Err(S::PinNotSet);
+                }
+                self.min_pin_length = new_min;
+                if let Some(ids) = p.min_pin_length_rp_ids {
+                    self.min_pin_rp_ids = ids;
+                }
+                let points = self
+                    .pin
+                    .as_deref()
+                    .map(|p| String::from_utf8_lossy(p).chars().count());
+                if force || points.is_some_and(|n| n < usize::from(new_min)) {
+                    self.force_pin_change = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn after_config(&mut self, params: &[u8], st: u8) {
+        let req = match cfg_wire::Request::decode(params) {
+            Ok(req) => req,
+            Err(e) => {
+                assert_eq!(st, e as u8, "authenticatorConfig on an undecodable request");
+                return;
+            }
+        };
+        let outcome = self.model_config(&req);
+        assert_eq!(
+            st,
+            code(&outcome),
+            "authenticatorConfig {:?}: device {st:#04x}, model {:?}",
+            req.sub_command,
+            outcome.as_ref().err()
+        );
+    }
+
+    fn config(&mut self, sub: &CfgSub, auth: Option<Auth>) {
+        let (number, params) = match sub {
+            CfgSub::EnableEnterpriseAttestation => (0x01u8, None),
+            CfgSub::ToggleAlwaysUv => (0x02, None),
+            CfgSub::SetMinPinLength {
+                params,
+                new_min,
+                rp_ids,
+                force,
+            } => {
+                let mut p = MapBuilder::new();
+                if let Some(n) = new_min {
+                    p = p.int(0x01, u64::from(n % 72));
+                }
+                if let Some(n) = rp_ids {
+                    let ids = (0..usize::from(n % 10))
+                        .map(|i| match RPS.get(i) {
+                            Some(rp) => Value::from(*rp),
+                            None => Value::from(format!("r{i}.example")),
+                        })
+                        .collect();
+                    p = p.int(0x02, Value::Array(ids));
+                }
+                if let Some(f) = force {
+                    p = p.int(0x03, *f);
+                }
+                (0x03, params.then(|| p.build()))
+            }
+            CfgSub::Other(n) => (*n, None),
+        };
+        let mut m = MapBuilder::new().int(0x01, number);
+        let mut message = vec![0xff; 32];
+        message.extend_from_slice(&[0x0d, number]);
+        if let Some(p) = params {
+            message.extend_from_slice(&cbor::encode(&p));
+            m = m.int(0x02, p);
+        }
+        if let Some(a) = auth {
+            m = self.pin_uv_auth(m, a, &message, 0x04, 0x03);
+        }
+        self.send(0x0D, m.build());
+    }
+
+    // -----------------------------------------------------------------------
+    // authenticatorLargeBlobs (§6.10).
+
+    /// Walks §6.10.2 for a decoded request; a read answers its bytes.
+    fn model_large_blobs(&mut self, req: &large_blobs::Request) -> Result<Option<Vec<u8>>, S> {
+        // Steps 1–3: offset, and exactly one of get and set.
+        let offset = req.offset.ok_or(S::InvalidParameter)?;
+        match (req.get, req.set.as_deref()) {
+            (Some(get), None) => {
+                // Step 4.a–b: no length, no pinUvAuthParam/Protocol.
+                if req.length.is_some()
+                    || req.pin_uv_auth_param.is_some()
+                    || req.pin_uv_auth_protocol.is_some()
+                {
+                    return Err(S::InvalidParameter);
+                }
+                // 4.c: at most maxFragmentLength.
+                if get > MAX_FRAGMENT_LENGTH as u64 {
+                    return Err(S::InvalidLength);
+                }
+                // 4.d: the offset may be the end of the array.
+                let len = self.large_blob.len();
+                if offset > len as u64 {
+                    return Err(S::InvalidParameter);
+                }
+                // 4.e: up to `get` bytes from the offset.
+                let start = offset as usize;
+                let end = (start + get as usize).min(len);
+                Ok(Some(self.large_blob[start..end].to_vec()))
+            }
+            (None, Some(set)) => {
+                // 5.a.
+                if set.len() > MAX_FRAGMENT_LENGTH {
+                    return Err(S::InvalidLength);
+                }
+                if offset == 0 {
+                    // 5.b: a length of at most maxSerializedLargeBlobArray
+                    // (else LARGE_BLOB_STORAGE_FULL) and at least 17 (else
+                    // INVALID_PARAMETER) starts a new write.
+                    let length = req.length.ok_or(S::InvalidParameter)?;
+                    if length > limits::MAX_SERIALIZED_LARGE_BLOB_ARRAY as u64 {
+                        return Err(S::LargeBlobStorageFull);
+                    }
+                    if length < 17 {
+                        return Err(S::InvalidParameter);
+                    }
+                    self.lb_write = Some((length as usize, Vec::new()));
+                } else if req.length.is_some() {
+                    // 5.c.
+                    return Err(S::InvalidParameter);
+                }
+                // 5.d: expectedNextOffset.
+                let next = self.lb_write.as_ref().map_or(0, |(_, b)| b.len());
+                if offset != next as u64 {
+                    return Err(S::InvalidSeq);
+                }
+                // 5.e: a token with lbw over 32×0xff ‖ h'0c00' ‖
+                // uint32LE(offset) ‖ SHA-256(set).
+                if self.needs_token() {
+                    let param = req.pin_uv_auth_param.as_deref().ok_or(S::PuatRequired)?;
+                    let protocol = Self::pin_protocol(req.pin_uv_auth_protocol)?;
+                    let message = large_blob_message(offset as usize, set);
+                    self.verify_token(protocol, param, &message, permission::LBW)?;
+                }
+                let (expected, buffer) = self.lb_write.as_mut().ok_or(S::InvalidSeq)?;
+                // 5.f.
+                if next + set.len() > *expected {
+                    return Err(S::InvalidParameter);
+                }
+                // 5.h–i, then 5.j: the last 16 bytes are LEFT(SHA-256(the
+                // rest), 16), else INTEGRITY_FAILURE; the array is committed.
+                buffer.extend_from_slice(set);
+                if buffer.len() == *expected {
+                    let (body, hash) = buffer.split_at(buffer.len() - 16);
+                    if sha256(body)[..16] != *hash {
+                        return Err(S::IntegrityFailure);
+                    }
+                    self.large_blob = buffer.clone();
+                }
+                Ok(None)
+            }
+            _ => Err(S::InvalidParameter),
+        }
+    }
+
+    fn after_large_blobs(&mut self, params: &[u8], st: u8, body: Option<Vec<(Value, Value)>>) {
+        let req = match large_blobs::Request::decode(params) {
+            Ok(req) => req,
+            Err(e) => {
+                assert_eq!(st, e as u8, "largeBlobs on an undecodable request");
+                return;
+            }
+        };
+        let outcome = self.model_large_blobs(&req);
+        assert_eq!(
+            st,
+            code(&outcome),
+            "largeBlobs: device {st:#04x}, model {:?}",
+            outcome.as_ref().err()
+        );
+        match outcome {
+            Ok(Some(config)) => {
+                let expected = MapBuilder::new().int(0x01, cbor::bytes(config)).build();
+                assert_eq!(
+                    Value::Map(body.unwrap_or_default()),
+                    expected,
+                    "largeBlobs get"
+                );
+            }
+            _ => assert!(body.is_none(), "largeBlobs set with a body"),
+        }
+    }
+
+    /// Sends one set fragment with its pinUvAuthParam; returns the status.
+    fn large_blob_set(
+        &mut self,
+        offset: usize,
+        fragment: &[u8],
+        length: Option<usize>,
+        auth: Option<Auth>,
+    ) -> u8 {
+        let mut m = MapBuilder::new()
+            .int(0x02, cbor::bytes(fragment.to_vec()))
+            .int(0x03, offset as u64);
+        if let Some(l) = length {
+            m = m.int(0x04, l as u64);
+        }
+        if let Some(a) = auth {
+            let message = large_blob_message(offset, fragment);
+            m = self.pin_uv_auth(m, a, &message, 0x05, 0x06);
+        }
+        self.send(0x0C, m.build())
+    }
+}
+
+/// What a largeBlobs set fragment's pinUvAuthParam authenticates (§6.10.2
+/// step 5.e.iv): 32×0xff ‖ h'0c00' ‖ uint32LittleEndian(offset) ‖
+/// SHA-256(fragment).
+fn large_blob_message(offset: usize, fragment: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 32];
+    m.extend_from_slice(&[0x0c, 0x00]);
+    m.extend_from_slice(&u32::try_from(offset).unwrap_or(u32::MAX).to_le_bytes());
+    m.extend_from_slice(&sha256(fragment));
+    m
 }
 
 fuzz_target!(|input: Input| {

@@ -57,11 +57,10 @@ pub fn authenticator(config: DeviceConfig, env: TestEnv) -> Authenticator<TestEn
 /// * the response is non-empty and its first byte is a status code the
 ///   spec names;
 /// * an error is the status byte alone;
-/// * a success of reset or selection has no body, nor has one of the
-///   clientPIN subcommands setPIN and changePIN (CTAP 2.1 §6.5.5.5,
-///   §6.5.5.6: "CTAP2_OK" and nothing else); any other success has a body
-///   that decodes as a CBOR map (within the CTAP nesting limit) and is in
-///   CTAP2 canonical form.
+/// * a success without a body is exactly one of those the spec answers
+///   with CTAP2_OK alone (see [`empty_success`]); any other success has a
+///   body that decodes as a CBOR map (within the CTAP nesting limit) and is
+///   in CTAP2 canonical form.
 ///
 /// Returns the decoded body of a success that has one.
 pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Value)>> {
@@ -81,7 +80,7 @@ pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Val
     }
     let cmd = *message.first().expect("a success needs a command byte");
     let body = &response[1..];
-    if cmd == 0x07 || cmd == 0x0B || is_set_or_change_pin(message) {
+    if empty_success(message) {
         assert!(body.is_empty(), "cmd {cmd:#04x} success with a body");
         return None;
     }
@@ -95,12 +94,31 @@ pub fn check_response(message: &[u8], response: &[u8]) -> Option<Vec<(Value, Val
     }
 }
 
-/// Whether `message` is a clientPIN setPIN or changePIN request.
-fn is_set_or_change_pin(message: &[u8]) -> bool {
-    use authenticator_core::wire::client_pin::{Request, SubCommand};
+/// Whether a success of `message` is CTAP2_OK alone: reset (CTAP 2.1 §6.6),
+/// selection (§6.9), the clientPIN subcommands setPIN and changePIN
+/// (§6.5.5.5, §6.5.5.6), a largeBlobs write (§6.10.2 step 5: "CTAP2_OK and
+/// an empty response"), every authenticatorConfig subcommand (§6.11) and
+/// the credential management subcommands deleteCredential and
+/// updateUserInformation (§6.8.5, §6.8.6).
+pub fn empty_success(message: &[u8]) -> bool {
+    use authenticator_core::wire::{client_pin, config, cred_mgmt, large_blobs};
     match message.split_first() {
-        Some((0x06, params)) => Request::decode(params)
-            .is_ok_and(|r| matches!(r.sub_command, SubCommand::SetPin | SubCommand::ChangePin)),
+        Some((0x07 | 0x0B, _)) => true,
+        Some((0x06, params)) => client_pin::Request::decode(params).is_ok_and(|r| {
+            matches!(
+                r.sub_command,
+                client_pin::SubCommand::SetPin | client_pin::SubCommand::ChangePin
+            )
+        }),
+        Some((0x0C, params)) => large_blobs::Request::decode(params).is_ok_and(|r| r.set.is_some()),
+        Some((0x0D, params)) => config::Request::decode(params).is_ok(),
+        Some((0x0A | 0x41, params)) => cred_mgmt::Request::decode(params).is_ok_and(|r| {
+            matches!(
+                r.sub_command,
+                cred_mgmt::SubCommand::DeleteCredential
+                    | cred_mgmt::SubCommand::UpdateUserInformation
+            )
+        }),
         _ => false,
     }
 }
