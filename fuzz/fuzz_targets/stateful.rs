@@ -24,13 +24,6 @@
 //! enumeration cursors. Platform keys the harness made itself have a known
 //! shared secret, so it can decrypt tokens and hmac-secret outputs.
 //!
-//! Rules the device is known to break are listed in `OpenFinding` (and in
-//! fuzz/README.md). They are checked like the others, but a violation is
-//! reported once per process on stderr and the model then follows the
-//! device, so that a known, frequent finding does not hide new ones; with
-//! `STATEFUL_STRICT` set (to a finding's name, or to `1` for all) they fail
-//! like any other rule.
-//!
 //! After every message the store's discoverable credentials (IDs, users,
 //! credProtect, credBlob), the device state (PIN hash, pinRetries,
 //! uvRetries, alwaysUv, minPINLength, forcePINChange, enterprise
@@ -609,46 +602,6 @@ fn trace() -> bool {
     *TRACE.get_or_init(|| std::env::var_os("STATEFUL_TRACE").is_some())
 }
 
-/// Rules the device is known to break (open findings in fuzz/README.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum OpenFinding {
-    /// CTAP 2.1 §6.8.6: updateUserInformation must remove a name or
-    /// displayName that the request gives empty; the device stores the
-    /// empty string.
-    UpdateUserKeepsEmptyName,
-}
-
-/// Whether an open finding fails the run: `STATEFUL_STRICT` set to its
-/// name (or to several, comma-separated), or to anything else for all.
-fn strict(finding: OpenFinding) -> bool {
-    static STRICT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    let Some(names) = STRICT.get_or_init(|| std::env::var("STATEFUL_STRICT").ok()) else {
-        return false;
-    };
-    let listed = |f: OpenFinding| names.split(',').any(|n| n.trim() == format!("{f:?}"));
-    let all = [OpenFinding::UpdateUserKeepsEmptyName];
-    listed(finding) || !all.into_iter().any(listed)
-}
-
-/// Checks a rule that is an open finding: panics in strict mode, else
-/// reports the first violation of each finding on stderr. Returns whether
-/// the rule held.
-fn open_finding(finding: OpenFinding, holds: bool, detail: impl FnOnce() -> String) -> bool {
-    if holds {
-        return true;
-    }
-    assert!(!strict(finding), "open finding {finding:?}: {}", detail());
-    static SEEN: std::sync::Mutex<Vec<OpenFinding>> = std::sync::Mutex::new(Vec::new());
-    let mut seen = SEEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !seen.contains(&finding) {
-        seen.push(finding);
-        eprintln!("stateful: open finding {finding:?}: {}", detail());
-    }
-    false
-}
-
 fn client_data_hash(b: u8) -> Vec<u8> {
     sha256(&[b]).to_vec()
 }
@@ -811,6 +764,23 @@ impl Harness {
     fn check_counter(&mut self, id: &[u8], count: u32) {
         match self.config.counter_mode {
             CounterMode::AlwaysZero => assert_eq!(count, 0, "AlwaysZero counter is {count}"),
+            CounterMode::Frozen => {
+                let cred = self.creds.get_mut(id).expect("known credential");
+                if let Some(last) = cred.last_counter {
+                    assert_eq!(count, last, "a frozen counter of {id:02x?} moved");
+                }
+                cred.last_counter = Some(count);
+            }
+            CounterMode::RandomStep(max) => {
+                let cred = self.creds.get_mut(id).expect("known credential");
+                if let Some(last) = cred.last_counter {
+                    assert!(
+                        (1..=max).contains(&count.wrapping_sub(last)) && count > last,
+                        "counter of {id:02x?} went from {last} to {count} (steps 1..={max})"
+                    );
+                }
+                cred.last_counter = Some(count);
+            }
             CounterMode::PerCredential | CounterMode::Global => {
                 let cred = self.creds.get_mut(id).expect("known credential");
                 if let Some(last) = cred.last_counter {
@@ -3252,21 +3222,12 @@ impl Harness {
                     return Err(S::InvalidParameter);
                 }
                 let non_empty = |n: &Option<String>| n.clone().filter(|n| !n.is_empty());
-                let mut updated = User {
+                // §6.8.6: absent or empty names are removed.
+                let updated = User {
                     id: user.id.clone(),
                     name: non_empty(&user.name),
                     display_name: non_empty(&user.display_name),
                 };
-                // `OpenFinding::UpdateUserKeepsEmptyName`: the device
-                // stores the request's user as it is, empty names included.
-                let stored = self.auth.env().store.get(&d.id).ok().flatten();
-                if stored.is_some_and(|c| c.user != updated && c.user == *user)
-                    && !open_finding(OpenFinding::UpdateUserKeepsEmptyName, false, || {
-                        format!("updateUserInformation with {user:?} kept the empty names")
-                    })
-                {
-                    updated = user.clone();
-                }
                 self.creds.get_mut(&d.id).expect("known").user = updated;
                 Ok(CmAnswer::Empty)
             }
