@@ -159,6 +159,8 @@ class App:
         self.cases[case] = {
             "server": server, "state": state, "credentials": [], "cfg": cfg, "user": user,
         }
+        # when the page starts its request (the WebAuthn timeout counts from here)
+        self.verdict(case=case, step="begin", ok=True, timeout=timeout)
         return options
 
     def register_complete(self, body):

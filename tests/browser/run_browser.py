@@ -12,7 +12,7 @@ when every case got exactly its expected verdicts.
 Usage:
   run_browser.py --browser chromium|firefox --fidosim BIN [--presence P]
                  [--pin-key-args ARGS] CASE...
-  CASE = name:alg:rk:uv[:mode]
+  CASE = name:alg:rk:uv[:mode[:timeout]]
     alg   -7 (ES256) or -8 (EdDSA)
     rk    required (discoverable, username-less sign-in) or discouraged
     uv    discouraged, preferred or required
@@ -32,6 +32,7 @@ Usage:
                   and the RP no registration within --pin-wait seconds
                   (headless, nobody types a PIN); then the driver aborts the
                   request (Firefox ignores that: the case must come last)
+    timeout  the WebAuthn timeout option (milliseconds) the page passes
 
 Expected UV flags (registration and sign-in): set when UV is preferred or
 required, and for discoverable credentials at registration (a key protected
@@ -41,6 +42,7 @@ UV discouraged it depends on the browser (BROWSER_FACTS).
 """
 
 import argparse
+import datetime
 import glob
 import json
 import os
@@ -144,7 +146,15 @@ BROWSER_FACTS = {
         "pin_key_requests": ["getInfo", "clientPIN getPINRetries"],
         "pin_abort": True,
         # a refused touch: Chromium shows an error sheet and keeps the
-        # request open until the page aborts it
+        # request open until the page aborts it (or someone closes the
+        # sheet). Its own timeout does not end it either: a WebAuthn timeout
+        # below 3 min becomes 180 s (10000 ms measured), and then the sheet
+        # only turns into a timeout sheet (still pending 235 s after the
+        # start). A presence timeout (--presence timeout:MS) is the same
+        # refusal; with UV preferred the key answers the UV token request
+        # CTAP2_ERR_USER_ACTION_TIMEOUT, which Chromium ignores ("Ignoring
+        # status 47"): it waits for another touch, again until the page
+        # aborts. So no NotAllowedError reaches the page headless.
         "denied_ends_with": None,
     },
     "firefox": {
@@ -246,17 +256,24 @@ def main():
     p.add_argument("--fidosim", required=True)
     p.add_argument("--presence", default="approve", help="--presence of the first key")
     p.add_argument("--pin-key-args", default="--pin 1234 --uv none")
+    p.add_argument("--denied-presence", default="deny",
+                   help="--presence of the key that refuses the touch: deny or timeout:MS")
+    p.add_argument("--denied-wait", type=float,
+                   help="seconds the page may take to hear of the refusal by itself (default: 15, or 3 "
+                        "when BROWSER_FACTS says the browser keeps the request open), then the page aborts")
     p.add_argument("--pin-wait", type=float, default=10.0,
                    help="seconds the RP must get nothing from the PIN key after the browser asked it about its PIN")
     p.add_argument("--logdir", default=tempfile.gettempdir())
     p.add_argument("cases", nargs="+")
     args = p.parse_args()
     cases = []
+    timeouts = {}  # case -> the WebAuthn timeout (ms) for the page, "" for none
     for c in args.cases:
-        name, alg, rk, uv, *mode = c.split(":")
-        mode = mode[0] if mode else "yes"
+        name, alg, rk, uv, *rest = c.split(":")
+        mode = rest[0] if rest else "yes"
         if mode not in MODES:
             p.error(f"{c}: mode must be one of {MODES}")
+        timeouts[name] = rest[1] if len(rest) > 1 else ""
         cases.append((name, int(alg), rk, uv, mode))
 
     verdict_file = tempfile.mktemp(prefix="verdicts-", suffix=".jsonl")
@@ -319,6 +336,23 @@ def main():
             return None
         return mine[-1].get("error") if mine[-1]["step"] == "error" else "registered"
 
+    def denied_timing(name):
+        """When the key refused and the page heard of it, relative to the
+        start of the page's request (rp_app's "begin" verdict)."""
+        begun = [v["t"] for v in verdicts() if v.get("case") == name and v.get("step") == "begin"]
+        ended = [v["t"] for v in verdicts() if v.get("case") == name and v.get("error") != "waiting"
+                 and v.get("step") in ("error", "register")]
+        m = re.search(r"^(\S+)Z .*status=(CTAP2_ERR_OPERATION_DENIED|CTAP2_ERR_USER_ACTION_TIMEOUT)",
+                      key_log_text(), re.M)
+        if not begun or not m:
+            return "(timing unknown)"
+        refused_at = datetime.datetime.fromisoformat(m.group(1)).replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        out = f"(request start +{refused_at - begun[0]:.1f}s: the key refused"
+        if ended:
+            out += f"; +{ended[-1] - begun[0]:.1f}s: the page heard, {ended[-1] - refused_at:.1f}s after the refusal"
+        return out + ")"
+
     def abort(name, works=True):
         """Abort the case's pending request; the page must report an
         AbortError (or, when works is False, must still be waiting: the
@@ -348,7 +382,8 @@ def main():
         subprocess.run(["udevadm", "settle", "--timeout=20"], check=False)
 
         profile = tempfile.mkdtemp(prefix=f"{args.browser}-profile-")
-        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}" for n, a, r, u, m in cases)
+        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}" + (f":{timeouts[n]}" if timeouts[n] else "")
+                        for n, a, r, u, m in cases)
         browser_log = os.path.join(args.logdir, f"{args.browser}-{int(time.time() * 1000)}.log")
         br = start(browser_cmd(args.browser, f"http://localhost:{PORT}/?cases={spec}", profile),
                    stdout=open(browser_log, "w"), stderr=subprocess.STDOUT)
@@ -378,7 +413,7 @@ def main():
             elif mode == "denied":
                 log(f"{name}: a key that refuses the touch")
                 unplug()
-                plug(["--presence", "deny"], name)
+                plug(["--presence", args.denied_presence], name)
             elif mode == "pin":
                 log(f"{name}: a key started with {args.pin_key_args} (traced: -vv)")
                 unplug()
@@ -386,31 +421,42 @@ def main():
             open(f"{verdict_file}.go.{name}", "w").close()
 
             if mode == "denied":
-                # The refusing key answers CTAP2_ERR_OPERATION_DENIED (0x27),
-                # once; the RP must get nothing. Chromium keeps the request
-                # open (an error sheet), so the page aborts it; Firefox
-                # ends it with NotAllowedError.
-                refused = lambda: "CTAP2_ERR_OPERATION_DENIED" in key_log_text()
+                # The refusing key answers once: makeCredential gets
+                # CTAP2_ERR_OPERATION_DENIED (0x27), also for timeout:MS
+                # (CTAP 2.1 §6.1.2 step 14); with UV preferred or required
+                # the built-in UV token request gets the refusal first,
+                # CTAP2_ERR_USER_ACTION_TIMEOUT (0x2F) for timeout:MS. The RP
+                # must get nothing. The page must hear of it by itself as
+                # BROWSER_FACTS says, else it aborts the request.
+                refusal = re.compile(r"status=(CTAP2_ERR_OPERATION_DENIED|CTAP2_ERR_USER_ACTION_TIMEOUT)")
+                refused = lambda: refusal.search(key_log_text())
                 ends_with = BROWSER_FACTS[args.browser]["denied_ends_with"]
+                wait = args.denied_wait if args.denied_wait is not None else (15 if ends_with else 3)
                 if wait_for(refused, time.monotonic() + 90, f"{name}: the browser to meet the refusing key"):
-                    log(f"{name}: the browser received CTAP2_ERR_OPERATION_DENIED (0x27)")
-                    settled = wait_for(lambda: case_settled(name), time.monotonic() + (15 if ends_with else 3),
+                    status = refused().group(1)
+                    log(f"{name}: the browser received {status}")
+                    settled = wait_for(lambda: case_settled(name), time.monotonic() + wait,
                                        f"{name}: the page to hear of it")
-                    if ends_with and not (settled and case_error(name) == ends_with):
+                    timing = denied_timing(name)
+                    if settled:
+                        log(f"{name}: the page got {case_error(name)} by itself {timing}")
+                    else:
+                        log(f"{name}: the page heard nothing for {wait:.0f}s {timing}")
+                    if ends_with and case_error(name) != ends_with:
                         failures.append(f"{name}: the page got {case_error(name)}, expected {ends_with}")
-                    elif ends_with:
-                        log(f"{name}: the page got {ends_with} (as measured)")
-                    elif settled:
+                    elif settled and not ends_with:
                         failures.append(f"{name}: the page got {case_error(name)} by itself; "
                                         f"{args.browser} used to keep the request open: update BROWSER_FACTS")
-                    else:
+                    elif not settled:
                         abort(name)
                 else:
                     failures.append(f"{name}: the refusing key never answered the browser")
                 if any(v.get("case") == name and v.get("step") == "register" for v in verdicts()):
                     failures.append(f"{name}: the RP got a registration although the touch was refused")
                 got = key_requests()
-                if got != ["getInfo", "makeCredential CTAP2_ERR_OPERATION_DENIED"]:
+                log(f"{name}: requests the key got: {', '.join(got) or 'none'}")
+                if (args.denied_presence, uv) == ("deny", "discouraged") and \
+                        got != ["getInfo", "makeCredential CTAP2_ERR_OPERATION_DENIED"]:
                     failures.append(f"{name}: the refusing key got {got}")
             elif mode == "pin":
                 # The browser talks to the new key (getInfo first); from
