@@ -385,6 +385,22 @@ fn transport_faults_delay_drop_storm_and_busy() {
     assert!(started.elapsed() < Duration::from_millis(500), "once only");
     assert!(keepalives.is_empty());
 
+    // A held request that the client cancels ends at once with
+    // CTAP2_ERR_KEEPALIVE_CANCEL, without running (CTAP 2.1 §11.2.9.1.5).
+    add(&sock, json!({ "kind": "delay", "params": { "ms": 5000 } }));
+    k.hid.send(k.cid, cmd::CBOR, &GET_INFO).unwrap();
+    assert_eq!(k.hid.recv(T).unwrap().cmd, cmd::KEEPALIVE);
+    let started = Instant::now();
+    k.hid.send(k.cid, cmd::CANCEL, &[]).unwrap();
+    let answer = loop {
+        let m = k.hid.recv(T).unwrap();
+        if m.cmd != cmd::KEEPALIVE {
+            break m;
+        }
+    };
+    assert_eq!((answer.cmd, answer.payload), (cmd::CBOR, vec![0x2D]));
+    assert!(started.elapsed() < Duration::from_secs(2));
+
     // keepaliveStorm: 100 KEEPALIVE packets, then the answer.
     add(
         &sock,
