@@ -56,7 +56,7 @@ pub(crate) enum Command {
         #[command(subcommand)]
         cmd: PresenceCmd,
     },
-    /// Injected faults: list, add, remove, clear (see docs/faults.md).
+    /// Injected faults: list, add, remove, clear (docs/control-api.md, "Faults").
     Faults {
         #[command(flatten)]
         client: ClientArgs,
