@@ -503,11 +503,16 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
                 json!({ "command": command, "kind": kind, "params": params, "sticky": sticky });
             let v = call(&t, Method::POST, &base, Some(body)).await?;
             let when = if sticky { "every" } else { "the next" };
+            let which = if command == "any" {
+                String::new()
+            } else {
+                format!("{command} ")
+            };
             output(
                 &a,
                 &v,
                 &format!(
-                    "fault {} added: {kind} on {when} {command} request to {}",
+                    "fault {} added: {kind} on {when} {which}request to {}",
                     s(&v["id"]),
                     a.dev()
                 ),
