@@ -56,6 +56,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         cmd: PresenceCmd,
     },
+    /// Injected faults: list, add, remove, clear (docs/control-api.md, "Faults").
+    Faults {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: FaultCmd,
+    },
     /// Follow the keys' events (JSON lines) until interrupted.
     Events {
         #[command(flatten)]
@@ -154,6 +161,47 @@ pub(crate) enum PresenceCmd {
         outcome: String,
     },
 }
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum FaultCmd {
+    /// The faults waiting to fire.
+    List,
+    /// Add a fault: status, zeroSignature, corruptSignature, clearUp,
+    /// clearUv, wrongRpIdHash, trailingBytes, counterRollback,
+    /// nonCanonicalCbor, delay, drop, keepaliveStorm or channelBusy.
+    #[command(after_help = FAULT_EXAMPLES)]
+    Add {
+        /// What the fault does (one of the kinds above).
+        kind: String,
+        /// The command it applies to: makeCredential, getAssertion, … (a
+        /// CTAP2 command), u2f, or any.
+        #[arg(
+            long = "for",
+            visible_alias = "command",
+            value_name = "COMMAND",
+            default_value = "any"
+        )]
+        command: String,
+        /// A parameter of the kind (repeatable), e.g. status=0x27, ms=500,
+        /// count=100, rpId=evil.example, signCount=0, form=longInteger.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Fire on every matching request until removed (default: once).
+        #[arg(long)]
+        sticky: bool,
+    },
+    /// Remove one fault by its id.
+    Remove { id: u64 },
+    /// Remove every fault.
+    Clear,
+}
+
+const FAULT_EXAMPLES: &str = "\
+EXAMPLES:
+    fidosim faults add status --for makeCredential -p status=CTAP2_ERR_OPERATION_DENIED
+    fidosim faults add clearUp --for getAssertion --sticky
+    fidosim faults add delay -p ms=3000
+    fidosim faults add counterRollback -p back=1";
 
 const RUN_AFTER_HELP: &str = "\
 STATE:

@@ -86,6 +86,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
         Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
         Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
+        Command::Faults { client: c, cmd } => runtime()?.block_on(client::faults(c, cmd))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -150,6 +150,10 @@ fn the_server_answers_as_its_openapi_document_says() {
         .0,
         201
     );
+    // A fault to address (id 1); it never fires here.
+    let fault = json!({ "kind": "drop", "command": "selection" });
+    let path = "/v1/devices/default/faults";
+    assert_eq!(api(&sock, "POST", path, Some(fault.clone())).0, 201);
     let mut n = 0;
     let mut checked = 0;
     // Deletions last, so that the other operations find the credential.
@@ -177,7 +181,10 @@ fn the_server_answers_as_its_openapi_document_says() {
         } else {
             "default"
         };
-        let url = path.replace("{device}", device).replace("{id}", "AQID");
+        let url = path
+            .replace("{device}", device)
+            .replace("{id}", "AQID")
+            .replace("{fault}", "1");
         let body = match op["operationId"].as_str().unwrap() {
             "setPresence" => Some(json!({ "presence": "approve", "uv": "succeed" })),
             "importCredentials" => Some(credential(&format!("BB{n:02}"), false)),
@@ -187,6 +194,7 @@ fn the_server_answers_as_its_openapi_document_says() {
             "cloneDevice" => Some(json!({ "name": "cloned" })),
             "setCounter" => Some(json!({ "signCount": 3 })),
             "setCounterMode" => Some(json!({ "mode": "per-credential", "overflow": "saturate" })),
+            "addFault" => Some(fault.clone()),
             _ => None,
         };
         if op["operationId"] == "events" {

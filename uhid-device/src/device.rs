@@ -18,7 +18,8 @@ use authenticator_core::Authenticator;
 use tokio::sync::mpsc;
 
 use crate::ctaphid::packet::Report;
-use crate::ctaphid::{Action, Command, Ctaphid, KeepaliveStatus, Request, Settings};
+use crate::ctaphid::{Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, Settings};
+use crate::faults::{Fault, FaultKind, Origin};
 use crate::presence::{DaemonEnv, Shared};
 use crate::udp::UdpTransport;
 use crate::uhid::UhidTransport;
@@ -113,6 +114,15 @@ struct Done {
     txn: u64,
     cmd: Command,
     response: Vec<u8>,
+    delivery: Delivery,
+}
+
+/// How an answer leaves; faults may precede it with KEEPALIVE packets or
+/// hold it back.
+#[derive(Debug, Default, Clone, Copy)]
+struct Delivery {
+    keepalives_first: u32,
+    drop: bool,
 }
 
 /// Runs a device until [`Control::Shutdown`] or a transport failure.
@@ -148,9 +158,7 @@ pub async fn run(
                 }
                 Err(e) => break Err(e),
             },
-            Some(done) = done_rx.recv() => {
-                vec![Action::Send(hid.respond(done.txn, done.cmd, &done.response))]
-            }
+            Some(done) = done_rx.recv() => deliver(&mut hid, &done),
             _ = keepalive.tick(), if hid.busy_channel().is_some() => {
                 let status = if shared.waiting_for_user.load(Ordering::SeqCst) {
                     KeepaliveStatus::UpNeeded
@@ -214,6 +222,29 @@ pub async fn run(
     result
 }
 
+/// The reports that answer `done`: a fault's KEEPALIVE packets (CTAP 2.1
+/// §11.2.9.1.7 lets the device send them while it works) and the answer,
+/// unless a fault drops it (the transaction still ends, so the channel is
+/// free again and the client times out).
+fn deliver(hid: &mut Ctaphid, done: &Done) -> Vec<Action> {
+    let mut reports = Vec::new();
+    if hid.busy_txn() == Some(done.txn) {
+        for _ in 0..done.delivery.keepalives_first {
+            reports.extend(
+                hid.keepalive(KeepaliveStatus::Processing)
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    let answer = hid.respond(done.txn, done.cmd, &done.response);
+    if done.delivery.drop {
+        tracing::info!(txn = done.txn, "the answer is dropped (fault)");
+    } else {
+        reports.extend(answer);
+    }
+    vec![Action::Send(reports)]
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -245,32 +276,10 @@ fn worker(
         };
         shared.current_txn.store(req.txn, Ordering::SeqCst);
         let started = Instant::now();
-        // The core does not panic on any input (tests and fuzzing check it);
-        // should it ever, the host gets an error answer and the device keeps
-        // serving instead of staying busy for good.
-        let response = match req.cmd {
-            Command::Cbor => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                authenticator.handle(&req.payload)
-            }))
-            .unwrap_or_else(|_| {
-                tracing::error!("the authenticator panicked; answering CTAP1_ERR_OTHER");
-                vec![authenticator_core::StatusCode::Other as u8]
-            }),
-            // CTAP 2.1 §11.2.9.1.1: a CTAP1/U2F APDU; the answer (data ‖ SW1
-            // SW2) goes back as CTAPHID_MSG.
-            Command::Msg => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                authenticator.handle_ctap1(&req.payload)
-            }))
-            .unwrap_or_else(|_| {
-                tracing::error!("the authenticator panicked; answering SW 6F00");
-                SW_UNKNOWN.to_be_bytes().to_vec()
-            }),
-            // Ctaphid hands only CBOR and MSG requests to the application.
-            _ => vec![authenticator_core::StatusCode::InvalidCommand as u8],
-        };
+        let (cmd, response, delivery) = serve(&mut authenticator, &shared, &req);
         shared.current_txn.store(0, Ordering::SeqCst);
         let (command, status) = describe(&req, &response);
-        if response.first().is_some_and(|&b| b != 0) && req.cmd == Command::Cbor {
+        if response.first().is_some_and(|&b| b != 0) && cmd == Command::Cbor {
             shared.emit(
                 "ctap.error",
                 serde_json::json!({ "command": command, "status": status.to_string() }),
@@ -286,13 +295,155 @@ fn worker(
         if done
             .send(Done {
                 txn: req.txn,
-                cmd: req.cmd,
+                cmd,
                 response,
+                delivery,
             })
             .is_err()
         {
             return;
         }
+    }
+}
+
+/// Runs one request with the faults that apply to it: a delay first, then
+/// a status or CTAPHID error in place of the request, else the
+/// authenticator's answer, changed by response mutations; then how the
+/// answer leaves. Returns the CTAPHID command and payload of the answer.
+fn serve(
+    authenticator: &mut Authenticator<DaemonEnv>,
+    shared: &Shared,
+    req: &Request,
+) -> (Command, Vec<u8>, Delivery) {
+    let origin = match req.cmd {
+        Command::Msg => Origin::U2f,
+        _ => Origin::Ctap2(req.payload.first().copied().unwrap_or(0)),
+    };
+    let faults = &shared.faults;
+    let announce = |fired: &[Fault]| {
+        for f in fired {
+            tracing::info!(
+                id = f.id,
+                command = %origin.name(),
+                fault = %f.to_json(),
+                "fault fired"
+            );
+            shared.emit(
+                "fault.fired",
+                serde_json::json!({
+                    "fault": f.to_json(),
+                    "command": origin.name(),
+                    "channel": format!("{:08x}", req.cid),
+                }),
+            );
+        }
+    };
+
+    let delays = faults.fire(origin, |k| matches!(k, FaultKind::Delay(_)));
+    announce(&delays);
+    let ms: u64 = delays
+        .iter()
+        .map(|f| match f.spec.kind {
+            FaultKind::Delay(ms) => ms,
+            _ => 0,
+        })
+        .fold(0, u64::saturating_add);
+    if ms > 0 && hold(shared, Duration::from_millis(ms)) && req.cmd == Command::Cbor {
+        // CTAP 2.1 §11.2.9.1.5: a request cancelled before it ran ends with
+        // CTAP2_ERR_KEEPALIVE_CANCEL.
+        let cancel = authenticator_core::StatusCode::KeepaliveCancel as u8;
+        return (Command::Cbor, vec![cancel], Delivery::default());
+    }
+
+    let mut one = false;
+    let instead = faults.fire(origin, |k| {
+        let hit = !one && matches!(k, FaultKind::Status(_) | FaultKind::ChannelBusy);
+        one |= hit;
+        hit
+    });
+    announce(&instead);
+    let (cmd, mut response) = match instead.first().map(|f| &f.spec.kind) {
+        // CTAP 2.1 §8.2.1: a response that is only a status byte.
+        Some(FaultKind::Status(s)) => (Command::Cbor, vec![*s]),
+        // CTAP 2.1 §11.2.9.1.6: CTAPHID_ERROR with ERR_CHANNEL_BUSY.
+        Some(FaultKind::ChannelBusy) => (Command::Error, vec![HidError::ChannelBusy as u8]),
+        _ => (req.cmd, answer(authenticator, req)),
+    };
+
+    if cmd == Command::Cbor && response.first() == Some(&0) {
+        let mut changed = response;
+        let mutations = faults.fire(origin, |k| match k {
+            FaultKind::Mutate(m) => match m.apply(&changed) {
+                Ok(r) => {
+                    changed = r;
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        });
+        announce(&mutations);
+        response = changed;
+    }
+
+    let mut delivery = Delivery::default();
+    let on_delivery = faults.fire(origin, |k| {
+        matches!(k, FaultKind::Drop | FaultKind::KeepaliveStorm(_))
+    });
+    announce(&on_delivery);
+    for f in &on_delivery {
+        match f.spec.kind {
+            FaultKind::Drop => delivery.drop = true,
+            FaultKind::KeepaliveStorm(n) => {
+                delivery.keepalives_first = delivery.keepalives_first.saturating_add(n);
+            }
+            _ => {}
+        }
+    }
+    (cmd, response, delivery)
+}
+
+/// Holds a request for `d` while the driver keeps the channel alive with
+/// KEEPALIVE (CTAP 2.1 §11.2.9.1.7); `true` when it was cancelled (or the
+/// device stopped) meanwhile.
+fn hold(shared: &Shared, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        if shared.cancelled() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(10)));
+    }
+}
+
+/// The authenticator's answer to a CBOR or MSG request.
+fn answer(authenticator: &mut Authenticator<DaemonEnv>, req: &Request) -> Vec<u8> {
+    // The core does not panic on any input (tests and fuzzing check it);
+    // should it ever, the host gets an error answer and the device keeps
+    // serving instead of staying busy for good.
+    match req.cmd {
+        Command::Cbor => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            authenticator.handle(&req.payload)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("the authenticator panicked; answering CTAP1_ERR_OTHER");
+            vec![authenticator_core::StatusCode::Other as u8]
+        }),
+        // CTAP 2.1 §11.2.9.1.1: a CTAP1/U2F APDU; the answer (data ‖ SW1
+        // SW2) goes back as CTAPHID_MSG.
+        Command::Msg => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            authenticator.handle_ctap1(&req.payload)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("the authenticator panicked; answering SW 6F00");
+            SW_UNKNOWN.to_be_bytes().to_vec()
+        }),
+        // Ctaphid hands only CBOR and MSG requests to the application.
+        _ => vec![authenticator_core::StatusCode::InvalidCommand as u8],
     }
 }
 

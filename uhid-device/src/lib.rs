@@ -12,6 +12,7 @@
 
 pub mod ctaphid;
 pub mod device;
+pub mod faults;
 pub mod presence;
 pub mod udp;
 pub mod uhid;

@@ -104,6 +104,8 @@ pub struct Shared {
     pub cancelled_txn: AtomicU64,
     /// The device is going away: every wait ends.
     pub stopping: AtomicBool,
+    /// Faults to inject (the control API adds them, the driver fires them).
+    pub faults: crate::faults::Faults,
     /// Touches given while a request waited in [`PresenceMode::Manual`].
     touches: AtomicU64,
     policy: Mutex<(PresenceMode, UvPolicy)>,
@@ -125,13 +127,16 @@ impl Shared {
             current_txn: AtomicU64::new(0),
             cancelled_txn: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            faults: crate::faults::Faults::default(),
             touches: AtomicU64::new(0),
             policy: Mutex::new((presence, uv)),
             events: broadcast::channel(EVENT_BACKLOG).0,
         }
     }
 
-    fn cancelled(&self) -> bool {
+    /// The request being processed was cancelled, or the device is going
+    /// away.
+    pub fn cancelled(&self) -> bool {
         let cur = self.current_txn.load(Ordering::SeqCst);
         self.stopping.load(Ordering::SeqCst)
             || (cur != 0 && self.cancelled_txn.load(Ordering::SeqCst) == cur)

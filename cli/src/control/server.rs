@@ -858,6 +858,55 @@ async fn clone_device(
     Ok((StatusCode::CREATED, Json(status_of(&clone).await?)).into_response())
 }
 
+async fn list_faults(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let list = r.get(&name)?.shared.faults.list();
+    ok(json!(list
+        .iter()
+        .map(uhid_device::faults::Fault::to_json)
+        .collect::<Vec<_>>()))
+}
+
+async fn add_fault(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    let spec = uhid_device::faults::FaultSpec::from_json(&body).map_err(ApiError::bad)?;
+    let f = d.shared.faults.add(spec).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "device `{name}` already holds {} faults; remove some first",
+                uhid_device::faults::MAX_FAULTS
+            ),
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(f.to_json())).into_response())
+}
+
+async fn remove_fault(
+    State(r): State<Registry>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let n: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad(format!("fault id `{id}` is not a number")))?;
+    if !d.shared.faults.remove(n) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no pending fault {n} on `{name}` (one-shot faults go once they fire); `fidosim faults list` shows them"),
+        ));
+    }
+    ok(json!({ "removed": n }))
+}
+
+async fn clear_faults(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    ok(json!({ "removed": r.get(&name)?.shared.faults.clear() }))
+}
+
 async fn not_found_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -897,6 +946,14 @@ pub(crate) fn router(registry: Registry) -> Router {
         .route(
             "/v1/devices/{device}/credentials/{id}/counter",
             put(set_counter),
+        )
+        .route(
+            "/v1/devices/{device}/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route(
+            "/v1/devices/{device}/faults/{fault}",
+            axum::routing::delete(remove_fault),
         )
         .route("/v1/events", get(events))
         .fallback(not_found_route)

@@ -207,6 +207,11 @@ impl Ctaphid {
         self.busy.map(|(_, cid, _)| cid)
     }
 
+    /// The running transaction, if any.
+    pub fn busy_txn(&self) -> Option<u64> {
+        self.busy.map(|(txn, _, _)| txn)
+    }
+
     /// When [`Ctaphid::poll`] next has something to do.
     pub fn next_deadline(&self) -> Option<u64> {
         let a = self.assembly.as_ref().map(|a| a.deadline_ms);
