@@ -115,6 +115,31 @@ pub(crate) enum DeviceCmd {
     /// Erase every credential, the PIN and the settings (like
     /// authenticatorReset, without asking the user).
     Reset,
+    /// Start and plug in another key NAME; its settings are `fidosim run`
+    /// flags as KEY=VALUE (`--set transport=udp --set ephemeral=true`).
+    Add {
+        name: String,
+        /// A `fidosim run` flag without dashes, as KEY=VALUE (a list:
+        /// comma-separated; a switch: KEY=true).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Unplug key --device and stop it (its state file stays).
+    Remove,
+    /// A second key NAME with copies of --device's credentials (same keys
+    /// and IDs), counters moved by --counter-offset, plugged in.
+    Clone {
+        name: String,
+        /// Copy only this credential (repeat for more); default: all.
+        #[arg(long = "credential", value_name = "ID")]
+        credentials: Vec<String>,
+        /// Added to each copied counter; negative makes the clone lag.
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        counter_offset: i64,
+        /// A state file for the clone (default: in memory).
+        #[arg(long = "clone-state", value_name = "FILE")]
+        clone_state: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -687,6 +687,44 @@ fn devices_are_added_cloned_and_removed_at_run_time() {
         );
     }
     assert_eq!(api(&sock, "DELETE", "/v1/devices/twin", None).0, 404);
+    // The same through the CLI.
+    let (code, out, err) = cli(
+        &sock,
+        &[
+            "devices",
+            "add",
+            "cli",
+            "--set",
+            "transport=udp",
+            "--set",
+            "udp-listen=127.0.0.1:0",
+            "--set",
+            "ephemeral=true",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cli is plugged in"), "{out}");
+    let (code, out, err) = cli(
+        &sock,
+        &[
+            "devices",
+            "clone",
+            "cli2",
+            "--device",
+            "default",
+            "--counter-offset",
+            "-1",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 credential(s)"), "{out}");
+    let (code, _, err) = cli(&sock, &["devices", "add", "bad", "--set", "transport"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("KEY=VALUE"), "{err}");
+    for name in ["cli", "cli2"] {
+        let (code, _, err) = cli(&sock, &["devices", "remove", "--device", name]);
+        assert_eq!(code, 0, "{err}");
+    }
     let (_, list) = api(&sock, "GET", "/v1/devices", None);
     assert_eq!(list.as_array().unwrap().len(), 1);
 }

@@ -257,6 +257,74 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
                 ),
             );
         }
+        DeviceCmd::Add { name, settings } => {
+            let mut obj = serde_json::Map::new();
+            for kv in &settings {
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    Error::Runtime(format!("--set {kv}: give KEY=VALUE, like transport=udp"))
+                })?;
+                let value = match v {
+                    "true" => json!(true),
+                    "false" => json!(false),
+                    v if v.contains(',') => json!(v.split(',').collect::<Vec<_>>()),
+                    v => json!(v),
+                };
+                obj.insert(k.trim_start_matches("--").to_owned(), value);
+            }
+            let v = call(
+                &t,
+                Method::POST,
+                "/v1/devices",
+                Some(json!({ "name": name, "settings": obj })),
+            )
+            .await?;
+            output(
+                &a,
+                &v,
+                &format!("{name} is plugged in ({})", s(&v["address"])),
+            );
+        }
+        DeviceCmd::Remove => {
+            let v = call(
+                &t,
+                Method::DELETE,
+                &format!("/v1/devices/{}", a.dev()),
+                None,
+            )
+            .await?;
+            output(&a, &v, &format!("{} is unplugged", a.dev()));
+        }
+        DeviceCmd::Clone {
+            name,
+            credentials,
+            counter_offset,
+            clone_state,
+        } => {
+            let mut body = json!({ "name": name, "counterOffset": counter_offset });
+            if !credentials.is_empty() {
+                body["credentials"] = json!(credentials);
+            }
+            if let Some(st) = clone_state {
+                body["state"] = json!(st);
+            }
+            let v = call(
+                &t,
+                Method::POST,
+                &format!("/v1/devices/{}/clone", a.dev()),
+                Some(body),
+            )
+            .await?;
+            output(
+                &a,
+                &v,
+                &format!(
+                    "{name}: a clone of {} with {} credential(s), plugged in ({})",
+                    a.dev(),
+                    s(&v["storedCredentials"]),
+                    s(&v["address"])
+                ),
+            );
+        }
     }
     Ok(())
 }
