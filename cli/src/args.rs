@@ -63,6 +63,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         cmd: FaultCmd,
     },
+    /// A browser-free WebAuthn client: options JSON in, the response JSON a
+    /// browser's toJSON() gives out.
+    Webauthn {
+        #[command(subcommand)]
+        cmd: WebauthnCmd,
+    },
     /// Follow the keys' events (JSON lines) until interrupted.
     Events {
         #[command(flatten)]
@@ -102,6 +108,42 @@ impl ClientArgs {
     pub(crate) fn dev(&self) -> &str {
         self.device.as_deref().unwrap_or("default")
     }
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum WebauthnCmd {
+    /// navigator.credentials.create(): PublicKeyCredentialCreationOptionsJSON
+    /// (or {"publicKey": ...}) in, RegistrationResponseJSON out.
+    Create(WebauthnArgs),
+    /// navigator.credentials.get(): PublicKeyCredentialRequestOptionsJSON in,
+    /// AuthenticationResponseJSON out.
+    Get(WebauthnArgs),
+}
+
+/// Where the options come from, which origin asks, and which key answers.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WebauthnArgs {
+    /// The options JSON file (`-` or absent: standard input).
+    pub(crate) options: Option<String>,
+    /// The calling page's origin, e.g. https://shop.example.
+    #[arg(long)]
+    pub(crate) origin: String,
+    /// The top-level origin, for a call from a cross-origin iframe
+    /// (clientDataJSON then has crossOrigin true and topOrigin).
+    #[arg(long)]
+    pub(crate) top_origin: Option<String>,
+    /// A running key on HID over UDP (`fidosim run --transport udp`)
+    /// instead of the in-process one.
+    #[arg(long, value_name = "ADDR", conflicts_with = "state")]
+    pub(crate) udp: Option<std::net::SocketAddr>,
+    /// The in-process key's state file (created when missing). Default:
+    /// $XDG_DATA_HOME/fidosim/webauthn.redb.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+    /// Break a browser rule on purpose: insecure-origin (http on a
+    /// non-localhost host), foreign-rp-id (an RP ID the origin may not use).
+    #[arg(long = "break", value_name = "RULE", value_delimiter = ',', value_parser = ["insecure-origin", "foreign-rp-id"])]
+    pub(crate) breaks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -6,6 +6,7 @@ mod config;
 mod control;
 mod run;
 mod state;
+mod webauthn_cmd;
 
 use std::process::ExitCode;
 

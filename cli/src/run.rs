@@ -86,6 +86,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
         Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
         Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
+        Command::Webauthn { cmd } => {
+            runtime()?.block_on(async { crate::webauthn_cmd::run(cmd) })?
+        }
         Command::Faults { client: c, cmd } => runtime()?.block_on(client::faults(c, cmd))?,
     }
     Ok(ExitCode::SUCCESS)
@@ -130,7 +133,11 @@ fn log_events(shared: &Shared, path: std::path::PathBuf) {
 
 /// Starts one device: opens its state, builds its authenticator, plugs it
 /// in, and runs it in a task of its own.
-pub(crate) async fn start_device(config: RunConfig) -> Result<DeviceHandle, Error> {
+/// A device's authenticator on its state (opened or created), with its
+/// attestation identities, and the state it shares with the driver.
+pub(crate) fn open_authenticator(
+    config: &RunConfig,
+) -> Result<(Authenticator<DaemonEnv>, Arc<Shared>), Error> {
     let mut durable = config
         .state
         .as_deref()
@@ -215,6 +222,11 @@ pub(crate) async fn start_device(config: RunConfig) -> Result<DeviceHandle, Erro
         authenticator.set_enterprise_identity(identity);
     }
 
+    Ok((authenticator, shared))
+}
+
+pub(crate) async fn start_device(config: RunConfig) -> Result<DeviceHandle, Error> {
+    let (authenticator, shared) = open_authenticator(&config)?;
     let mut bound = None;
     let transport = match &config.transport {
         TransportConfig::Uhid { path } => Transport::Uhid(

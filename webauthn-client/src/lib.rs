@@ -1,0 +1,529 @@
+//! A browser-free WebAuthn client.
+//!
+//! It does what a browser does between an RP's options and the RP's
+//! verifier: checks the origin and RP ID, builds clientDataJSON, runs
+//! authenticatorMakeCredential or authenticatorGetAssertion (CTAP 2.1 §6.1,
+//! §6.2) on an authenticator, applies the attestation conveyance
+//! preference, and returns the response in the JSON form browsers'
+//! `toJSON()` gives (WebAuthn L3 §5.1). The authenticator is anything that
+//! answers CTAP2 requests: fidosim's core in-process ([`CtapDevice`] is
+//! implemented for `Authenticator`), or a running fidosim key over
+//! CTAPHID/UDP ([`udp::UdpDevice`]).
+//!
+//! ```no_run
+//! # use fidosim_webauthn::{Client, json};
+//! # fn demo(device: &mut dyn fidosim_webauthn::CtapDevice) -> Result<(), fidosim_webauthn::ClientError> {
+//! let options: json::CreationOptions = json::parse_options(r#"{"publicKey": {"rp": {"name": "Shop"},
+//!   "user": {"id": "dXNlcg", "name": "alice", "displayName": "Alice"},
+//!   "challenge": "Y2hhbGxlbmdlMTIzNDU2", "pubKeyCredParams": [{"type": "public-key", "alg": -7}]}}"#)?;
+//! let response = Client::new("https://shop.example").create(device, &options)?;
+//! println!("{}", serde_json::to_string(&response).unwrap());
+//! # Ok(()) }
+//! ```
+
+pub mod json;
+pub mod origin;
+pub mod udp;
+
+use authenticator_core::cbor::{self, Fields, MapBuilder, Value};
+use authenticator_core::env::Env;
+use authenticator_core::Authenticator;
+use serde_json::json;
+use sha2::Digest as _;
+
+use json::{b64url, unb64url, CreationOptions, Descriptor, RequestOptions};
+pub use origin::Breaks;
+
+/// Why a ceremony failed, named after the DOMException a browser would
+/// reject the promise with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// TypeError: the options are malformed.
+    Type(String),
+    /// SecurityError: the origin or RP ID is not acceptable.
+    Security(String),
+    /// NotSupportedError: no acceptable algorithm.
+    NotSupported(String),
+    /// InvalidStateError: an excluded credential is on the authenticator.
+    InvalidState(String),
+    /// NotAllowedError: the authenticator refused, or has no credential.
+    NotAllowed(String),
+    /// The authenticator could not be reached or answered garbage.
+    Device(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (name, m) = match self {
+            Self::Type(m) => ("TypeError", m),
+            Self::Security(m) => ("SecurityError", m),
+            Self::NotSupported(m) => ("NotSupportedError", m),
+            Self::InvalidState(m) => ("InvalidStateError", m),
+            Self::NotAllowed(m) => ("NotAllowedError", m),
+            Self::Device(m) => ("device error", m),
+        };
+        write!(f, "{name}: {m}")
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// An authenticator: a CTAP2 request (command byte ‖ CBOR) in, the answer
+/// (status ‖ CBOR) out.
+pub trait CtapDevice {
+    /// One CTAP2 request.
+    fn transact(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError>;
+}
+
+impl<E: Env> CtapDevice for Authenticator<E> {
+    fn transact(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
+        Ok(self.handle(request))
+    }
+}
+
+/// The client: an origin (and, for a cross-origin iframe, the top-level
+/// origin), and the rules to break on purpose.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The calling origin, as a URL (`https://shop.example`).
+    pub origin: String,
+    /// The top-level origin when the call comes from a cross-origin iframe.
+    pub top_origin: Option<String>,
+    /// Browser rules to break on purpose.
+    pub breaks: Breaks,
+}
+
+/// The clientDataJSON a browser serializes (WebAuthn L3 §5.8.1.1): the
+/// members in this order, `topOrigin` only for a cross-origin call.
+pub fn client_data_json(
+    kind: &str,
+    challenge: &[u8],
+    origin: &str,
+    top_origin: Option<&str>,
+) -> String {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut out = format!(
+        "{{\"type\":{},\"challenge\":{},\"origin\":{},\"crossOrigin\":{}",
+        q(kind),
+        q(&b64url(challenge)),
+        q(origin),
+        top_origin.is_some()
+    );
+    if let Some(top) = top_origin {
+        out.push_str(&format!(",\"topOrigin\":{}", q(top)));
+    }
+    out.push('}');
+    out
+}
+
+/// What getInfo says about the authenticator's options (CTAP 2.1 §6.4).
+struct Info {
+    uv: bool,
+    client_pin: bool,
+}
+
+fn ctap_error(command: &str, status: u8) -> ClientError {
+    let name = authenticator_core::StatusCode::from_known(status)
+        .map_or("an unknown status", authenticator_core::StatusCode::name);
+    match status {
+        // CTAP2_ERR_CREDENTIAL_EXCLUDED (§6.1.2 step 7).
+        0x19 => ClientError::InvalidState(format!(
+            "the authenticator already holds a credential from excludeCredentials ({command}: {name}, 0x{status:02x})"
+        )),
+        // CTAP2_ERR_NO_CREDENTIALS.
+        0x2E => ClientError::NotAllowed(format!(
+            "the authenticator has no credential for this RP ({command}: {name}, 0x2e)"
+        )),
+        _ => ClientError::NotAllowed(format!(
+            "the authenticator answered {command} with {name} (0x{status:02x})"
+        )),
+    }
+}
+
+/// Sends a request and splits the answer into its status and body.
+fn call(
+    device: &mut dyn CtapDevice,
+    command: &str,
+    request: Vec<u8>,
+) -> Result<Fields, ClientError> {
+    let resp = device.transact(&request)?;
+    let (&status, body) = resp
+        .split_first()
+        .ok_or_else(|| ClientError::Device(format!("an empty answer to {command}")))?;
+    if status != 0 {
+        return Err(ctap_error(command, status));
+    }
+    Fields::decode(body)
+        .map_err(|_| ClientError::Device(format!("the answer to {command} is not CBOR")))
+}
+
+fn get_info(device: &mut dyn CtapDevice) -> Result<Info, ClientError> {
+    let mut f = call(device, "authenticatorGetInfo", vec![0x04])?;
+    let mut info = Info {
+        uv: false,
+        client_pin: false,
+    };
+    if let Some(Value::Map(options)) = f.take(0x04) {
+        for (k, v) in options {
+            match (k.as_text(), v.as_bool()) {
+                (Some("uv"), Some(b)) => info.uv = b,
+                (Some("clientPin"), Some(b)) => info.client_pin = b,
+                _ => {}
+            }
+        }
+    }
+    Ok(info)
+}
+
+/// The `uv` option for a userVerification requirement (WebAuthn L3 §6.3.2's
+/// inputs; CTAP 2.1 §6.1.2 step 5).
+fn uv_option(requirement: Option<&str>, info: &Info) -> Result<Option<bool>, ClientError> {
+    match requirement.unwrap_or("preferred") {
+        "required" if info.uv => Ok(Some(true)),
+        "required" if info.client_pin => Err(ClientError::NotAllowed(
+            "user verification is required and this authenticator offers only a PIN, which this client does not enter; start the key with built-in UV (the default)".into(),
+        )),
+        "required" => Err(ClientError::NotAllowed(
+            "user verification is required and the authenticator cannot verify the user".into(),
+        )),
+        "preferred" if info.uv => Ok(Some(true)),
+        "preferred" | "discouraged" => Ok(None),
+        other => Err(ClientError::Type(format!(
+            "userVerification `{other}`: discouraged, preferred or required"
+        ))),
+    }
+}
+
+fn descriptors(list: &[Descriptor]) -> Result<Value, ClientError> {
+    list.iter()
+        .filter(|d| d.kind == "public-key")
+        .map(|d| {
+            Ok(MapBuilder::new()
+                .text("id", cbor::bytes(unb64url("credential id", &d.id)?))
+                .text("type", "public-key")
+                .build())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+fn bytes_field(f: &mut Fields, key: i64, what: &str) -> Result<Vec<u8>, ClientError> {
+    f.take(key)
+        .and_then(|v| cbor::as_bytes(v, 1 << 16).ok())
+        .ok_or_else(|| ClientError::Device(format!("the answer has no {what}")))
+}
+
+impl Client {
+    /// A client for `origin`, following every browser rule.
+    pub fn new(origin: &str) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            top_origin: None,
+            breaks: Breaks::default(),
+        }
+    }
+
+    /// `navigator.credentials.create()`: a registration.
+    pub fn create(
+        &self,
+        device: &mut dyn CtapDevice,
+        options: &CreationOptions,
+    ) -> Result<json::RegistrationResponse, ClientError> {
+        let origin = origin::parse_origin(&self.origin, self.breaks)?;
+        let rp_id = origin::rp_id(&origin, options.rp.id.as_deref(), self.breaks)?;
+        let user_id = unb64url("user.id", &options.user.id)?;
+        if user_id.is_empty() || user_id.len() > 64 {
+            return Err(ClientError::Type(format!(
+                "user.id: {} bytes; a user handle has 1 to 64 (WebAuthn §5.4.3)",
+                user_id.len()
+            )));
+        }
+        let challenge = unb64url("challenge", &options.challenge)?;
+        // §5.1.3 step 10: no parameters means ES256 and RS256.
+        let params: Vec<i64> = if options.pub_key_cred_params.is_empty() {
+            vec![-7, -257]
+        } else {
+            options
+                .pub_key_cred_params
+                .iter()
+                .filter(|p| p.kind == "public-key")
+                .map(|p| p.alg)
+                .collect()
+        };
+        if params.is_empty() {
+            return Err(ClientError::NotSupported(
+                "pubKeyCredParams has no public-key entry".into(),
+            ));
+        }
+        let client_data = client_data_json(
+            "webauthn.create",
+            &challenge,
+            &origin.serialized,
+            self.top_origin.as_deref(),
+        );
+        let cdh = sha2::Sha256::digest(client_data.as_bytes()).to_vec();
+        let info = get_info(device)?;
+        let selection = options.authenticator_selection.clone().unwrap_or_default();
+        // §5.4.4: residentKey wins over the older requireResidentKey.
+        let rk = match selection.resident_key.as_deref() {
+            Some("required") | Some("preferred") => true,
+            Some("discouraged") => false,
+            Some(other) => {
+                return Err(ClientError::Type(format!(
+                    "residentKey `{other}`: discouraged, preferred or required"
+                )))
+            }
+            None => selection.require_resident_key,
+        };
+        let uv = uv_option(selection.user_verification.as_deref(), &info)?;
+        let mut opts = MapBuilder::new();
+        if rk {
+            opts = opts.text("rk", true);
+        }
+        if let Some(uv) = uv {
+            opts = opts.text("uv", uv);
+        }
+        let mut req = MapBuilder::new()
+            .int(1, cbor::bytes(cdh))
+            .int(
+                2,
+                MapBuilder::new()
+                    .text("id", rp_id.as_str())
+                    .text("name", options.rp.name.as_str())
+                    .build(),
+            )
+            .int(
+                3,
+                MapBuilder::new()
+                    .text("id", cbor::bytes(user_id))
+                    .text("name", options.user.name.as_str())
+                    .text("displayName", options.user.display_name.as_str())
+                    .build(),
+            )
+            .int(
+                4,
+                Value::Array(
+                    params
+                        .iter()
+                        .map(|a| {
+                            MapBuilder::new()
+                                .text("alg", *a)
+                                .text("type", "public-key")
+                                .build()
+                        })
+                        .collect(),
+                ),
+            );
+        if !options.exclude_credentials.is_empty() {
+            req = req.int(5, descriptors(&options.exclude_credentials)?);
+        }
+        if rk || uv.is_some() {
+            req = req.int(7, opts.build());
+        }
+        let mut f = call(
+            device,
+            "authenticatorMakeCredential",
+            [vec![0x01], cbor::encode(&req.build())].concat(),
+        )?;
+        let fmt = f
+            .take(1)
+            .and_then(|v| v.as_text().map(str::to_owned))
+            .ok_or_else(|| ClientError::Device("the answer has no fmt".into()))?;
+        let auth_data = bytes_field(&mut f, 2, "authData")?;
+        let att_stmt = f
+            .take(3)
+            .ok_or_else(|| ClientError::Device("the answer has no attStmt".into()))?;
+        let attested = parse_attested(&auth_data)?;
+        // §5.1.3 step 22: "none" (and "indirect", which a client may treat
+        // alike) keeps self attestation and replaces anything else with the
+        // none format.
+        let conveyance = options.attestation.as_deref().unwrap_or("none");
+        let (fmt, att_stmt) = match conveyance {
+            "direct" | "enterprise" => (fmt, att_stmt),
+            "none" | "indirect" => {
+                let has_x5c = matches!(&att_stmt, Value::Map(m) if m.iter().any(|(k, _)| k.as_text() == Some("x5c")));
+                if attested.aaguid == [0; 16] && fmt == "packed" && !has_x5c {
+                    (fmt, att_stmt)
+                } else {
+                    ("none".to_owned(), Value::Map(Vec::new()))
+                }
+            }
+            other => {
+                return Err(ClientError::Type(format!(
+                    "attestation `{other}`: none, indirect, direct or enterprise"
+                )))
+            }
+        };
+        let attestation_object = cbor::encode(
+            &MapBuilder::new()
+                .text("fmt", fmt.as_str())
+                .text("attStmt", att_stmt)
+                .text("authData", cbor::bytes(auth_data.clone()))
+                .build(),
+        );
+        let mut extension_results = serde_json::Map::new();
+        if options
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("credProps"))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+        {
+            // §10.1.3: whether the credential is discoverable.
+            extension_results.insert("credProps".into(), json!({ "rk": rk }));
+        }
+        let id = b64url(&attested.credential_id);
+        Ok(json::RegistrationResponse {
+            raw_id: id.clone(),
+            id,
+            response: json::AttestationResponse {
+                client_data_json: b64url(client_data.as_bytes()),
+                authenticator_data: b64url(&auth_data),
+                transports: vec!["usb".into()],
+                public_key: b64url(&attested.spki),
+                public_key_algorithm: attested.alg,
+                attestation_object: b64url(&attestation_object),
+            },
+            authenticator_attachment: "cross-platform".into(),
+            client_extension_results: serde_json::Value::Object(extension_results),
+            kind: "public-key".into(),
+        })
+    }
+
+    /// `navigator.credentials.get()`: an authentication. With several
+    /// discoverable credentials the first the authenticator offers is
+    /// used, as if the user picked it.
+    pub fn get(
+        &self,
+        device: &mut dyn CtapDevice,
+        options: &RequestOptions,
+    ) -> Result<json::AuthenticationResponse, ClientError> {
+        let origin = origin::parse_origin(&self.origin, self.breaks)?;
+        let rp_id = origin::rp_id(&origin, options.rp_id.as_deref(), self.breaks)?;
+        let challenge = unb64url("challenge", &options.challenge)?;
+        let client_data = client_data_json(
+            "webauthn.get",
+            &challenge,
+            &origin.serialized,
+            self.top_origin.as_deref(),
+        );
+        let cdh = sha2::Sha256::digest(client_data.as_bytes()).to_vec();
+        let info = get_info(device)?;
+        let uv = uv_option(options.user_verification.as_deref(), &info)?;
+        let mut req = MapBuilder::new()
+            .int(1, rp_id.as_str())
+            .int(2, cbor::bytes(cdh));
+        if !options.allow_credentials.is_empty() {
+            req = req.int(3, descriptors(&options.allow_credentials)?);
+        }
+        if let Some(uv) = uv {
+            req = req.int(5, MapBuilder::new().text("uv", uv).build());
+        }
+        let mut f = call(
+            device,
+            "authenticatorGetAssertion",
+            [vec![0x02], cbor::encode(&req.build())].concat(),
+        )?;
+        // §6.2.2: the credential may be left out when the allowList had
+        // exactly one.
+        let credential_id = match f.take(1) {
+            Some(v) => {
+                let mut d = Fields::from_value(v)
+                    .map_err(|_| ClientError::Device("a malformed credential descriptor".into()))?;
+                d.take_text_key("id")
+                    .and_then(|v| cbor::as_bytes(v, 1024).ok())
+                    .ok_or_else(|| ClientError::Device("a credential without an id".into()))?
+            }
+            None if options.allow_credentials.len() == 1 => {
+                unb64url("credential id", &options.allow_credentials[0].id)?
+            }
+            None => return Err(ClientError::Device("the answer names no credential".into())),
+        };
+        let auth_data = bytes_field(&mut f, 2, "authData")?;
+        let signature = bytes_field(&mut f, 3, "signature")?;
+        let user_handle = match f.take(4) {
+            Some(v) => Fields::from_value(v)
+                .ok()
+                .and_then(|mut u| u.take_text_key("id"))
+                .and_then(|v| cbor::as_bytes(v, 64).ok()),
+            None => None,
+        };
+        let id = b64url(&credential_id);
+        Ok(json::AuthenticationResponse {
+            raw_id: id.clone(),
+            id,
+            response: json::AssertionResponse {
+                client_data_json: b64url(client_data.as_bytes()),
+                authenticator_data: b64url(&auth_data),
+                signature: b64url(&signature),
+                user_handle: user_handle.map(|u| b64url(&u)),
+            },
+            authenticator_attachment: "cross-platform".into(),
+            client_extension_results: json!({}),
+            kind: "public-key".into(),
+        })
+    }
+}
+
+/// The attested credential data of a registration's authenticator data
+/// (WebAuthn §6.5.1).
+struct Attested {
+    aaguid: [u8; 16],
+    credential_id: Vec<u8>,
+    alg: i64,
+    spki: Vec<u8>,
+}
+
+fn parse_attested(auth_data: &[u8]) -> Result<Attested, ClientError> {
+    let bad = |what: &str| ClientError::Device(format!("the authenticator data: {what}"));
+    if auth_data.len() < 55 || auth_data[32] & 0x40 == 0 {
+        return Err(bad("no attested credential data"));
+    }
+    let aaguid: [u8; 16] = auth_data[37..53].try_into().map_err(|_| bad("short"))?;
+    let len = usize::from(u16::from_be_bytes([auth_data[53], auth_data[54]]));
+    let credential_id = auth_data
+        .get(55..55 + len)
+        .ok_or_else(|| bad("the credential ID is cut short"))?
+        .to_vec();
+    let mut rest = &auth_data[55 + len..];
+    let key: Value =
+        ciborium::de::from_reader(&mut rest).map_err(|_| bad("the public key is not CBOR"))?;
+    let (alg, spki) = spki_of(&key).ok_or_else(|| bad("a public key this client cannot read"))?;
+    Ok(Attested {
+        aaguid,
+        credential_id,
+        alg,
+        spki,
+    })
+}
+
+/// A COSE_Key (RFC 9053) as DER SubjectPublicKeyInfo, with its algorithm.
+fn spki_of(key: &Value) -> Option<(i64, Vec<u8>)> {
+    let Value::Map(m) = key else { return None };
+    let get = |k: i64| {
+        m.iter()
+            .find(|(key, _)| key.as_integer() == Some(k.into()))
+            .map(|(_, v)| v)
+    };
+    let alg = i64::try_from(get(3)?.as_integer()?).ok()?;
+    let kty = i64::try_from(get(1)?.as_integer()?).ok()?;
+    match kty {
+        2 => {
+            use p256::pkcs8::EncodePublicKey;
+            let (x, y) = (get(-2)?.as_bytes()?, get(-3)?.as_bytes()?);
+            let point = [&[0x04][..], x, y].concat();
+            let pk = p256::PublicKey::from_sec1_bytes(&point).ok()?;
+            Some((alg, pk.to_public_key_der().ok()?.as_bytes().to_vec()))
+        }
+        1 => {
+            use ed25519_dalek::pkcs8::EncodePublicKey;
+            let x: [u8; 32] = get(-2)?.as_bytes()?.as_slice().try_into().ok()?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?;
+            Some((alg, vk.to_public_key_der().ok()?.as_bytes().to_vec()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
