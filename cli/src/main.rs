@@ -4,6 +4,7 @@
 mod args;
 mod config;
 mod control;
+mod rpcheck;
 mod run;
 mod state;
 mod webauthn_cmd;

@@ -86,6 +86,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
         Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
         Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
+        Command::RpCheck(a) => {
+            if !runtime()?.block_on(crate::rpcheck::run(a))? {
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+        }
         Command::Webauthn { cmd } => {
             runtime()?.block_on(async { crate::webauthn_cmd::run(cmd) })?
         }

@@ -1,0 +1,236 @@
+//! Building WebAuthn responses by hand, correct or with one defect: the
+//! signing pipeline of `fidosim rp-check`. An assertion is made from the
+//! credential's key, so a defect (an altered field, a lower counter) can be
+//! signed validly, leaving the defect as the only thing wrong.
+
+use authenticator_core::cbor::{self, Value};
+use authenticator_core::crypto::keys::PrivateKey;
+use authenticator_core::crypto::sha256;
+use fidosim_webauthn::json::{b64url, unb64url, AssertionResponse, AuthenticationResponse};
+use serde_json::json;
+
+/// Authenticator data flags (WebAuthn L3 §6.1).
+pub(crate) const UP: u8 = 0x01;
+/// User verified.
+pub(crate) const UV: u8 = 0x04;
+
+/// A credential rp-check registered and holds the key of.
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) id: Vec<u8>,
+    pub(crate) key: PrivateKey,
+    pub(crate) user_handle: Vec<u8>,
+    /// The highest counter the RP accepted.
+    pub(crate) counter: u32,
+}
+
+/// What goes into one assertion.
+#[derive(Debug, Clone)]
+pub(crate) struct AssertionInput {
+    pub(crate) rp_id: String,
+    pub(crate) kind: String,
+    pub(crate) challenge: Vec<u8>,
+    pub(crate) origin: String,
+    pub(crate) flags: u8,
+    pub(crate) counter: u32,
+    /// Bytes appended after the authenticator data (a defect).
+    pub(crate) trailing: Vec<u8>,
+    /// The rpIdHash to put in, when not SHA-256 of the RP ID (a defect).
+    pub(crate) rp_id_hash: Option<[u8; 32]>,
+    /// Sign over this client data hash instead of the real one (a defect).
+    pub(crate) sign_other_hash: Option<[u8; 32]>,
+    /// Include the user handle.
+    pub(crate) user_handle: bool,
+}
+
+/// clientDataJSON in a browser's member order (WebAuthn L3 §5.8.1.1).
+pub(crate) fn client_data(kind: &str, challenge: &[u8], origin: &str) -> String {
+    fidosim_webauthn::client_data_json(kind, challenge, origin, None)
+}
+
+/// A signed AuthenticationResponseJSON for `held`.
+pub(crate) fn assertion(held: &Held, a: &AssertionInput) -> Result<AuthenticationResponse, String> {
+    let cd = client_data(&a.kind, &a.challenge, &a.origin);
+    let mut auth_data = a
+        .rp_id_hash
+        .unwrap_or_else(|| sha256(a.rp_id.as_bytes()))
+        .to_vec();
+    auth_data.push(a.flags);
+    auth_data.extend_from_slice(&a.counter.to_be_bytes());
+    auth_data.extend_from_slice(&a.trailing);
+    let cdh = a.sign_other_hash.unwrap_or_else(|| sha256(cd.as_bytes()));
+    let mut signed = auth_data.clone();
+    signed.extend_from_slice(&cdh);
+    let signature = held
+        .key
+        .sign(&signed)
+        .map_err(|_| "the held key cannot sign".to_owned())?;
+    let id = b64url(&held.id);
+    Ok(AuthenticationResponse {
+        raw_id: id.clone(),
+        id,
+        response: AssertionResponse {
+            client_data_json: b64url(cd.as_bytes()),
+            authenticator_data: b64url(&auth_data),
+            signature: b64url(&signature),
+            user_handle: a.user_handle.then(|| b64url(&held.user_handle)),
+        },
+        authenticator_attachment: "cross-platform".into(),
+        client_extension_results: json!({}),
+        kind: "public-key".into(),
+    })
+}
+
+/// A registration response's parts, decoded for changing.
+pub(crate) struct Registration {
+    pub(crate) json: serde_json::Value,
+    pub(crate) client_data: serde_json::Value,
+    pub(crate) fmt: String,
+    pub(crate) att_stmt: Value,
+    pub(crate) auth_data: Vec<u8>,
+}
+
+impl Registration {
+    pub(crate) fn decode(json: &serde_json::Value) -> Result<Self, String> {
+        let field = |k: &str| {
+            json["response"][k]
+                .as_str()
+                .ok_or_else(|| format!("response.{k} missing"))
+                .and_then(|s| unb64url(k, s).map_err(|e| e.to_string()))
+        };
+        let client_data = serde_json::from_slice(&field("clientDataJSON")?)
+            .map_err(|e| format!("clientDataJSON: {e}"))?;
+        let att = cbor::decode(&field("attestationObject")?).map_err(|_| "attestationObject")?;
+        let mut att = cbor::Fields::from_value(att).map_err(|_| "attestationObject")?;
+        let fmt = att
+            .take_text_key("fmt")
+            .and_then(|v| v.as_text().map(str::to_owned))
+            .ok_or("fmt")?;
+        let att_stmt = att.take_text_key("attStmt").ok_or("attStmt")?;
+        let auth_data = att
+            .take_text_key("authData")
+            .and_then(|v| cbor::as_bytes(v, 1 << 16).ok())
+            .ok_or("authData")?;
+        Ok(Self {
+            json: json.clone(),
+            client_data,
+            fmt,
+            att_stmt,
+            auth_data,
+        })
+    }
+
+    /// The attestation object in canonical CBOR.
+    pub(crate) fn attestation_object(&self) -> Vec<u8> {
+        cbor::encode(
+            &cbor::MapBuilder::new()
+                .text("fmt", self.fmt.as_str())
+                .text("attStmt", self.att_stmt.clone())
+                .text("authData", cbor::bytes(self.auth_data.clone()))
+                .build(),
+        )
+    }
+
+    /// The response JSON with `attestation_object` and the current client
+    /// data and authenticator data.
+    pub(crate) fn encode_with(&self, attestation_object: &[u8]) -> serde_json::Value {
+        let mut j = self.json.clone();
+        let cd = self.client_data.to_string();
+        j["response"]["clientDataJSON"] = json!(b64url(cd.as_bytes()));
+        j["response"]["attestationObject"] = json!(b64url(attestation_object));
+        j["response"]["authenticatorData"] = json!(b64url(&self.auth_data));
+        j
+    }
+
+    /// The response JSON, canonical.
+    pub(crate) fn encode(&self) -> serde_json::Value {
+        self.encode_with(&self.attestation_object())
+    }
+
+    /// Offsets in the authenticator data: (credential ID length at 53..55,
+    /// credential ID, COSE key start).
+    pub(crate) fn cred_id_len(&self) -> usize {
+        usize::from(u16::from_be_bytes([self.auth_data[53], self.auth_data[54]]))
+    }
+}
+
+/// The attestation object with "fmt" twice (a duplicate map key, which
+/// CBOR decoders for WebAuthn must reject, RFC 8949 §5.6).
+pub(crate) fn duplicate_key_object(r: &Registration) -> Vec<u8> {
+    let mut out = vec![0xa4];
+    out.extend(cbor::encode(&Value::from("fmt")));
+    out.extend(cbor::encode(&Value::from(r.fmt.as_str())));
+    out.extend(cbor::encode(&Value::from("fmt")));
+    out.extend(cbor::encode(&Value::from("none")));
+    out.extend(cbor::encode(&Value::from("attStmt")));
+    out.extend(cbor::encode(&r.att_stmt));
+    out.extend(cbor::encode(&Value::from("authData")));
+    out.extend(cbor::encode(&cbor::bytes(r.auth_data.clone())));
+    out
+}
+
+/// The attestation object with its map keys in reverse canonical order
+/// and the authData length in a longer form than needed.
+pub(crate) fn non_canonical_object(r: &Registration) -> Vec<u8> {
+    let mut out = vec![0xa3];
+    out.extend(cbor::encode(&Value::from("authData")));
+    // Byte string, length as a 4-byte argument even when it fits in one.
+    out.push(0x5a);
+    out.extend_from_slice(&u32::try_from(r.auth_data.len()).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(&r.auth_data);
+    out.extend(cbor::encode(&Value::from("attStmt")));
+    out.extend(cbor::encode(&r.att_stmt));
+    out.extend(cbor::encode(&Value::from("fmt")));
+    out.extend(cbor::encode(&Value::from(r.fmt.as_str())));
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use authenticator_core::crypto::keys::Algorithm;
+    use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn assertions_verify_and_defects_are_signed() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let held = Held {
+            id: vec![1, 2, 3],
+            key: PrivateKey::generate(Algorithm::Es256, &mut rng),
+            user_handle: b"u".to_vec(),
+            counter: 5,
+        };
+        let input = AssertionInput {
+            rp_id: "shop.example".into(),
+            kind: "webauthn.get".into(),
+            challenge: vec![9; 16],
+            origin: "https://shop.example".into(),
+            flags: UP,
+            counter: 6,
+            trailing: vec![],
+            rp_id_hash: None,
+            sign_other_hash: None,
+            user_handle: true,
+        };
+        let a = assertion(&held, &input).unwrap();
+        let ad = unb64url("", &a.response.authenticator_data).unwrap();
+        let cd = unb64url("", &a.response.client_data_json).unwrap();
+        assert_eq!(ad.len(), 37);
+        assert_eq!(ad[32], UP);
+        assert_eq!(&ad[33..37], &6u32.to_be_bytes());
+        let msg = [ad, sha256(&cd).to_vec()].concat();
+        let pk = held.key.public_key().unwrap();
+        let sig = unb64url("", &a.response.signature).unwrap();
+        assert!(pk.verify(&msg, &sig));
+        assert_eq!(a.response.user_handle.as_deref(), Some("dQ"));
+        // Signed over other data: the signature does not verify.
+        let other = AssertionInput {
+            sign_other_hash: Some([7; 32]),
+            ..input
+        };
+        let b = assertion(&held, &other).unwrap();
+        let sig = unb64url("", &b.response.signature).unwrap();
+        assert!(!pk.verify(&msg, &sig));
+    }
+}
