@@ -1,8 +1,9 @@
 """Fixtures for the reference RP tests: fidosim daemons over UDP (with a
 control socket) that python-fido2 drives, and reference RP processes.
 
-The fidosim binary is FIDOSIM_BIN, else <repo>/target/debug/fidosim
-(`cargo build -p fidosim`).
+The fidosim binary is FIDOSIM_BIN, else $CARGO_TARGET_DIR/debug/fidosim when
+CARGO_TARGET_DIR is set, else <repo>/target/debug/fidosim (`cargo build -p
+fidosim`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def fidosim_bin() -> Path:
     env = os.environ.get("FIDOSIM_BIN")
     if env:
         return Path(env).resolve()
-    return REPO_ROOT / "target" / "debug" / "fidosim"
+    target = os.environ.get("CARGO_TARGET_DIR")
+    return Path(target).resolve() / "debug" / "fidosim" if target else REPO_ROOT / "target" / "debug" / "fidosim"
 
 
 def _free_udp_port() -> int:
