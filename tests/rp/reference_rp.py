@@ -78,6 +78,33 @@ CHALLENGE_TTL = 300.0  # seconds a pending challenge stays usable
 MAX_BODY = 1 << 20  # bytes
 
 
+
+# COSE key type and curve for each algorithm the RP accepts.
+_ALG_KEY = {-7: (2, 1), -8: (1, 6), -257: (3, None)}
+
+
+def check_cose_alg(cose_key: bytes) -> None:
+    """Refuses a COSE key whose alg (3) contradicts its kty (1) or crv (-1)."""
+    try:
+        key = cbor2.loads(cose_key)
+        alg, kty, crv = key.get(3), key.get(1), key.get(-1)
+    except Exception as exc:
+        raise VerificationError(f"credential public key is not a COSE map: {exc}") from exc
+    want = _ALG_KEY.get(alg)
+    if want is None or want[0] != kty or (want[1] is not None and want[1] != crv):
+        raise VerificationError(f"credential public key: alg {alg} does not fit kty {kty}, crv {crv}")
+
+
+def check_canonical(attestation_object: bytes) -> None:
+    """Refuses an attestation object that is not in canonical CBOR (one
+    encoding per value: shortest lengths, map keys in length-first order)."""
+    try:
+        decoded = cbor2.loads(attestation_object)
+    except Exception as exc:
+        raise VerificationError(f"attestationObject is not CBOR: {exc}") from exc
+    if cbor2.dumps(decoded, canonical=True) != attestation_object:
+        raise VerificationError("attestationObject is not in canonical CBOR")
+
 class VerificationError(Exception):
     """The response does not verify: answered with 400."""
 
@@ -206,6 +233,18 @@ def verify_assertion(
         raise VerificationError("authenticatorData shorter than 37 bytes")
     rp_id_hash, flags = auth_data[:32], auth_data[32]
     sign_count = int.from_bytes(auth_data[33:37], "big")
+    # §6.1: nothing after the fixed part but the extensions map (ED, bit 7),
+    # which must then be exactly one CBOR item; an assertion has no
+    # attested credential data (AT, bit 6).
+    if flags & 0x40:
+        raise VerificationError("AT flag set in an assertion")
+    if flags & 0x80:
+        try:
+            cbor2.loads(auth_data[37:])
+        except Exception as exc:
+            raise VerificationError("extensions are not exactly one CBOR map") from exc
+    elif len(auth_data) != 37:
+        raise VerificationError("bytes after the authenticator data")
     up, uv = bool(flags & 0x01), bool(flags & 0x04)
     # Step 15: rpIdHash.
     if rp_id_hash != hashlib.sha256(expected_rp_id.encode("utf-8")).digest():
@@ -368,6 +407,16 @@ class RelyingParty:
                 raise VerificationError(str(exc)) from exc
             except Exception as exc:  # malformed input that py_webauthn did not wrap
                 raise VerificationError(f"malformed registration response: {exc}") from exc
+            # Checks py_webauthn 3.0.1 leaves out, which a careful RP adds:
+            # §7.1: the credentialId is at most 1023 bytes.
+            if len(verified.credential_id) > 1023:
+                raise VerificationError("credential ID longer than 1023 bytes")
+            # The COSE key's alg agrees with its key type and curve (RFC 9053
+            # §2.1, §7.1; RFC 8230 for RSA).
+            check_cose_alg(verified.credential_public_key)
+            # The attestation object is in CTAP2 canonical CBOR, as an
+            # authenticator writes it (CTAP 2.1 §8) and a client passes it on.
+            check_canonical(_b64url_field(credential.get("response", {}), "attestationObject"))
             # §7.1 "Verify that the credentialId is not yet registered for any
             # user": py_webauthn cannot know, the RP must refuse it.
             if verified.credential_id in self.credentials:

@@ -1,0 +1,81 @@
+"""`fidosim rp-check` against the reference RPs: the correct one passes every
+case with no finding, each flawed one is flagged with exactly the cases of
+its flaw, and the fuzz run finds what a flaw lets through."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import fidosim_bin
+
+# The cases each flaw must make fail, and nothing else.
+FLAWS = {
+    "ignore-counter": {"login.counter-regression", "login.counter-not-increasing"},
+    "ignore-origin": {"register.wrong-origin", "login.wrong-origin"},
+    "accept-up0": {"register.up-clear", "login.up-clear"},
+    "skip-signature": {"login.signature-invalid", "login.signature-over-other-data"},
+}
+
+
+def rp_check(rp, tmp_path, *args: str):
+    config = tmp_path / "rp-check.toml"
+    config.write_text(f'base_url = "http://127.0.0.1:{rp.port}"\norigin = "{rp.origin}"\n')
+    out = subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config), "--json", *args],
+                         capture_output=True, text=True, timeout=300)
+    report = json.loads(out.stdout) if out.stdout.strip() else None
+    return out.returncode, report, out.stderr
+
+
+def failed_cases(report) -> set[str]:
+    return {c["case"] for c in report["cases"] if c["skipped"] is None and not c["passed"]}
+
+
+@pytest.mark.parametrize("uv", ["preferred", "required"])
+def test_the_correct_rp_passes_everything(rp_factory, tmp_path, uv):
+    rp = rp_factory("--user-verification", uv)
+    code, report, err = rp_check(rp, tmp_path, "--fuzz", "40", "--seed", "11")
+    assert code == 0, err
+    assert failed_cases(report) == set()
+    assert report["fuzzFindings"] == []
+    ran = {c["case"] for c in report["cases"] if c["skipped"] is None}
+    assert len(ran) >= 26
+    # With UV required, the UV cases run too.
+    assert ("login.uv-clear" in ran) == (uv == "required")
+
+
+@pytest.mark.parametrize("flaw", sorted(FLAWS))
+def test_each_flaw_is_flagged_by_name(rp_factory, tmp_path, flaw):
+    rp = rp_factory("--flaw", flaw)
+    code, report, err = rp_check(rp, tmp_path)
+    assert code == 1, err
+    assert failed_cases(report) == FLAWS[flaw]
+
+
+def test_the_fuzz_run_finds_what_skipping_the_signature_lets_through(rp_factory, tmp_path):
+    rp = rp_factory("--flaw", "skip-signature")
+    code, report, _ = rp_check(rp, tmp_path, "--case", "login.baseline", "--fuzz", "40", "--seed", "3")
+    assert code == 1
+    findings = report["fuzzFindings"]
+    assert findings, "a signature over random data must get through"
+    assert all(f["seed"] == 3 and f["kind"] == "accepted an invalid response" for f in findings)
+    assert {f["sent"] for f in findings} == {"signature over random data"}
+    # The same seed gives the same run.
+    _, again, _ = rp_check(rp, tmp_path, "--case", "login.baseline", "--fuzz", "40", "--seed", "3")
+    assert [f["iteration"] for f in again["fuzzFindings"]] == [f["iteration"] for f in findings]
+
+
+def test_a_wrong_config_stops_with_advice(rp_factory, tmp_path):
+    rp = rp_factory()
+    config = tmp_path / "bad.toml"
+    config.write_text(f'base_url = "http://127.0.0.1:{rp.port}"\norigin = "https://elsewhere.example"\n')
+    out = subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "did not accept the valid baseline" in out.stderr and "origin" in out.stderr
+    config.write_text('base_url = "http://127.0.0.1:1"\norigin = "http://localhost"\nsurprise = 1\n')
+    out = subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "surprise" in out.stderr
