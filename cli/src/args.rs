@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A software FIDO2 security key for Linux.
 #[derive(Debug, Parser)]
-#[command(name = "fidosim", version, about, long_about = None)]
+#[command(name = "fidosim", version = crate::VERSION, about, long_about = None)]
 pub(crate) struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -73,6 +73,22 @@ pub(crate) enum Command {
     /// through valid and deliberately defective responses and report what
     /// it wrongly accepted (exit status 1 then).
     RpCheck(RpCheckArgs),
+    /// Check what a virtual key needs on this machine (uhid, udev rules,
+    /// hidraw access, a running daemon, confined browsers, containers), each
+    /// with its fix; exit status 1 when a check fails.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `fidosim man > fidosim.1`.
+    Man,
     /// Follow the keys' events (JSON lines) until interrupted.
     Events {
         #[command(flatten)]

@@ -4,6 +4,7 @@
 mod args;
 mod config;
 mod control;
+mod doctor;
 mod rpcheck;
 mod run;
 mod state;
@@ -12,6 +13,10 @@ mod webauthn_cmd;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// The version and the commit it was built from (`fidosim --version`).
+pub(crate) const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("FIDOSIM_COMMIT"), ")");
 
 /// Exit status of an invalid command line (clap uses it too).
 pub(crate) const EXIT_USAGE: u8 = 2;

@@ -63,6 +63,18 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
+/// Writes generated text to standard output; a closed pipe (`| head`) is
+/// not an error.
+fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Runtime(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -86,6 +98,25 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
         Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
         Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
+        Command::Doctor { json } => {
+            if !crate::doctor::run(json) {
+                return Ok(ExitCode::from(EXIT_FAILURE));
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "fidosim", &mut out);
+            write_stdout(&out)?;
+        }
+        Command::Man => {
+            use clap::CommandFactory as _;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| Error::Runtime(format!("cannot render the man page: {e}")))?;
+            write_stdout(&out)?;
+        }
         Command::RpCheck(a) => {
             if !runtime()?.block_on(crate::rpcheck::run(a))? {
                 return Ok(ExitCode::from(EXIT_FAILURE));

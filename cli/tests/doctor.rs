@@ -1,0 +1,70 @@
+//! `fidosim doctor`, `--version`, `completions` and `man` on this machine.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fidosim");
+
+#[test]
+fn doctor_reports_uhid_with_its_fix() {
+    let out = Command::new(BIN)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    let uhid = checks.iter().find(|c| c["check"] == "kernel uhid").unwrap();
+    if std::path::Path::new("/dev/uhid").exists() {
+        assert_eq!(uhid["status"], "pass");
+    } else {
+        // This machine's kernel may lack uhid: doctor must say so, with
+        // the way out, and fail.
+        assert_eq!(uhid["status"], "fail");
+        let fix = uhid["fix"].as_str().unwrap();
+        assert!(
+            fix.contains("modprobe uhid") || fix.contains("CONFIG_UHID"),
+            "{fix}"
+        );
+        assert_eq!(v["ok"], false);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    for c in checks {
+        assert!(
+            ["pass", "fail", "note"].contains(&c["status"].as_str().unwrap()),
+            "{c}"
+        );
+        if c["status"] == "fail" {
+            assert!(c["fix"].is_string(), "a failed check names its fix: {c}");
+        }
+    }
+    let text = Command::new(BIN).arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("kernel uhid"), "{text}");
+}
+
+#[test]
+fn version_completions_and_man_page() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(v.starts_with("fidosim 0.") && v.contains('('), "{v}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            s.contains("rp-check") && s.contains("credentials"),
+            "{shell}"
+        );
+    }
+    let out = Command::new(BIN).arg("man").output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains(".TH fidosim 1"), "{s}");
+    let out = Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
