@@ -101,8 +101,23 @@ fn fidosim_hidraw(vid_pid: &str) -> Vec<(PathBuf, String, bool)> {
     out
 }
 
+/// The file system type of `/`.
+fn root_fs_type() -> Option<String> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .ok()?
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, mount, kind) = (f.next()?, f.next()?, f.next()?);
+            (mount == "/").then(|| kind.to_owned())
+        })
+        .last()
+}
+
 fn in_container() -> Option<&'static str> {
-    if Path::new("/.dockerenv").exists() {
+    // /.dockerenv alone can be a file seen through a shared root (a VM
+    // booted on the host's tree); a Docker root is an overlay.
+    if Path::new("/.dockerenv").exists() && root_fs_type().as_deref() == Some("overlay") {
         return Some("Docker");
     }
     if Path::new("/run/.containerenv").exists() {

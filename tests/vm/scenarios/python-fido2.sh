@@ -18,6 +18,21 @@ stop_fidosim
 # 2. fidosim's defaults (built-in UV, no PIN), then ClientPin: set a PIN
 #    and use it
 start_fidosim --write-ca /tmp/fidosim-ca.pem
+# `fidosim doctor` on a kernel with uhid and a key plugged in: all green.
+step "fidosim doctor with the key plugged in"
+"$FIDOSIM" doctor --json > /tmp/doctor.json || { cat /tmp/doctor.json; fail "fidosim doctor failed with uhid present"; }
+"$PY" - /tmp/doctor.json <<'PYEOF' || fail "fidosim doctor did not report what it should"
+import json, sys
+report = json.load(open(sys.argv[1]))
+status = {}
+for c in report["checks"]:
+    status.setdefault(c["check"], []).append(c["status"])
+    print(f"    {c['status']:4} {c['check']}: {c['detail']}")
+assert report["ok"], report
+for name in ("kernel uhid", "uhid access", "hidraw node", "hidraw access"):
+    assert status.get(name) == ["pass"], (name, status.get(name))
+PYEOF
+ok "doctor: uhid, the key's hidraw node (USB, usage page 0xF1D0) and its access all pass"
 step "python-fido2 against fidosim (built-in UV, then a PIN) over $FIDO_DEV"
 "$PY" "$SCRIPT" builtin-uv "$FIDO_DEV" /tmp/fidosim-ca.pem
 stop_fidosim
