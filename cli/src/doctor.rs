@@ -106,12 +106,12 @@ fn root_fs_type() -> Option<String> {
     std::fs::read_to_string("/proc/self/mounts")
         .ok()?
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let mut f = l.split_whitespace();
             let (_, mount, kind) = (f.next()?, f.next()?, f.next()?);
             (mount == "/").then(|| kind.to_owned())
         })
-        .last()
 }
 
 fn in_container() -> Option<&'static str> {
