@@ -292,7 +292,7 @@ pub(crate) fn run(json_out: bool) -> bool {
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({ "ok": !failed, "checks": v }))
                 .unwrap_or_default()
@@ -304,9 +304,9 @@ pub(crate) fn run(json_out: bool) -> bool {
                 Status::Fail => "FAIL",
                 Status::Note => "note",
             };
-            println!("[{tag}] {}: {}", c.name, c.detail);
+            out!("[{tag}] {}: {}", c.name, c.detail);
             if let Some(fix) = &c.fix {
-                println!("       fix: {fix}");
+                out!("       fix: {fix}");
             }
         }
     }

@@ -83,6 +83,6 @@ pub(crate) fn run(cmd: WebauthnCmd) -> Result<(), Error> {
         }
     }
     .map_err(|e| Error::Runtime(format!("cannot print the response: {e}")))?;
-    println!("{out}");
+    out!("{out}");
     Ok(())
 }

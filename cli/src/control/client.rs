@@ -118,7 +118,7 @@ async fn call(
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    out!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn table(rows: &[Vec<String>]) {
@@ -132,7 +132,7 @@ fn table(rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out!("{}", line.join("  ").trim_end());
     }
 }
 
@@ -333,7 +333,7 @@ fn output(a: &ClientArgs, v: &Value, human: &str) {
     if a.json {
         print_json(v);
     } else {
-        println!("{human}");
+        out!("{human}");
     }
 }
 
@@ -552,7 +552,7 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
             if a.json {
                 print_json(&v);
             } else if v.as_array().is_none_or(Vec::is_empty) {
-                println!("no faults pending on {}", a.dev());
+                out!("no faults pending on {}", a.dev());
             } else {
                 fault_rows(v.as_array().map(Vec::as_slice).unwrap_or_default());
             }
@@ -631,8 +631,10 @@ pub(crate) async fn events(a: ClientArgs) -> Result<(), Error> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Error::Runtime(format!("the event stream broke: {e}")))?;
         if let Some(data) = frame.data_ref() {
-            let _ = out.write_all(data);
-            let _ = out.flush();
+            // The reader went away (`| head`): done.
+            if out.write_all(data).and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
         }
     }
     Ok(())

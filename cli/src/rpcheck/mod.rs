@@ -1092,7 +1092,7 @@ fn print_table(outcomes: &[Outcome]) {
         })
         .collect();
     let line = |r: [&str; 4]| {
-        println!(
+        out!(
             "{:<a$}  {:<b$}  {:<c$}  {}",
             r[0],
             r[1],
@@ -1193,7 +1193,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
             }
         }
         if !a.json {
-            println!(
+            out!(
                 "fuzz: {n} mutated assertions, seed {seed}: {} finding(s) (replay with --fuzz {n} --seed {seed})",
                 findings.len()
             );
@@ -1217,7 +1217,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
                 })
             })
             .collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({ "cases": cases, "fuzzFindings": findings, "failed": failed })
@@ -1227,7 +1227,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
     } else {
         print_table(&outcomes);
         for f in &findings {
-            println!("fuzz finding: {f}");
+            out!("fuzz finding: {f}");
         }
     }
     Ok(!failed)
