@@ -38,6 +38,10 @@ def test_the_correct_rp_passes_everything(rp_factory, tmp_path, uv):
     rp = rp_factory("--user-verification", uv)
     code, report, err = rp_check(rp, tmp_path, "--fuzz", "40", "--seed", "11")
     assert code == 0, err
+    # Progress on stderr, a plain line per step when it is not a terminal.
+    lines = [l for l in err.splitlines() if l.startswith("rp-check: [")]
+    assert len(lines) == len(report["cases"]) + 40, err
+    assert lines[0].startswith(f"rp-check: [1/{len(lines)}] register.baseline: accepted")
     assert failed_cases(report) == set()
     assert report["fuzzFindings"] == []
     ran = {c["case"] for c in report["cases"] if c["skipped"] is None}

@@ -1057,6 +1057,58 @@ fn fuzz_change(rng: &mut rand_chacha::ChaCha20Rng, i: &mut AssertionInput, last:
     }
 }
 
+// ---------------------------------------------------------------- progress
+
+/// Progress on standard error: a bar redrawn in place on a terminal, a
+/// plain line per step otherwise (logs of CI jobs).
+struct Progress {
+    total: usize,
+    done: usize,
+    tty: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: 0,
+            tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            drawn: false,
+        }
+    }
+
+    fn start(&mut self, what: &str) {
+        if self.tty {
+            const WIDTH: usize = 24;
+            let filled = WIDTH * self.done / self.total.max(1);
+            eprint!(
+                "\r\x1b[2K[{}{}] {}/{} {what}",
+                "#".repeat(filled),
+                ".".repeat(WIDTH - filled),
+                self.done,
+                self.total
+            );
+            self.drawn = true;
+        }
+    }
+
+    fn done(&mut self, what: &str, verdict: &str) {
+        self.done += 1;
+        if !self.tty {
+            eprintln!("rp-check: [{}/{}] {what}: {verdict}", self.done, self.total);
+        }
+    }
+
+    /// Clears the bar before the report is printed.
+    fn finish(&mut self) {
+        if self.tty && self.drawn {
+            eprint!("\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+}
+
 // ------------------------------------------------------------------ report
 
 fn print_table(outcomes: &[Outcome]) {
@@ -1118,13 +1170,17 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
         .map_err(|e| Error::Config(format!("--config {}: {}", a.config.display(), e.message())))?;
     let mut checker = Checker::new(cfg)?;
     let mut outcomes = Vec::new();
-    for (name, _phase, must_accept, sent) in CASES {
-        if !a.cases.is_empty()
-            && !a.cases.iter().any(|c| name.starts_with(c.as_str()))
-            && !name.ends_with("baseline")
-        {
-            continue;
-        }
+    let selected: Vec<_> = CASES
+        .iter()
+        .filter(|(name, ..)| {
+            a.cases.is_empty()
+                || a.cases.iter().any(|c| name.starts_with(c.as_str()))
+                || name.ends_with("baseline")
+        })
+        .collect();
+    let mut progress = Progress::new(selected.len() + a.fuzz.map_or(0, |n| n as usize));
+    for (name, _phase, must_accept, sent) in selected {
+        progress.start(name);
         let result = checker.run_case(name).await;
         let (verdict, skipped) = match result {
             Ok(v) => (v, None),
@@ -1141,6 +1197,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
             skipped,
         };
         if *must_accept && !o.passed() {
+            progress.finish();
             if !a.json {
                 print_table(std::slice::from_ref(&o));
             }
@@ -1150,6 +1207,12 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
                 a.config.display()
             )));
         }
+        progress.done(
+            name,
+            &o.verdict
+                .as_ref()
+                .map_or_else(|| "skipped".to_owned(), Verdict::show),
+        );
         outcomes.push(o);
     }
     let mut findings = Vec::new();
@@ -1159,6 +1222,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
         for i in 0..n {
             let (held, _) = checker.baseline().map_err(Error::Runtime)?;
             let last = held.counter;
+            progress.start(&format!("fuzz #{i}"));
             let mut what = String::new();
             let mut case_rng = rand_chacha::ChaCha20Rng::seed_from_u64(
                 seed ^ u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -1188,10 +1252,12 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
                 Verdict::Timeout => Some("timeout"),
                 _ => None,
             };
+            progress.done(&format!("fuzz #{i} ({what})"), &v.show());
             if let Some(kind) = kind {
                 findings.push(json!({ "iteration": i, "seed": seed, "kind": kind, "sent": what, "verdict": v.show() }));
             }
         }
+        progress.finish();
         if !a.json {
             out!(
                 "fuzz: {n} mutated assertions, seed {seed}: {} finding(s) (replay with --fuzz {n} --seed {seed})",
@@ -1199,6 +1265,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
             );
         }
     }
+    progress.finish();
     let failed = outcomes.iter().any(|o| o.skipped.is_none() && !o.passed())
         || findings
             .iter()
