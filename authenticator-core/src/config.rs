@@ -78,6 +78,28 @@ pub enum CounterOverflow {
     Wrap,
 }
 
+impl CounterOverflow {
+    /// The name the CLI and the control API use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Saturate => "saturate",
+            Self::Wrap => "wrap",
+        }
+    }
+}
+
+impl std::str::FromStr for CounterOverflow {
+    type Err = String;
+
+    /// `saturate` or `wrap`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Saturate, Self::Wrap]
+            .into_iter()
+            .find(|o| o.name() == s)
+            .ok_or_else(|| format!("`{s}` is not saturate or wrap"))
+    }
+}
+
 /// The backup flags (WebAuthn §6.1: BE bit 3, BS bit 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackupFlags {

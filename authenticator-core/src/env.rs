@@ -197,6 +197,28 @@ pub enum UvPolicy {
     Fail,
 }
 
+impl UvPolicy {
+    /// The name the CLI, the control API and events use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Succeed => "succeed",
+            Self::Fail => "fail",
+        }
+    }
+}
+
+impl std::str::FromStr for UvPolicy {
+    type Err = String;
+
+    /// `succeed` or `fail`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Succeed, Self::Fail]
+            .into_iter()
+            .find(|u| u.name() == s)
+            .ok_or_else(|| format!("`{s}` is not succeed or fail"))
+    }
+}
+
 /// Applies a [`PresencePolicy`] and [`UvPolicy`] without waiting.
 pub fn apply_policy(
     presence: PresencePolicy,

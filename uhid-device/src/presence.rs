@@ -163,12 +163,7 @@ impl Shared {
         if let Ok(mut p) = self.policy.lock() {
             p.1 = uv;
         }
-        let outcome = if uv == UvPolicy::Succeed {
-            "succeed"
-        } else {
-            "fail"
-        };
-        self.emit("uv.changed", json!({ "uv": outcome }));
+        self.emit("uv.changed", json!({ "uv": uv.name() }));
     }
 
     /// The user touches the key. Only a request that is waiting for the

@@ -1364,6 +1364,18 @@ fn counter_modes_parse_and_print() {
     for bad in ["", "random", "random:0", "random:65537", "random:x", "up"] {
         assert!(bad.parse::<CounterMode>().is_err(), "{bad}");
     }
+    for o in [CounterOverflow::Saturate, CounterOverflow::Wrap] {
+        assert_eq!(o.name().parse::<CounterOverflow>(), Ok(o));
+    }
+    assert!("Wrap".parse::<CounterOverflow>().is_err());
+    use crate::env::UvPolicy;
+    for u in [UvPolicy::Succeed, UvPolicy::Fail] {
+        assert_eq!(u.name().parse::<UvPolicy>(), Ok(u));
+    }
+    assert_eq!(
+        "maybe".parse::<UvPolicy>(),
+        Err("`maybe` is not succeed or fail".to_owned())
+    );
 }
 
 // ------------------------------------------------------- reset, selection

@@ -242,20 +242,6 @@ async fn exec_within<T: Send + 'static>(
     }
 }
 
-fn overflow_name(o: CounterOverflow) -> &'static str {
-    match o {
-        CounterOverflow::Saturate => "saturate",
-        CounterOverflow::Wrap => "wrap",
-    }
-}
-
-fn uv_name(uv: UvPolicy) -> &'static str {
-    match uv {
-        UvPolicy::Succeed => "succeed",
-        UvPolicy::Fail => "fail",
-    }
-}
-
 async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
     let (presence, uv) = d.shared.policy();
     // A device busy with a request (waiting for a touch, say) still reports
@@ -275,7 +261,7 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
             Some(disc),
             Some(pin),
             Some(mode.to_string()),
-            Some(overflow_name(overflow)),
+            Some(overflow.name()),
         )
     })
     .await;
@@ -288,7 +274,7 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
     if let Some(o) = v.as_object_mut() {
         o.insert("name".into(), json!(d.name));
         o.insert("presence".into(), json!(presence.to_string()));
-        o.insert("uv".into(), json!(uv_name(uv)));
+        o.insert("uv".into(), json!(uv.name()));
         o.insert(
             "waitingForUser".into(),
             json!(d
@@ -548,16 +534,14 @@ async fn set_counter_mode(
                 .map_err(|e| ApiError::bad(format!("mode: {e}")))
         })
         .transpose()?;
-    let overflow = match body.overflow.as_deref() {
-        None => None,
-        Some("saturate") => Some(CounterOverflow::Saturate),
-        Some("wrap") => Some(CounterOverflow::Wrap),
-        Some(o) => {
-            return Err(ApiError::bad(format!(
-                "overflow: `{o}` is not saturate or wrap"
-            )))
-        }
-    };
+    let overflow = body
+        .overflow
+        .as_deref()
+        .map(|o| {
+            o.parse::<CounterOverflow>()
+                .map_err(|e| ApiError::bad(format!("overflow: {e}")))
+        })
+        .transpose()?;
     let (mode, overflow) = exec(&d, move |a| {
         let mut config = a.config().clone();
         if let Some(m) = mode {
@@ -571,7 +555,7 @@ async fn set_counter_mode(
     })
     .await?
     .map_err(|e| ApiError::bad(e.to_string()))?;
-    let v = json!({ "mode": mode.to_string(), "overflow": overflow_name(overflow) });
+    let v = json!({ "mode": mode.to_string(), "overflow": overflow.name() });
     d.shared.emit("counter.mode", v.clone());
     ok(v)
 }
@@ -601,16 +585,14 @@ async fn set_presence(
                 .map_err(|e| ApiError::bad(format!("presence: {e}")))
         })
         .transpose()?;
-    let uv = match body.uv.as_deref() {
-        None => None,
-        Some("succeed") => Some(UvPolicy::Succeed),
-        Some("fail") => Some(UvPolicy::Fail),
-        Some(other) => {
-            return Err(ApiError::bad(format!(
-                "uv: `{other}` is not succeed or fail"
-            )))
-        }
-    };
+    let uv = body
+        .uv
+        .as_deref()
+        .map(|u| {
+            u.parse::<UvPolicy>()
+                .map_err(|e| ApiError::bad(format!("uv: {e}")))
+        })
+        .transpose()?;
     if let Some(p) = presence {
         d.shared.set_presence(p);
     }
@@ -618,7 +600,7 @@ async fn set_presence(
         d.shared.set_uv(u);
     }
     let (p, u) = d.shared.policy();
-    ok(json!({ "presence": p.to_string(), "uv": uv_name(u) }))
+    ok(json!({ "presence": p.to_string(), "uv": u.name() }))
 }
 
 async fn touch(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
