@@ -685,24 +685,9 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
                 other => serde_json::from_value(other).map(|c| vec![c]),
             }
             .map_err(|e| Error::Runtime(format!("{file}: {e}")))?;
-            let checked = items
-                .iter()
-                .map(|j| creds::from_json(j, &config, 0))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(rt)?;
-            let n = checked.len();
-            let mut done: Vec<Vec<u8>> = Vec::new();
-            for (c, count) in checked {
-                let id = c.id.clone();
-                if let Err(e) = creds::import(&mut store, &config, c, count) {
-                    // All or nothing.
-                    for id in &done {
-                        let _ = store.delete(id.as_slice());
-                    }
-                    return Err(rt(e));
-                }
-                done.push(id);
-            }
+            let n = creds::import_all(&mut store, &config, &items, 0)
+                .map_err(rt)?
+                .len();
             output(
                 a,
                 &json!({ "imported": n }),

@@ -300,6 +300,42 @@ pub(crate) fn import(
     Ok(())
 }
 
+/// Imports credentials all or nothing: every one is checked first (and an
+/// ID given twice is refused), then each is imported, and a failure takes
+/// the ones already imported out again. The imported IDs, in order.
+pub(crate) fn import_all(
+    store: &mut dyn CredentialStore,
+    config: &DeviceConfig,
+    list: &[CredentialJson],
+    now_ms: u64,
+) -> Result<Vec<Vec<u8>>, CredError> {
+    let checked = list
+        .iter()
+        .map(|j| from_json(j, config, now_ms))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::HashSet::new();
+    for (c, _) in &checked {
+        if !seen.insert(c.id.clone()) {
+            return Err(CredError::Invalid(format!(
+                "credential {} appears twice in the request",
+                b64(&c.id)
+            )));
+        }
+    }
+    let mut done: Vec<Vec<u8>> = Vec::new();
+    for (c, count) in checked {
+        let id = c.id.clone();
+        if let Err(e) = import(store, config, c, count) {
+            for id in &done {
+                let _ = store.delete(id);
+            }
+            return Err(e);
+        }
+        done.push(id);
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -351,6 +387,30 @@ mod tests {
             import(&mut store, &config, c, n),
             Err(CredError::Conflict(m)) if m.contains("user handle")
         ));
+    }
+
+    #[test]
+    fn import_all_is_all_or_nothing() {
+        let config = DeviceConfig::default();
+        let mut store = MemoryStore::default();
+        let first = sample(false);
+        let mut second = sample(false);
+        second.credential_id = b64(&[5, 6]);
+        assert!(matches!(
+            import_all(&mut store, &config, &[first.clone(), first.clone()], 0),
+            Err(CredError::Invalid(m)) if m.contains("twice")
+        ));
+        import_all(&mut store, &config, &[second.clone()], 0).unwrap();
+        // The second clashes with what is stored: the first goes out again.
+        assert!(matches!(
+            import_all(&mut store, &config, &[first.clone(), second], 0),
+            Err(CredError::Conflict(_))
+        ));
+        assert!(store.get(&[1, 2, 3, 4]).unwrap().is_none());
+        assert_eq!(
+            import_all(&mut store, &config, &[first], 0).unwrap(),
+            vec![vec![1, 2, 3, 4]]
+        );
     }
 
     #[test]

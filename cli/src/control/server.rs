@@ -395,36 +395,9 @@ async fn add_credentials(
         let config = a.config().clone();
         // Everything is checked before anything is stored.
         let now = a.env().now_ms();
-        let checked = list
-            .iter()
-            .map(|j| creds::from_json(j, &config, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut seen = std::collections::HashSet::new();
-        for (c, _) in &checked {
-            if !seen.insert(c.id.clone()) {
-                return Err(CredError::Invalid(format!(
-                    "credential {} appears twice in the request",
-                    creds::b64(&c.id)
-                )));
-            }
-        }
-        let mut ids = Vec::new();
-        let mut done: Vec<Vec<u8>> = Vec::new();
-        for (c, n) in checked {
-            let id = c.id.clone();
-            let store: &mut dyn CredentialStore = &mut **a.env_mut().store();
-            if let Err(e) = creds::import(store, &config, c, n) {
-                // Undo the ones already imported: all or nothing.
-                for id in &done {
-                    let _ = a.env_mut().store().delete(id.as_slice());
-                }
-                return Err(e);
-            }
-            ids.push(creds::b64(&id));
-            done.push(id);
-        }
+        let ids = creds::import_all(&mut **a.env_mut().store(), &config, &list, now)?;
         a.clear_cursors();
-        Ok(ids)
+        Ok(ids.iter().map(|id| creds::b64(id)).collect::<Vec<_>>())
     })
     .await??;
     for id in &ids {
@@ -820,11 +793,7 @@ async fn clone_device(
     let imported = exec(&clone, move |a| -> Result<(), CredError> {
         let config = a.config().clone();
         let now = a.env().now_ms();
-        for j in &copies {
-            let (c, count) = creds::from_json(j, &config, now)?;
-            creds::import(&mut **a.env_mut().store(), &config, c, count)?;
-        }
-        Ok(())
+        creds::import_all(&mut **a.env_mut().store(), &config, &copies, now).map(|_| ())
     })
     .await
     .and_then(|r| r.map_err(ApiError::from));

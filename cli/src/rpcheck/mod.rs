@@ -224,6 +224,47 @@ impl Http {
     }
 }
 
+impl Http {
+    /// The begin request of `flow`: the options JSON in its answer.
+    async fn begin(
+        &self,
+        jar: &mut Jar,
+        flow: &Flow,
+        what: &str,
+        username: &str,
+    ) -> Result<String, String> {
+        let (status, body) = self
+            .call(jar, &flow.begin, fill(&flow.begin.body, username, None))
+            .await
+            .map_err(|v| format!("{what} begin: {}", v.show()))?;
+        if !(200..300).contains(&status) {
+            return Err(format!("{what} begin answered {status}: {body}"));
+        }
+        options_at(&body, &flow.options)
+    }
+
+    /// The complete request of `flow` with `response`: the RP's verdict.
+    async fn complete(
+        &self,
+        jar: &mut Jar,
+        flow: &Flow,
+        username: &str,
+        response: &Value,
+    ) -> Verdict {
+        match self
+            .call(
+                jar,
+                &flow.complete,
+                fill(&flow.complete.body, username, Some(response)),
+            )
+            .await
+        {
+            Ok((status, _)) => verdict(status),
+            Err(v) => v,
+        }
+    }
+}
+
 fn fill(template: &str, username: &str, response: Option<&Value>) -> String {
     let mut s = template.replace("{username}", username);
     if let Some(r) = response {
@@ -543,20 +584,13 @@ impl Checker {
     ) -> Result<(Verdict, Option<Held>, Vec<u8>), String> {
         let mut jar = Jar::default();
         let flow = self.cfg.register.clone();
-        let (status, body) = self
-            .http
-            .call(
-                &mut jar,
-                &flow.begin,
-                fill(&flow.begin.body, username, None),
-            )
-            .await
-            .map_err(|v| format!("register begin: {}", v.show()))?;
-        if !(200..300).contains(&status) {
-            return Err(format!("register begin answered {status}: {body}"));
-        }
-        let mut options: CreationOptions =
-            json::parse_options(&options_at(&body, &flow.options)?).map_err(|e| e.to_string())?;
+        let mut options: CreationOptions = json::parse_options(
+            &self
+                .http
+                .begin(&mut jar, &flow, "register", username)
+                .await?,
+        )
+        .map_err(|e| e.to_string())?;
         let challenge = unb64url("challenge", &options.challenge).map_err(|e| e.to_string())?;
         if let Some(id) = &options.rp.id {
             self.rp_id.clone_from(id);
@@ -573,18 +607,10 @@ impl Checker {
         let id = unb64url("id", &reg.id).map_err(|e| e.to_string())?;
         let mut response = serde_json::to_value(&reg).map_err(|e| e.to_string())?;
         defect(&mut response, self)?;
-        let v = match self
+        let v = self
             .http
-            .call(
-                &mut jar,
-                &flow.complete,
-                fill(&flow.complete.body, username, Some(&response)),
-            )
-            .await
-        {
-            Ok((status, _)) => verdict(status),
-            Err(v) => v,
-        };
+            .complete(&mut jar, &flow, username, &response)
+            .await;
         let key = self.device.env().store_ref().get(&id).ok().flatten();
         let held = key.map(|c| Held {
             id: id.clone(),
@@ -606,20 +632,9 @@ impl Checker {
     ) -> Result<(Verdict, AssertionInput, Value), String> {
         let mut jar = Jar::default();
         let flow = self.cfg.login.clone();
-        let (status, body) = self
-            .http
-            .call(
-                &mut jar,
-                &flow.begin,
-                fill(&flow.begin.body, username, None),
-            )
-            .await
-            .map_err(|v| format!("login begin: {}", v.show()))?;
-        if !(200..300).contains(&status) {
-            return Err(format!("login begin answered {status}: {body}"));
-        }
         let options: RequestOptions =
-            json::parse_options(&options_at(&body, &flow.options)?).map_err(|e| e.to_string())?;
+            json::parse_options(&self.http.begin(&mut jar, &flow, "login", username).await?)
+                .map_err(|e| e.to_string())?;
         let challenge = unb64url("challenge", &options.challenge).map_err(|e| e.to_string())?;
         let uv = options.user_verification.as_deref() != Some("discouraged");
         if options.user_verification.as_deref() == Some("required") {
@@ -641,18 +656,10 @@ impl Checker {
         let a = forge::assertion(held, &input)?;
         let mut response = serde_json::to_value(&a).map_err(|e| e.to_string())?;
         defect(&mut response);
-        let v = match self
+        let v = self
             .http
-            .call(
-                &mut jar,
-                &flow.complete,
-                fill(&flow.complete.body, username, Some(&response)),
-            )
-            .await
-        {
-            Ok((status, _)) => verdict(status),
-            Err(v) => v,
-        };
+            .complete(&mut jar, &flow, username, &response)
+            .await;
         self.old_login_challenge = Some(challenge);
         Ok((v, input, response))
     }
@@ -669,20 +676,10 @@ impl Checker {
             )
             .await
             .map_err(|v| format!("login begin: {}", v.show()))?;
-        Ok(
-            match self
-                .http
-                .call(
-                    &mut jar,
-                    &flow.complete,
-                    fill(&flow.complete.body, username, Some(response)),
-                )
-                .await
-            {
-                Ok((status, _)) => verdict(status),
-                Err(v) => v,
-            },
-        )
+        Ok(self
+            .http
+            .complete(&mut jar, &flow, username, response)
+            .await)
     }
 
     async fn run_case(&mut self, name: &str) -> Result<Option<Verdict>, String> {
