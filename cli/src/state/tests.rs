@@ -136,10 +136,29 @@ fn counters_never_go_back_and_commit_once_per_block() {
             "round {round}: global {g} after {last_global}"
         );
         last_global = g;
-        // Dropped without any shutdown step, like a killed process.
+        // Dropped without writing the exact counters back, like a killed
+        // process: only the reservations are on disk.
+        s.reserved.clear();
     }
     let s = DurableStore::open(&path).unwrap();
     assert!(s.counter(CounterScope::Global).unwrap() >= 9);
+}
+
+#[test]
+fn a_clean_shutdown_keeps_counters_exact() {
+    let dir = TempDir::new("clean");
+    let path = dir.file("dev.redb");
+    let scope = CounterScope::Credential(sha256(&[4; 16]));
+    for round in 1..=3u32 {
+        let mut s = DurableStore::open(&path).unwrap();
+        assert_eq!(s.counter(scope).unwrap(), (round - 1) * 2);
+        s.next_counter(scope, 1).unwrap();
+        assert_eq!(s.next_counter(scope, 1).unwrap(), round * 2);
+        // A reservation is on disk; dropping the store writes 2, 4, 6 back.
+        assert!(s.reserved[&scope] > round * 2);
+    }
+    let s = DurableStore::open(&path).unwrap();
+    assert_eq!(s.counter(scope).unwrap(), 6);
 }
 
 #[test]
