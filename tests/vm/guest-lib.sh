@@ -101,3 +101,17 @@ stop_fidosim() {
     done
     fail "$dev still exists 5 s after fidosim exited"
 }
+
+# start_udevd: systemd-udevd in the background, so that browsers (which
+# list HID devices through libudev) see keys come and go
+start_udevd() {
+    local exe
+    exe=$(command -v systemd-udevd || echo /lib/systemd/systemd-udevd)
+    [ -x "$exe" ] || fail "systemd-udevd is missing (tests/vm/prepare.sh installs udev)"
+    mkdir -p /run/udev
+    "$exe" >/tmp/udevd.log 2>&1 &
+    sleep 1
+    udevadm trigger --action=add >/dev/null 2>&1 || true
+    udevadm settle --timeout=20 >/dev/null 2>&1 || true
+    ok "systemd-udevd runs"
+}

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Prepares everything tests/vm/run.sh needs, idempotently:
 #   - host packages: qemu-system-x86, busybox-static, xz-utils, cpio,
-#     fido2-tools, openssh-client, chromium, firefox-esr, udev (the VM runs the host's binaries over 9p,
+#     fido2-tools, openssh-client, chromium, chromium-driver, firefox-esr, udev (the VM runs the host's binaries over 9p,
 #     so the guest tools are simply the host's installed packages)
 #   - a Debian kernel (the package linux-image-amd64 depends on), fetched
 #     with apt-get download and unpacked with dpkg -x into tests/vm/cache/
 #     (never installed on the host), plus an uncompressed vmlinux for PVH boot
 #   - a tiny initramfs: busybox + the virtio/9p/hid/uhid modules + init
 #   - the python-fido2 venv at .venv (only if missing)
+#   - the browser rigs (tests/rigs/): their npm packages (@playwright/test),
+#     Selenium in .venv, and geckodriver, built from crates.io with cargo
+#     into tests/vm/cache/geckodriver/ (Debian has no geckodriver package)
 # Everything downloaded or built goes to tests/vm/cache/ (gitignored).
 set -euo pipefail
 
@@ -26,7 +29,7 @@ die() { printf '[prepare] error: %s\n' "$*" >&2; exit 1; }
 T() { local secs=$1; shift; timeout -k 10 "$secs" "$@"; }
 
 # ---------------------------------------------------------------- packages
-HOST_PKGS=(qemu-system-x86 busybox-static xz-utils cpio fido2-tools openssh-client chromium firefox-esr udev)
+HOST_PKGS=(qemu-system-x86 busybox-static xz-utils cpio fido2-tools openssh-client chromium chromium-driver firefox-esr udev)
 apt_updated=0
 apt_update_once() {
     if [ "$apt_updated" = 0 ]; then
@@ -216,6 +219,30 @@ if ! "$REPO/.venv/bin/python" -c 'import fido2' 2>/dev/null; then
     log "creating .venv with fido2==2.2.1"
     [ -x "$REPO/.venv/bin/python" ] || T 300 python3 -m venv "$REPO/.venv"
     T 600 "$REPO/.venv/bin/pip" install -q fido2==2.2.1
+fi
+
+# ------------------------------------------------------------ browser rigs
+# tests/rigs/ (docs/recipes/playwright.md, selenium.md). npm ci again when
+# the lock file is newer than the installed tree.
+RIGS=$REPO/tests/rigs
+if [ ! -d "$RIGS/node_modules" ] ||
+    [ "$RIGS/package-lock.json" -nt "$RIGS/node_modules/.package-lock.json" ]; then
+    command -v npm >/dev/null || die "npm is missing: tests/rigs needs Node.js 20 or newer with npm"
+    log "npm ci in tests/rigs"
+    (cd "$RIGS" && T 600 npm ci --no-audit --no-fund >/dev/null)
+fi
+if ! "$REPO/.venv/bin/python" -c 'import selenium' 2>/dev/null; then
+    log "installing tests/rigs/requirements.txt into .venv"
+    T 600 "$REPO/.venv/bin/pip" install -q -r "$RIGS/requirements.txt"
+fi
+GECKODRIVER_VERSION=0.37.1
+if [ "$("$CACHE/geckodriver/bin/geckodriver" --version 2>/dev/null | head -n1 | cut -d' ' -f2)" != "$GECKODRIVER_VERSION" ]; then
+    CARGO=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+    [ -x "$CARGO" ] || die "cargo is missing: geckodriver is built from crates.io"
+    log "building geckodriver $GECKODRIVER_VERSION from crates.io (a few minutes, once)"
+    T 1800 "$CARGO" install -q --locked geckodriver --version "$GECKODRIVER_VERSION" \
+        --root "$CACHE/geckodriver" --target-dir "$CACHE/geckodriver/build" >/dev/null
+    rm -rf "$CACHE/geckodriver/build"
 fi
 
 log "ready: kernel $KVER, $(if [ -s "$CACHE/vmlinux-$KVER" ]; then echo "PVH vmlinux"; else echo bzImage; fi), $INITRD"
