@@ -119,10 +119,16 @@ impl RunConfig {
             ..DeviceConfig::default()
         };
         if a.name.len() > 127 {
-            return Err(ConfigError("--name: at most 127 bytes".into()));
+            return Err(ConfigError(format!(
+                "--name is {} bytes long; give a USB product name of at most 127 bytes",
+                a.name.len()
+            )));
         }
         if a.serial.len() > 63 || !a.serial.is_ascii() {
-            return Err(ConfigError("--serial: ASCII, at most 63 characters".into()));
+            return Err(ConfigError(format!(
+                "--serial `{}`: give a USB serial number of ASCII characters, at most 63",
+                a.serial.escape_debug()
+            )));
         }
         Ok(Self {
             transport,
@@ -259,7 +265,13 @@ pub(crate) fn device_from_table(name: &str, table: &toml::Table) -> Result<RunCo
             .next()
             .unwrap_or("")
             .trim_start_matches("error: ");
-        ConfigError(format!("[device.{name}]: {first}"))
+        if e.kind() == clap::error::ErrorKind::UnknownArgument {
+            ConfigError(format!(
+                "[device.{name}]: {first}; the keys are `fidosim run` flags without dashes (`fidosim run --help` lists them)"
+            ))
+        } else {
+            ConfigError(format!("[device.{name}]: {first}"))
+        }
     })?;
     match cli.command {
         crate::args::Command::Run(args) => RunConfig::from_args(name, *args),
@@ -277,8 +289,13 @@ impl DaemonConfig {
             });
         };
         reject_device_flags()?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ConfigError(format!("--config {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read --config {}: {}; give the path of a TOML file of [device.NAME] tables",
+                path.display(),
+                crate::run::io_reason(&e)
+            ))
+        })?;
         Self::from_toml(&text, control)
             .map_err(|e| ConfigError(format!("--config {}: {}", path.display(), e.0)))
     }
@@ -287,7 +304,10 @@ impl DaemonConfig {
     /// `fidosim run` flags.
     pub(crate) fn from_toml(text: &str, control: ControlConfig) -> Result<Self, ConfigError> {
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigError(format!("not valid TOML: {}", e.message()))
+            ConfigError(format!(
+                "{}; correct the file (one [device.NAME] table per key)",
+                toml_problem(text, &e)
+            ))
         })?;
         if let Some(k) = doc.keys().find(|k| *k != "device") {
             return Err(ConfigError(format!(
@@ -322,6 +342,20 @@ impl DaemonConfig {
             devices: out,
             control,
         })
+    }
+}
+
+/// What is wrong with a TOML text, with the line when the error has a
+/// place.
+pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e
+        .span()
+        .and_then(|r| text.get(..r.start))
+        .map(|before| before.matches('\n').count() + 1)
+    {
+        Some(line) => format!("line {line}: {message}"),
+        None => message.to_owned(),
     }
 }
 
@@ -426,6 +460,19 @@ mod tests {
         assert!(check_pin("123".into()).is_err());
         assert!(check_pin("1".repeat(64)).is_err());
         assert!(check_pin("12\u{0}4".into()).is_err());
+    }
+
+    #[test]
+    fn toml_problems_name_the_line() {
+        let text = "[device.a]\npresence = [\"approve\"\n";
+        let e = text
+            .parse::<toml::Table>()
+            .err()
+            .map(|e| toml_problem(text, &e));
+        assert!(
+            e.as_deref().is_some_and(|m| m.starts_with("line 2: ")),
+            "{e:?}"
+        );
     }
 
     #[test]

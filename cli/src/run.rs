@@ -48,6 +48,38 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// An I/O error as a short lower-case reason for a message ("no such file
+/// or directory"), without Rust's "(os error 2)" suffix.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let known = match e.kind() {
+        K::NotFound => "no such file or directory",
+        K::PermissionDenied => "permission denied",
+        K::IsADirectory => "it is a directory",
+        K::NotADirectory => "a part of the path is not a directory",
+        K::ConnectionRefused => "connection refused",
+        K::AddrInUse => "the address is in use",
+        K::AddrNotAvailable => "the address is not on this machine",
+        K::ReadOnlyFilesystem => "the file system is read-only",
+        K::StorageFull => "no space left on the device",
+        K::InvalidData => "not valid UTF-8 text",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    let text = e.to_string();
+    let text = match text.find(" (os error ") {
+        Some(i) => &text[..i],
+        None => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => "an unknown I/O error".to_owned(),
+    }
+}
+
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "warn",
@@ -214,8 +246,9 @@ pub(crate) fn open_authenticator(
     if let Some(path) = &config.write_ca {
         std::fs::write(path, identity.ca_pem()).map_err(|e| {
             Error::Runtime(format!(
-                "cannot write the attestation CA to {}: {e}",
-                path.display()
+                "cannot write the attestation CA to {}: {}; choose another --write-ca PATH",
+                path.display(),
+                io_reason(&e)
             ))
         })?;
         tracing::info!(path = %path.display(), "attestation CA certificate written");
@@ -383,7 +416,12 @@ async fn start_control(
     if let Some(addr) = config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| Error::Runtime(format!("--control-listen {addr}: {e}")))?;
+            .map_err(|e| {
+                Error::Runtime(format!(
+                    "cannot listen on --control-listen {addr}: {}; choose a free port, or drop --control-listen",
+                    io_reason(&e)
+                ))
+            })?;
         tracing::info!(%addr, "control API listening on TCP");
         let app = router(registry);
         tasks.push(tokio::spawn(async move {
@@ -418,4 +456,25 @@ async fn stop_signal(registry: Registry) {
         }
     }
     tracing::info!("stopping");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::io_reason;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn io_reasons_are_short_and_lower_case() {
+        assert_eq!(
+            io_reason(&Error::from_raw_os_error(2)),
+            "no such file or directory"
+        );
+        assert_eq!(
+            io_reason(&Error::from(ErrorKind::PermissionDenied)),
+            "permission denied"
+        );
+        let other = io_reason(&Error::from_raw_os_error(7));
+        assert!(!other.contains("os error"), "{other}");
+        assert!(other.starts_with(|c: char| !c.is_uppercase()), "{other}");
+    }
 }
