@@ -145,8 +145,12 @@ struct Jar(BTreeMap<String, String>);
 
 impl Http {
     fn new(cfg: &RpConfig) -> Result<Self, Error> {
-        let url = url::Url::parse(&cfg.base_url)
-            .map_err(|e| Error::Config(format!("base_url `{}`: {e}", cfg.base_url)))?;
+        let url = url::Url::parse(&cfg.base_url).map_err(|e| {
+            Error::Config(format!(
+                "base_url `{}`: {e}; give an absolute URL like http://127.0.0.1:8000",
+                cfg.base_url
+            ))
+        })?;
         if url.scheme() != "http" {
             return Err(Error::Config(format!(
                 "base_url `{}`: only http:// is supported (run the RP, or a TLS-terminating proxy's backend, on plain http on loopback)",
@@ -172,7 +176,11 @@ impl Http {
             let stream = tokio::net::TcpStream::connect(&self.authority)
                 .await
                 .map_err(|e| {
-                    Verdict::Failed(format!("cannot connect to {}: {e}", self.authority))
+                    Verdict::Failed(format!(
+                        "cannot connect to {}: {}",
+                        self.authority,
+                        crate::run::io_reason(&e)
+                    ))
                 })?;
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
@@ -1161,10 +1169,20 @@ fn print_table(outcomes: &[Outcome]) {
 /// Runs the catalogue (and a fuzz run when asked); exit status 1 when the
 /// RP accepted a must-reject case or an invalid fuzz response.
 pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
-    let text = std::fs::read_to_string(&a.config)
-        .map_err(|e| Error::Config(format!("--config {}: {e}", a.config.display())))?;
-    let cfg: RpConfig = toml::from_str(&text)
-        .map_err(|e| Error::Config(format!("--config {}: {}", a.config.display(), e.message())))?;
+    let text = std::fs::read_to_string(&a.config).map_err(|e| {
+        Error::Config(format!(
+            "cannot read --config {}: {}; give the RP's description, a TOML file with base_url and origin (docs/recipes/audit-your-rp.md)",
+            a.config.display(),
+            crate::run::io_reason(&e)
+        ))
+    })?;
+    let cfg: RpConfig = toml::from_str(&text).map_err(|e| {
+        Error::Config(format!(
+            "--config {}: {}; correct the file (base_url and origin are required; docs/recipes/audit-your-rp.md)",
+            a.config.display(),
+            crate::config::toml_problem(&text, &e)
+        ))
+    })?;
     let mut checker = Checker::new(cfg)?;
     let mut outcomes = Vec::new();
     let selected: Vec<_> = CASES
