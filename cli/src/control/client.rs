@@ -25,8 +25,18 @@ enum Target {
 }
 
 impl Target {
-    fn of(a: &ClientArgs) -> Self {
-        match &a.control {
+    /// The daemon the command talks to; a --device that cannot name a key
+    /// is refused here, before it becomes part of a URL.
+    fn of(a: &ClientArgs) -> Result<Self, Error> {
+        if let Some(name) = &a.device {
+            if crate::config::check_device_name(name).is_err() {
+                return Err(Error::Runtime(format!(
+                    "--device `{}` is not a device name (letters, digits, `.`, `_` and `-`); `fidosim devices list` shows the running keys",
+                    name.escape_debug()
+                )));
+            }
+        }
+        Ok(match &a.control {
             Some(addr) => Self::Tcp(
                 addr.trim_start_matches("http://")
                     .trim_end_matches('/')
@@ -37,7 +47,7 @@ impl Target {
                     .clone()
                     .unwrap_or_else(super::server::default_socket),
             ),
-        }
+        })
     }
 
     fn describe(&self) -> String {
@@ -53,9 +63,15 @@ async fn connect(
     target: &Target,
 ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, Error> {
     let unreachable = |e: std::io::Error| {
+        if let (Target::Tcp(a), std::io::ErrorKind::InvalidInput) = (target, e.kind()) {
+            return Error::Runtime(format!(
+                "--control `{a}` is not HOST:PORT; give the daemon's --control-listen address, like 127.0.0.1:8112"
+            ));
+        }
         Error::Runtime(format!(
-            "cannot reach the fidosim daemon at {} ({e}): is `fidosim run` running? (--socket PATH or --control ADDR pick another)",
-            target.describe()
+            "cannot reach the fidosim daemon at {} ({}): is `fidosim run` running? Start it, or point --socket PATH (or --control ADDR) at the running one",
+            target.describe(),
+            crate::run::io_reason(&e)
         ))
     };
     macro_rules! handshake {
@@ -63,7 +79,10 @@ async fn connect(
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new($stream))
                 .await
                 .map_err(|e| {
-                    Error::Runtime(format!("HTTP handshake with the daemon failed: {e}"))
+                    Error::Runtime(format!(
+                        "no HTTP answer from {} ({e}); is it a fidosim control socket? (--socket PATH or --control ADDR)",
+                        target.describe()
+                    ))
                 })?;
             tokio::spawn(async move {
                 let _ = conn.await;
@@ -100,20 +119,40 @@ async fn call(
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| Error::Runtime(format!("the daemon did not answer: {e}")))?;
+        .map_err(|e| no_answer(target, &e))?;
     let status = resp.status();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| Error::Runtime(format!("reading the daemon's answer failed: {e}")))?
+        .map_err(|e| no_answer(target, &e))?
         .to_bytes();
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if status.is_success() {
-        Ok(v)
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     } else {
-        let msg = v["error"].as_str().unwrap_or("no message").to_owned();
-        Err(Error::Runtime(format!("{msg} (HTTP {})", status.as_u16())))
+        Err(refused(target, status, &body))
+    }
+}
+
+/// The daemon went away before it answered in full.
+fn no_answer(target: &Target, e: &hyper::Error) -> Error {
+    Error::Runtime(format!(
+        "the daemon at {} broke off without a full answer ({e}); see its log, and try again once it runs",
+        target.describe()
+    ))
+}
+
+/// An error answer: the daemon's message (which says what to do), or a
+/// note that the answer had none.
+fn refused(target: &Target, status: hyper::StatusCode, body: &[u8]) -> Error {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match v["error"].as_str() {
+        Some(msg) => Error::Runtime(format!("{msg} (HTTP {})", status.as_u16())),
+        None => Error::Runtime(format!(
+            "{} answered HTTP {} without a message; is it a fidosim daemon? (--socket PATH or --control ADDR)",
+            target.describe(),
+            status.as_u16()
+        )),
     }
 }
 
@@ -167,30 +206,74 @@ fn credential_rows(list: &[Value]) {
     table(&rows);
 }
 
+/// Where `credentials import` reads from, for messages.
+fn source_name(file: &str) -> String {
+    if file == "-" {
+        "standard input".to_owned()
+    } else {
+        file.to_owned()
+    }
+}
+
 fn read_input(file: &str) -> Result<Value, Error> {
     let text = if file == "-" {
         let mut t = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-            .map_err(|e| Error::Runtime(format!("cannot read standard input: {e}")))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| {
+            Error::Runtime(format!(
+                "cannot read standard input: {}; give the credentials file's path instead of -",
+                crate::run::io_reason(&e)
+            ))
+        })?;
         t
     } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| Error::Runtime(format!("cannot read {file}: {e}")))?
+        std::fs::read_to_string(file).map_err(|e| {
+            Error::Runtime(format!(
+                "cannot read the credentials file {file}: {}; give the path of a JSON file, or - for standard input",
+                crate::run::io_reason(&e)
+            ))
+        })?
     };
     serde_json::from_str(&text).map_err(|e| {
         Error::Runtime(format!(
-            "{file}: not JSON ({e}); expected a credential object or an array of them"
+            "{}: not JSON ({e}); give a credential object or an array of them, as `fidosim credentials export` writes",
+            source_name(file)
+        ))
+    })
+}
+
+/// A credential ID from the command line, in any base64 form.
+fn parse_id(id: &str) -> Result<Vec<u8>, Error> {
+    creds::unb64("credential id", id).map_err(|_| {
+        Error::Runtime(format!(
+            "credential id `{}` is not base64; give it as `fidosim credentials list` shows it",
+            id.escape_debug()
         ))
     })
 }
 
 fn id_path(id: &str) -> Result<String, Error> {
-    let bytes = creds::unb64("credential id", id).map_err(|e| Error::Runtime(e.to_string()))?;
-    Ok(creds::b64url(&bytes))
+    Ok(creds::b64url(&parse_id(id)?))
+}
+
+/// No credential `id` in the state file at `path`.
+fn not_in_file(id: &str, path: &std::path::Path) -> Error {
+    Error::Runtime(format!(
+        "no stored credential {id} in {}; `fidosim credentials list --state {}` shows the stored ones",
+        path.display(),
+        path.display()
+    ))
+}
+
+/// A state file that could not be read or written.
+fn file_failed(what: &str, path: &std::path::Path, e: &dyn std::fmt::Debug) -> Error {
+    Error::Runtime(format!(
+        "cannot {what} the state file {} ({e:?}); nothing was changed: check that it is not in use and that its disk has room",
+        path.display()
+    ))
 }
 
 pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> {
-    let t = Target::of(&a);
+    let t = Target::of(&a)?;
     match cmd {
         DeviceCmd::List => {
             let v = call(&t, Method::GET, "/v1/devices", None).await?;
@@ -341,7 +424,7 @@ pub(crate) async fn credentials(a: ClientArgs, cmd: CredentialCmd) -> Result<(),
     if let Some(path) = a.state.clone() {
         return offline_credentials(&a, path, cmd);
     }
-    let t = Target::of(&a);
+    let t = Target::of(&a)?;
     let base = format!("/v1/devices/{}/credentials", a.dev());
     match cmd {
         CredentialCmd::List => {
@@ -397,7 +480,7 @@ pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error
         CounterCmd::Mode { mode, overflow } => {
             if a.state.is_some() {
                 return Err(Error::Runtime(
-                    "the counter mode is a setting of a running key (--counter of `fidosim run`), not of a state file"
+                    "the counter mode is a setting of a running key (--counter of `fidosim run`), not of a state file; drop --state to change it on the running daemon"
                         .into(),
                 ));
             }
@@ -406,7 +489,7 @@ pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error
                 body["overflow"] = json!(o);
             }
             let v = call(
-                &Target::of(&a),
+                &Target::of(&a)?,
                 Method::PUT,
                 &format!("/v1/devices/{}/counter-mode", a.dev()),
                 Some(body),
@@ -426,23 +509,20 @@ pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error
         }
     };
     if let Some(path) = a.state.clone() {
-        let mut store = open_offline(path)?;
-        let bytes =
-            creds::unb64("credential id", &id).map_err(|e| Error::Runtime(e.to_string()))?;
+        let bytes = parse_id(&id)?;
+        let mut store = open_offline(&path)?;
         if store.get(&bytes).ok().flatten().is_none() {
-            return Err(Error::Runtime(format!(
-                "no stored credential {id} in the state file"
-            )));
+            return Err(not_in_file(&id, &path));
         }
         let scope = creds::counter_scope(&DeviceConfig::default(), &bytes);
         store
             .set_counter(scope, value)
-            .map_err(|e| Error::Runtime(format!("cannot write the state file: {e:?}")))?;
+            .map_err(|e| file_failed("write", &path, &e))?;
         let v = json!({ "credentialId": creds::b64(&bytes), "signCount": value });
         output(&a, &v, &format!("counter of {id} set to {value}"));
         return Ok(());
     }
-    let t = Target::of(&a);
+    let t = Target::of(&a)?;
     let v = call(
         &t,
         Method::PUT,
@@ -459,7 +539,7 @@ pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error
 }
 
 pub(crate) async fn presence(a: ClientArgs, cmd: PresenceCmd) -> Result<(), Error> {
-    let t = Target::of(&a);
+    let t = Target::of(&a)?;
     let (path, body, what) = match &cmd {
         PresenceCmd::Set { mode } => (
             format!("/v1/devices/{}/presence", a.dev()),
@@ -544,7 +624,7 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
             "faults live in a running daemon only; drop --state".into(),
         ));
     }
-    let t = Target::of(&a);
+    let t = Target::of(&a)?;
     let base = format!("/v1/devices/{}/faults", a.dev());
     match cmd {
         FaultCmd::List => {
@@ -600,7 +680,7 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
 
 /// Streams events as JSON lines until the daemon goes away.
 pub(crate) async fn events(a: ClientArgs) -> Result<(), Error> {
-    let t = Target::of(&a);
+    let t = Target::of(&a)?;
     let mut sender = connect(&t).await?;
     let path = if a.device.is_some() {
         format!("/v1/events?device={}", a.dev())
@@ -615,21 +695,26 @@ pub(crate) async fn events(a: ClientArgs) -> Result<(), Error> {
     let resp = sender
         .send_request(req)
         .await
-        .map_err(|e| Error::Runtime(format!("the daemon did not answer: {e}")))?;
-    if !resp.status().is_success() {
+        .map_err(|e| no_answer(&t, &e))?;
+    let status = resp.status();
+    if !status.is_success() {
         let body = resp
             .into_body()
             .collect()
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        return Err(Error::Runtime(s(&v["error"])));
+        return Err(refused(&t, status, &body));
     }
     let mut body = resp.into_body();
     let mut out = std::io::stdout();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Error::Runtime(format!("the event stream broke: {e}")))?;
+        let frame = frame.map_err(|e| {
+            Error::Runtime(format!(
+                "the event stream from {} broke off ({e}); the daemon may have stopped: run `fidosim events` again once it is back",
+                t.describe()
+            ))
+        })?;
         if let Some(data) = frame.data_ref() {
             // The reader went away (`| head`): done.
             if out.write_all(data).and_then(|()| out.flush()).is_err() {
@@ -640,29 +725,31 @@ pub(crate) async fn events(a: ClientArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn open_offline(path: PathBuf) -> Result<DurableStore, Error> {
-    DurableStore::open(&path).map_err(|e| Error::Runtime(e.to_string()))
+fn open_offline(path: &std::path::Path) -> Result<DurableStore, Error> {
+    DurableStore::open(path).map_err(|e| Error::Runtime(e.to_string()))
 }
 
 /// Credential commands on a state file, without a daemon (the file must
 /// not be in use). The device settings are the defaults.
 fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Result<(), Error> {
-    let mut store = open_offline(path)?;
+    let mut store = open_offline(&path)?;
     let config = DeviceConfig::default();
     let rt = |e: creds::CredError| Error::Runtime(e.to_string());
     let list = |store: &DurableStore| -> Result<Vec<CredentialJson>, Error> {
         store
             .all_stored()
-            .map_err(|e| Error::Runtime(format!("cannot read the state file: {e:?}")))?
+            .map_err(|e| file_failed("read", &path, &e))?
             .iter()
             .map(|c| creds::to_json(c, &config, store).map_err(rt))
             .collect()
     };
     let find = |store: &DurableStore, id: &str| -> Result<CredentialJson, Error> {
-        let bytes = creds::unb64("credential id", id).map_err(rt)?;
-        let c = store.get(&bytes).ok().flatten().ok_or_else(|| {
-            Error::Runtime(format!("no stored credential {id} in the state file"))
-        })?;
+        let bytes = parse_id(id)?;
+        let c = store
+            .get(&bytes)
+            .ok()
+            .flatten()
+            .ok_or_else(|| not_in_file(id, &path))?;
         creds::to_json(&c, &config, store).map_err(rt)
     };
     match cmd {
@@ -684,9 +771,16 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
                 Value::Array(_) => serde_json::from_value(body),
                 other => serde_json::from_value(other).map(|c| vec![c]),
             }
-            .map_err(|e| Error::Runtime(format!("{file}: {e}")))?;
+            .map_err(|e| {
+                Error::Runtime(format!(
+                    "{}: not a credential ({e}); give Chrome DevTools' WebAuthn.Credential shape (credentialId, isResidentCredential, rpId, privateKey, …), as `fidosim credentials export` writes",
+                    source_name(&file)
+                ))
+            })?;
             let n = creds::import_all(&mut store, &config, &items, 0)
-                .map_err(rt)?
+                .map_err(|e| {
+                    Error::Runtime(format!("{}: {e}; nothing was imported", source_name(&file)))
+                })?
                 .len();
             output(
                 a,
@@ -695,14 +789,12 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
             );
         }
         CredentialCmd::Delete { id } => {
-            let bytes = creds::unb64("credential id", &id).map_err(rt)?;
+            let bytes = parse_id(&id)?;
             let gone = store
                 .delete(&bytes)
-                .map_err(|e| Error::Runtime(format!("cannot write the state file: {e:?}")))?;
+                .map_err(|e| file_failed("write", &path, &e))?;
             if !gone {
-                return Err(Error::Runtime(format!(
-                    "no stored credential {id} in the state file"
-                )));
+                return Err(not_in_file(&id, &path));
             }
             output(a, &json!({ "deleted": id }), &format!("deleted {id}"));
         }
@@ -712,7 +804,7 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
                 let bytes = creds::unb64("", &c.credential_id).map_err(rt)?;
                 store
                     .delete(&bytes)
-                    .map_err(|e| Error::Runtime(format!("cannot write the state file: {e:?}")))?;
+                    .map_err(|e| file_failed("write", &path, &e))?;
             }
             output(
                 a,
