@@ -177,7 +177,7 @@ pub(crate) struct WebauthnArgs {
     pub(crate) top_origin: Option<String>,
     /// A running key on HID over UDP (`fidosim run --transport udp`)
     /// instead of the in-process one.
-    #[arg(long, value_name = "ADDR", conflicts_with = "state")]
+    #[arg(long, value_name = "ADDR", conflicts_with = "state", value_parser = parse_addr)]
     pub(crate) udp: Option<std::net::SocketAddr>,
     /// The in-process key's state file (created when missing). Default:
     /// $XDG_DATA_HOME/fidosim/webauthn.redb.
@@ -248,7 +248,11 @@ pub(crate) enum CredentialCmd {
 pub(crate) enum CounterCmd {
     /// Set a credential's signature counter; a lower value rewinds it, as a
     /// cloned authenticator would.
-    Set { id: String, value: u32 },
+    Set {
+        id: String,
+        #[arg(value_parser = parse_counter, allow_negative_numbers = true)]
+        value: u32,
+    },
     /// How counters advance: per-credential, global, zero, frozen or
     /// random:MAX.
     Mode {
@@ -301,7 +305,10 @@ pub(crate) enum FaultCmd {
         sticky: bool,
     },
     /// Remove one fault by its id.
-    Remove { id: u64 },
+    Remove {
+        #[arg(value_parser = parse_fault_id)]
+        id: u64,
+    },
     /// Remove every fault.
     Clear,
 }
@@ -409,7 +416,7 @@ pub(crate) struct RunArgs {
     #[arg(long, default_value = "/dev/uhid")]
     pub(crate) uhid_path: PathBuf,
     /// Address for --transport udp.
-    #[arg(long, default_value = uhid_device::udp::DEFAULT_LISTEN)]
+    #[arg(long, default_value = uhid_device::udp::DEFAULT_LISTEN, value_parser = parse_addr)]
     pub(crate) udp_listen: SocketAddr,
     /// Allow a non-loopback --udp-listen address.
     #[arg(long)]
@@ -508,7 +515,7 @@ pub(crate) struct RunArgs {
     pub(crate) control_socket: Option<PathBuf>,
     /// Also serve the control API on this TCP address (loopback only
     /// unless --allow-remote).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub(crate) control_listen: Option<SocketAddr>,
     /// No control API.
     #[arg(long, conflicts_with_all = ["control_socket", "control_listen"])]
@@ -518,4 +525,23 @@ pub(crate) struct RunArgs {
 fn parse_hex_u16(s: &str) -> Result<u16, String> {
     u16::from_str_radix(s.trim_start_matches("0x"), 16)
         .map_err(|_| format!("`{s}` is not a 16-bit hex number (like 1209)"))
+}
+
+fn parse_counter(s: &str) -> Result<u32, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "give a whole number from 0 to {} (a lower one than now rewinds the counter)",
+            u32::MAX
+        )
+    })
+}
+
+fn parse_fault_id(s: &str) -> Result<u64, String> {
+    s.parse()
+        .map_err(|_| "a fault id is a number; `fidosim faults list` shows them".to_owned())
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| "give an IP address and port, like 127.0.0.1:8111 or [::1]:8111".to_owned())
 }
