@@ -220,12 +220,7 @@ async fn exec_within<T: Send + 'static>(
         .send(Control::Exec(Box::new(move |a| {
             let _ = tx.send(f(a));
         })))
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("device `{}` has stopped", d.name),
-            )
-        })?;
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, stopped(&d.name)))?;
     match tokio::time::timeout(limit, rx).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(_)) => Err(ApiError::new(
@@ -240,6 +235,13 @@ async fn exec_within<T: Send + 'static>(
             ),
         )),
     }
+}
+
+/// The answer about a device whose task has ended.
+fn stopped(name: &str) -> String {
+    format!(
+        "device `{name}` has stopped (the daemon's log says why); `fidosim devices remove --device {name}` takes it out"
+    )
 }
 
 async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
@@ -305,12 +307,9 @@ async fn device_status(State(r): State<Registry>, UrlPath(name): UrlPath<String>
 
 async fn replug(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let d = r.get(&name)?;
-    d.control.send(Control::Replug).map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("device `{name}` has stopped"),
-        )
-    })?;
+    d.control
+        .send(Control::Replug)
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, stopped(&name)))?;
     ok(json!({ "replugged": name }))
 }
 
@@ -319,7 +318,9 @@ async fn reset(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> Api
     exec(&d, |a| a.wipe()).await?.map_err(|s| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("reset failed: {s:?}"),
+            format!(
+                "the reset of `{name}` failed ({s:?}); see the daemon's log (is its state file's disk full?)"
+            ),
         )
     })?;
     ok(json!({ "reset": name }))
@@ -688,7 +689,10 @@ async fn start(r: &Registry, config: RunConfig) -> Result<DeviceHandle, ApiError
     if r.contains(&config.name) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("a device named `{}` is running already", config.name),
+            format!(
+                "a device named `{0}` is running already; choose another name, or `fidosim devices remove --device {0}` first",
+                config.name
+            ),
         ));
     }
     let handle = crate::run::start_device(config)
@@ -842,9 +846,11 @@ async fn remove_fault(
     UrlPath((name, id)): UrlPath<(String, String)>,
 ) -> ApiResult {
     let d = r.get(&name)?;
-    let n: u64 = id
-        .parse()
-        .map_err(|_| ApiError::bad(format!("fault id `{id}` is not a number")))?;
+    let n: u64 = id.parse().map_err(|_| {
+        ApiError::bad(format!(
+            "fault id `{id}` is not a number; `fidosim faults list` shows the ids"
+        ))
+    })?;
     if !d.shared.faults.remove(n) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -941,8 +947,9 @@ pub(crate) fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, String>
                 .create(dir)
                 .map_err(|e| {
                     format!(
-                        "cannot create {}: {e}; choose --control-socket PATH",
-                        dir.display()
+                        "cannot create {}: {}; choose --control-socket PATH",
+                        dir.display(),
+                        crate::run::io_reason(&e)
                     )
                 })?;
         }
@@ -955,15 +962,28 @@ pub(crate) fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, String>
             ));
         }
         std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove the stale socket {}: {e}", path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot remove the stale socket {}: {}; remove it by hand, or choose --control-socket PATH",
+                    path.display(),
+                    crate::run::io_reason(&e)
+                )
+            })?;
     }
     let l = tokio::net::UnixListener::bind(path).map_err(|e| {
         format!(
-            "cannot listen on {}: {e}; choose --control-socket PATH",
-            path.display()
+            "cannot listen on {}: {}; choose --control-socket PATH",
+            path.display(),
+            crate::run::io_reason(&e)
         )
     })?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot restrict {} to its owner (mode 0600): {}; choose --control-socket PATH in a directory of yours",
+                path.display(),
+                crate::run::io_reason(&e)
+            )
+        })?;
     Ok(l)
 }
