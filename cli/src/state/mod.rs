@@ -120,7 +120,7 @@ fn backend<E: std::fmt::Display>(e: E) -> StoreError {
 fn migrate(from: u32, _txn: &redb::WriteTransaction) -> Result<(), OpenError> {
     Err(OpenError(format!(
         "state schema version {from} has no upgrade path in this build (it knows {SCHEMA_VERSION}); \
-         the file was left untouched"
+         the file was left untouched: use the fidosim that wrote it, or another --state PATH"
     )))
 }
 
@@ -202,6 +202,13 @@ impl DurableStore {
                     "--state {shown} is a directory; give a file path (it is created when missing)"
                 )));
             }
+            if let Err(e) = OpenOptions::new().read(true).write(true).open(path) {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(OpenError(format!(
+                        "cannot open the state file {shown}: permission denied; run as the file's owner, or pass another --state PATH"
+                    )));
+                }
+            }
             if let Ok(meta) = fs::metadata(path) {
                 if meta.permissions().mode() & 0o077 != 0 {
                     tracing::warn!(path = %shown, "the state file is readable by other users; it holds private keys (chmod 600 it)");
@@ -229,7 +236,7 @@ impl DurableStore {
             )),
             redb::DatabaseError::UpgradeRequired(v) => OpenError(format!(
                 "the state file {shown} uses redb file format {v}, which this build cannot read; \
-                 it was left untouched"
+                 it was left untouched: use the fidosim that wrote it, or another --state PATH"
             )),
             other => OpenError(format!(
                 "the state file {shown} is damaged or is not a fidosim state file ({other}); \
@@ -381,7 +388,12 @@ impl DurableStore {
             let meta = txn.open_table(META)?;
             Ok(meta.get(key.as_str())?.map(|v| v.value().to_vec()))
         })()
-        .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot read the {name} attestation identity from {} ({e}); move the file away to start afresh, or pass another --state PATH",
+                self.path.display()
+            )
+        })?;
         if let Some(bytes) = stored {
             return codec::decode_identity(&bytes).map_err(|_| {
                 format!(
@@ -397,7 +409,12 @@ impl DurableStore {
                 .insert(key.as_str(), bytes.as_slice())?;
             Ok(())
         })
-        .map_err(|_| format!("cannot write {}", self.path.display()))?;
+        .map_err(|_| {
+            format!(
+                "cannot write the {name} attestation identity to {}; check its permissions and its disk's free space, or pass --ephemeral",
+                self.path.display()
+            )
+        })?;
         Ok(identity)
     }
 }
