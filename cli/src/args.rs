@@ -80,6 +80,10 @@ pub(crate) enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// The daemon's control socket to check. Default:
+        /// $XDG_RUNTIME_DIR/fidosim/control.sock (else /tmp/fidosim-UID/control.sock).
+        #[arg(long, value_name = "PATH", env = "FIDOSIM_CONTROL_SOCKET")]
+        socket: Option<PathBuf>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell).

@@ -140,7 +140,7 @@ fn checks(vid_pid: &str, socket: &Path) -> Vec<Check> {
             Err(e) => out.push(check(
                 "uhid access",
                 Status::Fail,
-                format!("cannot open /dev/uhid: {e}"),
+                format!("cannot open /dev/uhid: {}", crate::run::io_reason(&e)),
                 Some("run `sudo fidosim run`, or install dist/udev/70-fidosim.rules and join the fidosim group (see docs/uhid.md)"),
             )),
         }
@@ -205,7 +205,7 @@ fn checks(vid_pid: &str, socket: &Path) -> Vec<Check> {
             Err(e) => out.push(check(
                 "hidraw access",
                 Status::Fail,
-                format!("this user cannot open {}: {e}; a browser run by this user will not see the key", node.display()),
+                format!("this user cannot open {}: {}; a browser run by this user will not see the key", node.display(), crate::run::io_reason(&e)),
                 Some("install dist/udev/70-fidosim.rules (uaccess for the logged-in user, the fidosim group for CI users)"),
             )),
         }
@@ -221,8 +221,8 @@ fn checks(vid_pid: &str, socket: &Path) -> Vec<Check> {
         Err(e) => out.push(check(
             "control socket",
             Status::Note,
-            format!("no daemon on {} ({e})", socket.display()),
-            Some("start `fidosim run`; a daemon run with sudo uses /tmp/fidosim-0/control.sock (pass --socket)"),
+            format!("no daemon on {} ({})", socket.display(), crate::run::io_reason(&e)),
+            Some("start `fidosim run`; a daemon run with sudo uses /tmp/fidosim-0/control.sock (pass it with --socket)"),
         )),
     }
     // Confined browsers cannot open hidraw without an interface.
@@ -276,8 +276,8 @@ fn checks(vid_pid: &str, socket: &Path) -> Vec<Check> {
 }
 
 /// Prints the checks; `false` when one failed.
-pub(crate) fn run(json_out: bool) -> bool {
-    let socket = crate::control::server::default_socket();
+pub(crate) fn run(json_out: bool, socket: Option<std::path::PathBuf>) -> bool {
+    let socket = socket.unwrap_or_else(crate::control::server::default_socket);
     let list = checks("00001209:00000001", &socket);
     let failed = list.iter().any(|c| c.status == Status::Fail);
     if json_out {

@@ -130,8 +130,8 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
         Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
         Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
-        Command::Doctor { json } => {
-            if !crate::doctor::run(json) {
+        Command::Doctor { json, socket } => {
+            if !crate::doctor::run(json, socket) {
                 return Ok(ExitCode::from(EXIT_FAILURE));
             }
         }

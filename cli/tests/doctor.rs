@@ -85,3 +85,36 @@ fn a_reader_that_goes_away_ends_output_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn doctor_checks_the_socket_it_is_given() {
+    let dir = std::env::temp_dir().join(format!("fidosim-doctor-{}", std::process::id()));
+    let flag = dir.join("flag.sock");
+    let env = dir.join("env.sock");
+    let detail = |out: std::process::Output| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let checks = v["checks"].as_array().unwrap();
+        let c = checks
+            .iter()
+            .find(|c| c["check"] == "control socket")
+            .unwrap();
+        assert_eq!(
+            c["status"], "note",
+            "no daemon is a note, not a failure: {c}"
+        );
+        c["detail"].as_str().unwrap().to_owned()
+    };
+    let out = Command::new(BIN)
+        .args(["doctor", "--json", "--socket"])
+        .arg(&flag)
+        .env("FIDOSIM_CONTROL_SOCKET", &env)
+        .output()
+        .unwrap();
+    assert!(detail(out).contains(flag.to_str().unwrap()));
+    let out = Command::new(BIN)
+        .args(["doctor", "--json"])
+        .env("FIDOSIM_CONTROL_SOCKET", &env)
+        .output()
+        .unwrap();
+    assert!(detail(out).contains(env.to_str().unwrap()));
+}
