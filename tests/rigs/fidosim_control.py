@@ -88,6 +88,7 @@ class Events:
         self._error = None
         self._conn = _UnixConnection(socket_path, timeout=None)
         self._conn.request("GET", f"/v1/events?device={urllib.parse.quote(device, safe='')}")
+        self._sock = self._conn.sock
         self._resp = self._conn.getresponse()  # subscribed from here on
         if self._resp.status != 200:
             raise RuntimeError(f"fidosim events: {self._resp.status} {self._resp.read()!r}")
@@ -123,4 +124,10 @@ class Events:
                 self._cond.wait(left)
 
     def close(self):
+        # Shut the socket down first: that ends the reader thread's blocking
+        # read, which holds the response's buffer lock that close() needs.
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._conn.close()

@@ -1,0 +1,172 @@
+"""Selenium (WebDriver) with fidosim as the USB security key: sign up and
+sign in with a passkey on the demo site (../app.py), and check through the
+key's own events that it made and used exactly that credential. See
+docs/recipes/selenium.md.
+
+The key must be running (`fidosim run`) with its control socket at
+$FIDOSIM_CONTROL_SOCKET (or the default). Every test starts from a reset
+key. The browsers are the system's own, with their drivers named in the
+environment (defaults: Debian's paths):
+
+  BROWSERS=chromium,firefox
+  CHROMIUM=/usr/bin/chromium   CHROMEDRIVER=/usr/bin/chromedriver
+  FIREFOX=/usr/bin/firefox-esr GECKODRIVER=geckodriver (on PATH)
+  APP_PORT=8001
+
+Run: python -m pytest -v tests/rigs/selenium
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from fidosim_control import Fidosim, to_base64url  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PORT = int(os.environ.get("APP_PORT", "8001"))
+URL = f"http://localhost:{PORT}/"
+# Software rendering in a slow VM: each WebAuthn ceremony may take a while.
+WAIT = 120
+
+# Selenium Manager must not try to download drivers or browsers.
+os.environ.setdefault("SE_OFFLINE", "true")
+
+
+@pytest.fixture(scope="session")
+def site():
+    """The demo site, started here and stopped at the end."""
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "app.py"), str(PORT)])
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(URL, timeout=5).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the demo site did not start on {URL}")
+            time.sleep(0.5)
+    log(f"the demo site is up on {URL}")
+    yield URL
+    proc.terminate()
+    proc.wait(10)
+
+
+def log(msg):
+    """Progress on the console (pytest -s): a browser start can take a while."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def chromium():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    service = webdriver.ChromeService(
+        executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+    )
+    return webdriver.Chrome(options=options, service=service)
+
+
+def firefox():
+    options = webdriver.FirefoxOptions()
+    options.binary_location = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
+    options.add_argument("-headless")
+    gecko = os.environ.get("GECKODRIVER") or shutil.which("geckodriver")
+    if not gecko:
+        pytest.fail("geckodriver not found: set GECKODRIVER or put it on PATH")
+    return webdriver.Firefox(options=options, service=webdriver.FirefoxService(executable_path=gecko))
+
+
+BROWSERS = {"chromium": chromium, "firefox": firefox}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[b for b in os.environ.get("BROWSERS", "chromium,firefox").split(",") if b],
+)
+def driver(request):
+    """One browser session per browser (starting a browser is the slow part)."""
+    if request.param not in BROWSERS:
+        pytest.fail(f"BROWSERS: unknown browser {request.param!r} (have: {', '.join(BROWSERS)})")
+    log(f"starting {request.param}")
+    d = BROWSERS[request.param]()
+    log(f"{request.param} started")
+    yield d
+    d.quit()
+
+
+@pytest.fixture
+def key():
+    """A reset key (no credentials) whose events the test follows."""
+    control = Fidosim()
+    control.request("POST", "/reset")
+    events = control.follow()
+    yield control, events
+    events.close()
+
+
+def status_after(driver, button, busy):
+    """Clicks a button and waits until the page no longer says `busy`."""
+    log(f"click {button}")
+    driver.find_element(By.ID, button).click()
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.find_element(By.ID, "status").text not in ("", busy)
+    )
+    return driver.find_element(By.ID, "status").text
+
+
+def sign_up(driver, username):
+    field = driver.find_element(By.ID, "username")
+    field.clear()
+    field.send_keys(username)
+    assert status_after(driver, "signup", "Signing up...") == f"Signed up as {username}"
+    return driver.find_element(By.ID, "credential").text
+
+
+def test_sign_up_and_sign_in(driver, site, key):
+    control, events = key
+    driver.get(site)
+    credential_id = sign_up(driver, "alice")
+
+    # The key made a discoverable credential for this site, the one the site stored.
+    created = events.next("credential.created")
+    assert created["rpId"] == "localhost"
+    assert to_base64url(created["credentialId"]) == credential_id
+    stored = control.request("GET", "/credentials")
+    assert [to_base64url(c["credentialId"]) for c in stored] == [credential_id]
+
+    # Username-less sign-in: the browser finds the passkey on the key.
+    assert status_after(driver, "signin", "Signing in...") == "Signed in as alice"
+    asserted = events.next("credential.asserted")
+    assert to_base64url(asserted["credentialId"]) == credential_id
+    assert asserted["up"] is True
+    assert asserted["uv"] is True  # UV preferred, and the key has built-in UV
+    assert driver.find_element(By.ID, "counter").text == str(asserted["signCount"])
+
+
+def test_rewound_counter_is_refused(driver, site, key):
+    control, events = key
+    driver.get(site)
+    credential_id = sign_up(driver, "bob")
+    created = events.next("credential.created")
+    assert status_after(driver, "signin", "Signing in...") == "Signed in as bob"
+    first = events.next("credential.asserted")
+
+    # Rewind the key's counter, as a cloned key that lags behind would be.
+    quoted = urllib.request.quote(created["credentialId"], safe="")
+    control.request("PUT", f"/credentials/{quoted}/counter", {"signCount": first["signCount"] - 1})
+    status = status_after(driver, "signin", "Signing in...")
+    assert status.startswith("Error: ") and "is not above" in status, status
+    second = events.next("credential.asserted")
+    assert to_base64url(second["credentialId"]) == credential_id
+    assert second["signCount"] == first["signCount"]  # signed, and refused by the site
