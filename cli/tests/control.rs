@@ -4,12 +4,11 @@
 //! and a credential moved from one key to another.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use fidosim_tests::control::{self, api, http, Events};
 use fidosim_tests::daemon::Daemon;
 use fidosim_tests::hid::UdpHid;
 use fidosim_tests::requests;
@@ -19,30 +18,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_fidosim");
 const T: Duration = Duration::from_secs(10);
 /// RFC 8410 §10.3's Ed25519 key, PKCS#8.
 const ED_KEY: &str = "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC";
-
-/// One HTTP/1.1 request over the Unix socket: (status, body).
-fn http(sock: &Path, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let mut s = UnixStream::connect(sock).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: fidosim\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, rest.to_owned())
-}
-
-fn api(sock: &Path, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let b = body.map(|v| v.to_string());
-    let (status, text) = http(sock, method, path, b.as_deref());
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 fn credential(id: &str, resident: bool) -> Value {
     json!({
@@ -57,17 +32,7 @@ fn credential(id: &str, resident: bool) -> Value {
 }
 
 fn cli(sock: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--socket")
-        .arg(sock)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    control::cli(Path::new(BIN), sock, args)
 }
 
 fn openapi() -> Value {
@@ -198,14 +163,13 @@ fn the_server_answers_as_its_openapi_document_says() {
             _ => None,
         };
         if op["operationId"] == "events" {
-            // A stream: check the status line and content type only.
-            let mut s = UnixStream::connect(&sock).unwrap();
-            s.set_read_timeout(Some(T)).unwrap();
-            write!(s, "GET /v1/events HTTP/1.1\r\nHost: fidosim\r\n\r\n").unwrap();
-            let mut r = BufReader::new(s);
-            let mut line = String::new();
-            r.read_line(&mut line).unwrap();
-            assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+            // A stream: check the status line only.
+            let events = Events::follow(&sock, "");
+            assert!(
+                events.status_line.starts_with("HTTP/1.1 200"),
+                "{}",
+                events.status_line
+            );
             checked += 1;
             continue;
         }
@@ -455,24 +419,8 @@ fn assert_on(addr: std::net::SocketAddr, rp: &str, id: &[u8]) -> u32 {
 fn manual_presence_waits_for_touch_and_events_report_it() {
     let d = Daemon::udp(Path::new(BIN), &[]);
     let sock = d.control.clone();
-    // Follow the events.
-    let mut s = UnixStream::connect(&sock).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(
-        s,
-        "GET /v1/events?device=default HTTP/1.1\r\nHost: fidosim\r\n\r\n"
-    )
-    .unwrap();
-    let mut events = BufReader::new(s);
-    // The head arrives once the daemon has subscribed: nothing after it is
-    // missed.
-    loop {
-        let mut line = String::new();
-        events.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-    }
+    // Follow the events: nothing after this is missed.
+    let mut events = Events::follow(&sock, "?device=default");
     assert_eq!(
         api(
             &sock,
@@ -503,21 +451,17 @@ fn manual_presence_waits_for_touch_and_events_report_it() {
     let id = client.join().unwrap();
     let mut kinds = Vec::new();
     let deadline = Instant::now() + T;
-    while Instant::now() < deadline {
-        let mut line = String::new();
-        events.read_line(&mut line).unwrap();
-        if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
-            if v["type"] == "credential.created" {
-                assert_eq!(v["rpId"], "touch.example");
-                assert_eq!(v["signCount"], 0);
-                assert_eq!(v["discoverable"], true);
-                let got = v["credentialId"].as_str().unwrap().to_owned();
-                assert_eq!(got, base64_std(&id));
-                kinds.push("credential.created".to_owned());
-                break;
-            }
-            kinds.push(v["type"].as_str().unwrap_or("").to_owned());
+    while let Some(v) = events.next_before(deadline) {
+        if v["type"] == "credential.created" {
+            assert_eq!(v["rpId"], "touch.example");
+            assert_eq!(v["signCount"], 0);
+            assert_eq!(v["discoverable"], true);
+            let got = v["credentialId"].as_str().unwrap().to_owned();
+            assert_eq!(got, base64_std(&id));
+            kinds.push("credential.created".to_owned());
+            break;
         }
+        kinds.push(v["type"].as_str().unwrap_or("").to_owned());
     }
     assert!(kinds.iter().any(|k| k == "presence.changed"), "{kinds:?}");
     assert!(kinds.iter().any(|k| k == "presence.waiting"), "{kinds:?}");
@@ -530,22 +474,8 @@ fn manual_presence_waits_for_touch_and_events_report_it() {
 }
 
 fn base64_std(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }
 
 fn temp_state(tag: &str) -> PathBuf {

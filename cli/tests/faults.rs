@@ -4,15 +4,13 @@
 //! afterwards, and the API and CLI refuse what they cannot do.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::crypto::keys::PrivateKey;
 use base64::Engine as _;
+use fidosim_tests::control::{self, api, request, Events};
 use fidosim_tests::daemon::Daemon;
 use fidosim_tests::hid::{cmd, UdpHid};
 use fidosim_tests::requests;
@@ -29,28 +27,11 @@ const RP: &str = "example.org";
 const CDH: [u8; 32] = [0x42; 32];
 const GET_INFO: [u8; 1] = [0x04];
 
-fn api(sock: &Path, method: &str, path: &str, body: Option<&str>) -> (u16, Json) {
-    let mut s = UnixStream::connect(sock).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: fidosim\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Json::Null))
-}
-
 const FAULTS: &str = "/v1/devices/default/faults";
 
 /// Adds a fault; its id.
 fn add(sock: &Path, fault: Json) -> u64 {
-    let (status, v) = api(sock, "POST", FAULTS, Some(&fault.to_string()));
+    let (status, v) = api(sock, "POST", FAULTS, Some(fault.clone()));
     assert_eq!(status, 201, "{fault}: {v}");
     v["id"].as_u64().unwrap()
 }
@@ -62,17 +43,7 @@ fn pending(sock: &Path) -> Vec<Json> {
 }
 
 fn cli(sock: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--socket")
-        .arg(sock)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    control::cli(Path::new(BIN), sock, args)
 }
 
 struct Key {
@@ -112,7 +83,7 @@ impl Key {
             self.sock(),
             "POST",
             "/v1/devices/default/credentials",
-            Some(&c.to_string()),
+            Some(c),
         );
         assert_eq!(status, 201, "{v}");
     }
@@ -185,10 +156,7 @@ fn signed(ad: &[u8]) -> Vec<u8> {
 fn a_status_fault_answers_instead_of_the_command_once_or_while_sticky() {
     let k = Key::start();
     let sock = k.sock().to_owned();
-    let mut events = UnixStream::connect(&sock).unwrap();
-    events.set_read_timeout(Some(T)).unwrap();
-    write!(events, "GET /v1/events HTTP/1.1\r\nHost: fidosim\r\n\r\n").unwrap();
-    let mut events = BufReader::new(events);
+    let mut events = Events::follow(&sock, "");
 
     let id = add(
         &sock,
@@ -229,13 +197,12 @@ fn a_status_fault_answers_instead_of_the_command_once_or_while_sticky() {
     // The firings were announced.
     let mut fired = Vec::new();
     let deadline = Instant::now() + T;
-    while fired.len() < 4 && Instant::now() < deadline {
-        let mut line = String::new();
-        events.read_line(&mut line).unwrap();
-        if let Ok(e) = serde_json::from_str::<Json>(line.trim()) {
-            if e["type"] == "fault.fired" {
-                fired.push(e);
-            }
+    while fired.len() < 4 {
+        let Some(e) = events.next_before(deadline) else {
+            break;
+        };
+        if e["type"] == "fault.fired" {
+            fired.push(e);
         }
     }
     assert_eq!(fired.len(), 4, "{fired:?}");
@@ -497,7 +464,7 @@ fn bad_faults_are_refused_and_the_cli_drives_them() {
         ),
     ];
     for (method, path, body, want, needle) in cases {
-        let (status, v) = api(&sock, method, path, Some(body));
+        let (status, v) = request(&sock, method, path, Some(body));
         assert_eq!(status, want, "{method} {path} {body}: {v}");
         let msg = v["error"].as_str().unwrap_or("");
         assert!(msg.contains(needle), "{body}: `{msg}` lacks `{needle}`");
