@@ -14,6 +14,7 @@ mod args;
 mod config;
 mod control;
 mod doctor;
+mod progress;
 mod rpcheck;
 mod run;
 mod state;

@@ -751,3 +751,64 @@ counter = "global"
 fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
+
+#[test]
+fn many_credentials_import_with_progress_on_stderr() {
+    use base64::Engine as _;
+    let state = temp_state("many");
+    let ids: Vec<String> = (0u32..120)
+        .map(|i| base64::engine::general_purpose::STANDARD.encode(i.to_be_bytes()))
+        .collect();
+    let list: Vec<Value> = ids.iter().map(|id| credential(id, false)).collect();
+    let file = state.with_file_name("many.json");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    std::fs::write(&file, Value::from(list).to_string()).unwrap();
+    // Offline, into a state file: about ten lines (not a terminal), the
+    // result alone on standard output.
+    let out = Command::new(BIN)
+        .args(["credentials", "import", file.to_str().unwrap(), "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "imported 120 credential(s)"
+    );
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("credentials import: ["))
+        .collect();
+    assert_eq!(lines.len(), 10, "{err}");
+    assert!(
+        lines[0].starts_with("credentials import: [12/120] "),
+        "{err}"
+    );
+    assert!(
+        lines[9].starts_with("credentials import: [120/120] "),
+        "{err}"
+    );
+    // To a running key: one request, one line for it.
+    let d = Daemon::udp(Path::new(BIN), &[]);
+    let (code, out, err) = cli(
+        &d.control,
+        &["credentials", "import", file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 120"), "{out}");
+    assert!(
+        err.contains("credentials import: [1/1] 120 credentials: imported"),
+        "{err}"
+    );
+    // A small import stays quiet.
+    let one = state.with_file_name("one.json");
+    std::fs::write(&one, credential("AQID", true).to_string()).unwrap();
+    let (code, _, err) = cli(
+        &d.control,
+        &["credentials", "import", one.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("credentials import:"), "{err}");
+    let _ = std::fs::remove_dir_all(state.parent().unwrap());
+}

@@ -15,8 +15,12 @@ use serde_json::{json, Value};
 
 use super::creds::{self, CredentialJson};
 use crate::args::{ClientArgs, CounterCmd, CredentialCmd, DeviceCmd, FaultCmd, PresenceCmd};
+use crate::progress::Progress;
 use crate::run::Error;
 use crate::state::DurableStore;
+
+/// From this many credentials on, an import shows its progress.
+const MANY: usize = 100;
 
 /// Where the daemon listens.
 enum Target {
@@ -444,7 +448,21 @@ pub(crate) async fn credentials(a: ClientArgs, cmd: CredentialCmd) -> Result<(),
         }
         CredentialCmd::Import { file } => {
             let body = read_input(&file)?;
-            let v = call(&t, Method::POST, &base, Some(body)).await?;
+            // One request: the daemon answers when all are stored (or none).
+            let many = body.as_array().map_or(0, Vec::len);
+            let mut progress = (many >= MANY).then(|| Progress::new("credentials import", 1));
+            if let Some(p) = progress.as_mut() {
+                p.start(&format!("sending {many} credentials to {}", a.dev()));
+            }
+            let v = call(&t, Method::POST, &base, Some(body)).await;
+            if let Some(p) = progress.as_mut() {
+                p.done(
+                    &format!("{many} credentials"),
+                    if v.is_ok() { "imported" } else { "refused" },
+                );
+                p.finish();
+            }
+            let v = v?;
             let n = v["imported"].as_array().map_or(0, Vec::len);
             output(
                 &a,
@@ -777,7 +795,21 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
                     source_name(&file)
                 ))
             })?;
-            let n = creds::import_all(&mut store, &config, &items, 0)
+            let mut progress = (items.len() >= MANY).then(|| {
+                let mut p = Progress::coarse("credentials import", items.len());
+                p.start("importing");
+                p
+            });
+            let result = creds::import_all(&mut store, &config, &items, 0, &mut |id| {
+                if let Some(p) = progress.as_mut() {
+                    p.done(&creds::b64(id), "imported");
+                    p.start("importing");
+                }
+            });
+            if let Some(p) = progress.as_mut() {
+                p.finish();
+            }
+            let n = result
                 .map_err(|e| {
                     Error::Runtime(format!("{}: {e}; nothing was imported", source_name(&file)))
                 })?

@@ -303,11 +303,13 @@ pub(crate) fn import(
 /// Imports credentials all or nothing: every one is checked first (and an
 /// ID given twice is refused), then each is imported, and a failure takes
 /// the ones already imported out again. The imported IDs, in order.
+/// `imported` hears of each one as it is stored (progress).
 pub(crate) fn import_all(
     store: &mut dyn CredentialStore,
     config: &DeviceConfig,
     list: &[CredentialJson],
     now_ms: u64,
+    imported: &mut dyn FnMut(&[u8]),
 ) -> Result<Vec<Vec<u8>>, CredError> {
     let checked = list
         .iter()
@@ -331,6 +333,7 @@ pub(crate) fn import_all(
             }
             return Err(e);
         }
+        imported(&id);
         done.push(id);
     }
     Ok(done)
@@ -397,18 +400,24 @@ mod tests {
         let mut second = sample(false);
         second.credential_id = b64(&[5, 6]);
         assert!(matches!(
-            import_all(&mut store, &config, &[first.clone(), first.clone()], 0),
+            import_all(&mut store, &config, &[first.clone(), first.clone()], 0, &mut |_| {}),
             Err(CredError::Invalid(m)) if m.contains("twice")
         ));
-        import_all(&mut store, &config, &[second.clone()], 0).unwrap();
+        import_all(&mut store, &config, &[second.clone()], 0, &mut |_| {}).unwrap();
         // The second clashes with what is stored: the first goes out again.
         assert!(matches!(
-            import_all(&mut store, &config, &[first.clone(), second], 0),
+            import_all(
+                &mut store,
+                &config,
+                &[first.clone(), second],
+                0,
+                &mut |_| {}
+            ),
             Err(CredError::Conflict(_))
         ));
         assert!(store.get(&[1, 2, 3, 4]).unwrap().is_none());
         assert_eq!(
-            import_all(&mut store, &config, &[first], 0).unwrap(),
+            import_all(&mut store, &config, &[first], 0, &mut |_| {}).unwrap(),
             vec![vec![1, 2, 3, 4]]
         );
     }

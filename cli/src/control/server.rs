@@ -396,7 +396,7 @@ async fn add_credentials(
         let config = a.config().clone();
         // Everything is checked before anything is stored.
         let now = a.env().now_ms();
-        let ids = creds::import_all(&mut **a.env_mut().store(), &config, &list, now)?;
+        let ids = creds::import_all(&mut **a.env_mut().store(), &config, &list, now, &mut |_| {})?;
         a.clear_cursors();
         Ok(ids.iter().map(|id| creds::b64(id)).collect::<Vec<_>>())
     })
@@ -797,7 +797,14 @@ async fn clone_device(
     let imported = exec(&clone, move |a| -> Result<(), CredError> {
         let config = a.config().clone();
         let now = a.env().now_ms();
-        creds::import_all(&mut **a.env_mut().store(), &config, &copies, now).map(|_| ())
+        creds::import_all(
+            &mut **a.env_mut().store(),
+            &config,
+            &copies,
+            now,
+            &mut |_| {},
+        )
+        .map(|_| ())
     })
     .await
     .and_then(|r| r.map_err(ApiError::from));

@@ -12,6 +12,8 @@ use std::time::Duration;
 use authenticator_core::crypto::sha256;
 use authenticator_core::store::CredentialStore;
 use authenticator_core::Env;
+
+use crate::progress::Progress;
 use fidosim_webauthn::json::{self, unb64url, CreationOptions, RequestOptions};
 use fidosim_webauthn::Client;
 use http_body_util::{BodyExt, Full};
@@ -1062,58 +1064,6 @@ fn fuzz_change(rng: &mut rand_chacha::ChaCha20Rng, i: &mut AssertionInput, last:
     }
 }
 
-// ---------------------------------------------------------------- progress
-
-/// Progress on standard error: a bar redrawn in place on a terminal, a
-/// plain line per step otherwise (logs of CI jobs).
-struct Progress {
-    total: usize,
-    done: usize,
-    tty: bool,
-    drawn: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        Self {
-            total,
-            done: 0,
-            tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            drawn: false,
-        }
-    }
-
-    fn start(&mut self, what: &str) {
-        if self.tty {
-            const WIDTH: usize = 24;
-            let filled = WIDTH * self.done / self.total.max(1);
-            eprint!(
-                "\r\x1b[2K[{}{}] {}/{} {what}",
-                "#".repeat(filled),
-                ".".repeat(WIDTH - filled),
-                self.done,
-                self.total
-            );
-            self.drawn = true;
-        }
-    }
-
-    fn done(&mut self, what: &str, verdict: &str) {
-        self.done += 1;
-        if !self.tty {
-            eprintln!("rp-check: [{}/{}] {what}: {verdict}", self.done, self.total);
-        }
-    }
-
-    /// Clears the bar before the report is printed.
-    fn finish(&mut self) {
-        if self.tty && self.drawn {
-            eprint!("\r\x1b[2K");
-            self.drawn = false;
-        }
-    }
-}
-
 // ------------------------------------------------------------------ report
 
 fn print_table(outcomes: &[Outcome]) {
@@ -1193,7 +1143,10 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
                 || name.ends_with("baseline")
         })
         .collect();
-    let mut progress = Progress::new(selected.len() + a.fuzz.map_or(0, |n| n as usize));
+    let mut progress = Progress::new(
+        "rp-check",
+        selected.len() + a.fuzz.map_or(0, |n| n as usize),
+    );
     for (name, _phase, must_accept, sent) in selected {
         progress.start(name);
         let result = checker.run_case(name).await;
