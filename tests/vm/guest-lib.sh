@@ -115,3 +115,14 @@ start_udevd() {
     udevadm settle --timeout=20 >/dev/null 2>&1 || true
     ok "systemd-udevd runs"
 }
+
+# rig_setup: what the browser rigs of tests/rigs need: a HOME, loopback,
+# udevd, and a fresh key with its control socket at $FIDOSIM_CONTROL_SOCKET
+rig_setup() {
+    export HOME=/tmp/home PYTHONDONTWRITEBYTECODE=1
+    mkdir -p "$HOME"
+    ip link set lo up 2>/dev/null || busybox ip link set lo up 2>/dev/null || true
+    start_udevd
+    export FIDOSIM_CONTROL_SOCKET=/tmp/fidosim/control.sock
+    start_fidosim --control-socket "$FIDOSIM_CONTROL_SOCKET"
+}

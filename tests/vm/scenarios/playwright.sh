@@ -7,13 +7,7 @@
 
 RIGS=$VM_REPO/tests/rigs
 [ -d "$RIGS/node_modules/@playwright/test" ] || fail "tests/rigs/node_modules is missing: run tests/vm/prepare.sh"
-export HOME=/tmp/home PYTHONDONTWRITEBYTECODE=1
-mkdir -p "$HOME"
-ip link set lo up 2>/dev/null || busybox ip link set lo up 2>/dev/null || true
-start_udevd
-
-export FIDOSIM_CONTROL_SOCKET=/tmp/fidosim/control.sock
-start_fidosim --control-socket "$FIDOSIM_CONTROL_SOCKET"
+rig_setup
 
 step "npx playwright test (chromium, firefox)"
 cd "$RIGS"

@@ -11,13 +11,8 @@ GECKODRIVER=$VM_REPO/tests/vm/cache/geckodriver/bin/geckodriver
 "$PY" -c 'import selenium' 2>/dev/null || fail "selenium is not in .venv: run tests/vm/prepare.sh"
 [ -x "$GECKODRIVER" ] || fail "$GECKODRIVER is missing: run tests/vm/prepare.sh"
 command -v chromedriver >/dev/null || fail "chromedriver is missing (Debian package chromium-driver)"
-export HOME=/tmp/home PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GECKODRIVER
-mkdir -p "$HOME"
-ip link set lo up 2>/dev/null || busybox ip link set lo up 2>/dev/null || true
-start_udevd
-
-export FIDOSIM_CONTROL_SOCKET=/tmp/fidosim/control.sock
-start_fidosim --control-socket "$FIDOSIM_CONTROL_SOCKET"
+export PYTHONUNBUFFERED=1 GECKODRIVER
+rig_setup
 
 step "pytest tests/rigs/selenium (chromium, firefox)"
 "$PY" -m pytest -v -s -p no:cacheprovider -o faulthandler_timeout=240 "$VM_REPO/tests/rigs/selenium" || fail "selenium tests"
