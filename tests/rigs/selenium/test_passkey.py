@@ -110,6 +110,7 @@ def key():
     """A reset key (no credentials) whose events the test follows."""
     control = Fidosim()
     control.request("POST", "/reset")
+    control.request("PUT", "/presence", {"presence": "approve"})
     events = control.follow()
     yield control, events
     events.close()
@@ -170,3 +171,19 @@ def test_rewound_counter_is_refused(driver, site, key):
     second = events.next("credential.asserted")
     assert to_base64url(second["credentialId"]) == credential_id
     assert second["signCount"] == first["signCount"]  # signed, and refused by the site
+
+
+def test_refused_touch_is_not_allowed(driver, site, key):
+    if driver.capabilities.get("browserName") != "firefox":
+        pytest.skip("headless Chromium keeps the request open after a refusal (docs/testing.md)")
+    control, events = key
+    # The user declines: the key answers CTAP2_ERR_OPERATION_DENIED.
+    control.request("PUT", "/presence", {"presence": "deny"})
+    driver.get(site)
+    driver.find_element(By.ID, "username").send_keys("carol")
+    status = status_after(driver, "signup", "Signing up...")
+    assert status.startswith("Error: NotAllowedError"), status
+    refused = events.next("ctap.error")
+    assert refused["command"] == "makeCredential"
+    assert refused["status"].startswith("CTAP2_ERR_OPERATION_DENIED")
+    assert control.request("GET", "/credentials") == []
