@@ -137,6 +137,20 @@ pub trait CredentialStore {
     fn set_master_secret(&mut self, secret: &[u8; 32]) -> Result<(), StoreError>;
     /// Every discoverable credential of one RP, in any order.
     fn discoverable(&self, rp_id_hash: &[u8; 32]) -> Result<Vec<Credential>, StoreError>;
+    /// The discoverable credential of one RP for one user handle, if any
+    /// (the one a new discoverable credential replaces, CTAP 2.1 §6.1.2
+    /// step 17). The default looks through [`Self::discoverable`]; stores
+    /// with an index answer without copying the RP's other credentials.
+    fn discoverable_for_user(
+        &self,
+        rp_id_hash: &[u8; 32],
+        user_id: &[u8],
+    ) -> Result<Option<Credential>, StoreError> {
+        Ok(self
+            .discoverable(rp_id_hash)?
+            .into_iter()
+            .find(|c| c.user.id == user_id))
+    }
     /// The stored credential with this ID, if any.
     fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError>;
     /// Stores `credential`, in the same atomic operation deleting the
@@ -200,6 +214,13 @@ impl<S: CredentialStore + ?Sized> CredentialStore for Box<S> {
     fn discoverable(&self, rp_id_hash: &[u8; 32]) -> Result<Vec<Credential>, StoreError> {
         (**self).discoverable(rp_id_hash)
     }
+    fn discoverable_for_user(
+        &self,
+        rp_id_hash: &[u8; 32],
+        user_id: &[u8],
+    ) -> Result<Option<Credential>, StoreError> {
+        (**self).discoverable_for_user(rp_id_hash, user_id)
+    }
     fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
         (**self).get(id)
     }
@@ -261,6 +282,8 @@ pub struct MemoryStore {
     master: Option<Zeroizing<[u8; 32]>>,
     credentials: BTreeMap<Vec<u8>, Credential>,
     by_rp: HashMap<[u8; 32], Vec<Vec<u8>>>,
+    /// The discoverable credential of each (RP ID hash, user handle).
+    by_user: HashMap<([u8; 32], Vec<u8>), Vec<u8>>,
     counters: HashMap<CounterScope, u32>,
     capacity: usize,
     /// How many stored credentials are discoverable.
@@ -282,6 +305,7 @@ impl MemoryStore {
             master: None,
             credentials: BTreeMap::new(),
             by_rp: HashMap::new(),
+            by_user: HashMap::new(),
             counters: HashMap::new(),
             capacity,
             discoverable_count: 0,
@@ -295,10 +319,18 @@ impl MemoryStore {
         self.credentials.values()
     }
 
+    fn unindex_user(&mut self, cred: &Credential) {
+        let key = (cred.rp_id_hash, cred.user.id.clone());
+        if self.by_user.get(&key).is_some_and(|i| *i == cred.id) {
+            self.by_user.remove(&key);
+        }
+    }
+
     fn unlink(&mut self, id: &[u8]) -> Option<Credential> {
         let cred = self.credentials.remove(id)?;
         if cred.discoverable {
             self.discoverable_count -= 1;
+            self.unindex_user(&cred);
         }
         if let Some(ids) = self.by_rp.get_mut(&cred.rp_id_hash) {
             ids.retain(|i| i != id);
@@ -334,6 +366,18 @@ impl CredentialStore for MemoryStore {
             .collect())
     }
 
+    fn discoverable_for_user(
+        &self,
+        rp_id_hash: &[u8; 32],
+        user_id: &[u8],
+    ) -> Result<Option<Credential>, StoreError> {
+        Ok(self
+            .by_user
+            .get(&(*rp_id_hash, user_id.to_vec()))
+            .and_then(|id| self.credentials.get(id))
+            .cloned())
+    }
+
     fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
         Ok(self.credentials.get(id).cloned())
     }
@@ -364,6 +408,10 @@ impl CredentialStore for MemoryStore {
         );
         if credential.discoverable {
             self.discoverable_count += 1;
+            self.by_user.insert(
+                (credential.rp_id_hash, credential.user.id.clone()),
+                id.clone(),
+            );
         }
         self.credentials.insert(id, credential);
         Ok(())
@@ -394,6 +442,7 @@ impl CredentialStore for MemoryStore {
     fn reset(&mut self, new_master: &[u8; 32]) -> Result<(), StoreError> {
         self.credentials.clear();
         self.by_rp.clear();
+        self.by_user.clear();
         self.counters.clear();
         self.discoverable_count = 0;
         self.master = Some(Zeroizing::new(*new_master));
@@ -421,13 +470,18 @@ impl CredentialStore for MemoryStore {
     }
 
     fn update_user(&mut self, id: &[u8], user: &User) -> Result<bool, StoreError> {
-        Ok(match self.credentials.get_mut(id) {
-            Some(c) => {
-                c.user = user.clone();
-                true
-            }
-            None => false,
-        })
+        let Some(old) = self.credentials.get(id).cloned() else {
+            return Ok(false);
+        };
+        if old.discoverable {
+            self.unindex_user(&old);
+            self.by_user
+                .insert((old.rp_id_hash, user.id.clone()), id.to_vec());
+        }
+        if let Some(c) = self.credentials.get_mut(id) {
+            c.user = user.clone();
+        }
+        Ok(true)
     }
 
     fn all_discoverable(&self) -> Result<Vec<Credential>, StoreError> {
@@ -473,6 +527,48 @@ mod tests {
             cred_blob: None,
             created_ms: u64::from(id),
         }
+    }
+
+    #[test]
+    fn the_user_index_follows_every_change() {
+        let mut s = MemoryStore::default();
+        let a = crate::crypto::sha256(b"a.com");
+        let b = crate::crypto::sha256(b"b.com");
+        let id_of = |s: &MemoryStore, rp: &[u8; 32], user: u8| {
+            let indexed = s.discoverable_for_user(rp, &[user]).unwrap().map(|c| c.id);
+            // The index agrees with a search of the RP's credentials.
+            let searched = s
+                .discoverable(rp)
+                .unwrap()
+                .into_iter()
+                .find(|c| c.user.id == [user])
+                .map(|c| c.id);
+            assert_eq!(indexed, searched);
+            indexed
+        };
+        s.save(cred(1, "a.com", 1, true), None, 0).unwrap();
+        s.save(cred(2, "a.com", 2, true), None, 0).unwrap();
+        s.save(cred(3, "b.com", 1, true), None, 0).unwrap();
+        s.save(cred(4, "a.com", 3, false), None, 0).unwrap();
+        assert_eq!(id_of(&s, &a, 1), Some(vec![1; 16]));
+        assert_eq!(id_of(&s, &b, 1), Some(vec![3; 16]));
+        assert_eq!(id_of(&s, &a, 3), None, "not discoverable");
+        // A new credential for the same RP and user replaces the old one.
+        s.save(cred(5, "a.com", 1, true), Some(&[1; 16]), 0)
+            .unwrap();
+        assert_eq!(id_of(&s, &a, 1), Some(vec![5; 16]));
+        assert!(s.delete(&[5; 16]).unwrap());
+        assert_eq!(id_of(&s, &a, 1), None);
+        // A changed user handle moves the entry.
+        let user = User {
+            id: vec![9],
+            ..User::default()
+        };
+        assert!(s.update_user(&[2; 16], &user).unwrap());
+        assert_eq!(id_of(&s, &a, 2), None);
+        assert_eq!(id_of(&s, &a, 9), Some(vec![2; 16]));
+        s.reset(&[0; 32]).unwrap();
+        assert_eq!(id_of(&s, &b, 1), None);
     }
 
     #[test]

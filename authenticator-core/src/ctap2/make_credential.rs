@@ -218,9 +218,7 @@ impl<E: Env> Authenticator<E> {
             let replacing = self
                 .env
                 .store_ref()
-                .discoverable(&rp_id_hash)?
-                .into_iter()
-                .find(|c| c.user.id == req.user.id)
+                .discoverable_for_user(&rp_id_hash, &req.user.id)?
                 .map(|c| c.id);
             let now = self.env.now_ms();
             let credential = Credential {

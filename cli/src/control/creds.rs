@@ -275,10 +275,8 @@ pub(crate) fn import(
         )));
     }
     if credential.discoverable {
-        if let Some(other) = store
-            .discoverable(&credential.rp_id_hash)?
-            .into_iter()
-            .find(|c| c.user.id == credential.user.id)
+        if let Some(other) =
+            store.discoverable_for_user(&credential.rp_id_hash, &credential.user.id)?
         {
             return Err(CredError::Conflict(format!(
                 "{} already has a discoverable credential for this user handle ({}): delete it first",

@@ -436,6 +436,14 @@ impl CredentialStore for DurableStore {
         self.mem.discoverable(rp_id_hash)
     }
 
+    fn discoverable_for_user(
+        &self,
+        rp_id_hash: &[u8; 32],
+        user_id: &[u8],
+    ) -> Result<Option<Credential>, StoreError> {
+        self.mem.discoverable_for_user(rp_id_hash, user_id)
+    }
+
     fn get(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
         self.mem.get(id)
     }
