@@ -801,6 +801,18 @@ fn many_credentials_import_with_progress_on_stderr() {
         err.contains("credentials import: [1/1] 120 credentials: imported"),
         "{err}"
     );
+    // A clone of them: one request, one line.
+    let (code, out, err) = cli(&d.control, &["devices", "clone", "twin"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("with 120 credential(s)"), "{out}");
+    assert!(
+        err.contains("devices clone: [1/1] 120 credentials: cloned"),
+        "{err}"
+    );
+    assert_eq!(
+        cli(&d.control, &["devices", "remove", "--device", "twin"]).0,
+        0
+    );
     // A small import stays quiet.
     let one = state.with_file_name("one.json");
     std::fs::write(&one, credential("AQID", true).to_string()).unwrap();

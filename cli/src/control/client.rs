@@ -19,8 +19,26 @@ use crate::progress::Progress;
 use crate::run::Error;
 use crate::state::DurableStore;
 
-/// From this many credentials on, an import shows its progress.
+/// From this many credentials on, an import or a clone shows its progress.
 const MANY: usize = 100;
+
+/// A single long request that moves `n` credentials: from [`MANY`] on, a
+/// line (or a bar on a terminal) saying `what` while it runs.
+fn announce(label: &'static str, n: usize, what: String) -> Option<Progress> {
+    (n >= MANY).then(|| {
+        let mut p = Progress::new(label, 1);
+        p.start(&what);
+        p
+    })
+}
+
+/// The end of an [`announce`]d request.
+fn settle(progress: Option<Progress>, what: &str, ok: bool, verdict: &str) {
+    if let Some(mut p) = progress {
+        p.done(what, if ok { verdict } else { "refused" });
+        p.finish();
+    }
+}
 
 /// Where the daemon listens.
 enum Target {
@@ -394,13 +412,33 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
             if let Some(st) = clone_state {
                 body["state"] = json!(st);
             }
+            // One request; how many credentials it copies decides whether
+            // it is worth a progress line.
+            let many = if credentials.is_empty() {
+                let st = call(&t, Method::GET, &format!("/v1/devices/{}", a.dev()), None).await?;
+                st["storedCredentials"].as_u64().unwrap_or(0) as usize
+            } else {
+                credentials.len()
+            };
+            let progress = announce(
+                "devices clone",
+                many,
+                format!("copying {many} credentials from {} to {name}", a.dev()),
+            );
             let v = call(
                 &t,
                 Method::POST,
                 &format!("/v1/devices/{}/clone", a.dev()),
                 Some(body),
             )
-            .await?;
+            .await;
+            settle(
+                progress,
+                &format!("{many} credentials"),
+                v.is_ok(),
+                "cloned",
+            );
+            let v = v?;
             output(
                 &a,
                 &v,
@@ -450,18 +488,18 @@ pub(crate) async fn credentials(a: ClientArgs, cmd: CredentialCmd) -> Result<(),
             let body = read_input(&file)?;
             // One request: the daemon answers when all are stored (or none).
             let many = body.as_array().map_or(0, Vec::len);
-            let mut progress = (many >= MANY).then(|| Progress::new("credentials import", 1));
-            if let Some(p) = progress.as_mut() {
-                p.start(&format!("sending {many} credentials to {}", a.dev()));
-            }
+            let progress = announce(
+                "credentials import",
+                many,
+                format!("sending {many} credentials to {}", a.dev()),
+            );
             let v = call(&t, Method::POST, &base, Some(body)).await;
-            if let Some(p) = progress.as_mut() {
-                p.done(
-                    &format!("{many} credentials"),
-                    if v.is_ok() { "imported" } else { "refused" },
-                );
-                p.finish();
-            }
+            settle(
+                progress,
+                &format!("{many} credentials"),
+                v.is_ok(),
+                "imported",
+            );
             let v = v?;
             let n = v["imported"].as_array().map_or(0, Vec::len);
             output(
