@@ -9,6 +9,11 @@
 //! * `make_credential`: makeCredential (ES256, packed self attestation,
 //!   non-discoverable) beside P-256 key generation plus one signature over
 //!   a message of the same size as authData ‖ clientDataHash.
+//! * `discoverable_replace`: a discoverable makeCredential that replaces
+//!   the user's older credential (CTAP 2.1 §6.1.2 step 17) for an RP with
+//!   10,000 other users' credentials, beside the same for an RP with none:
+//!   finding the credential to replace must not depend on how many the RP
+//!   has.
 //!
 //! Run with `cargo bench -p authenticator-core --bench ctap`.
 #![allow(clippy::unwrap_used)]
@@ -108,6 +113,10 @@ fn get_assertion_request() -> Vec<u8> {
 }
 
 fn make_credential_request() -> Vec<u8> {
+    make_credential_request_for(BENCH_RP, false)
+}
+
+fn make_credential_request_for(rp_id: &str, discoverable: bool) -> Vec<u8> {
     let alg = MapBuilder::new()
         .text("alg", Algorithm::Es256.cose())
         .text("type", "public-key")
@@ -117,7 +126,7 @@ fn make_credential_request() -> Vec<u8> {
         .int(
             0x02,
             MapBuilder::new()
-                .text("id", BENCH_RP)
+                .text("id", rp_id)
                 .text("name", "Bench")
                 .build(),
         )
@@ -130,7 +139,14 @@ fn make_credential_request() -> Vec<u8> {
                 .build(),
         )
         .int(0x04, Value::Array(vec![alg]))
-        .int(0x07, MapBuilder::new().text("rk", false).build())
+        .int(
+            0x07,
+            if discoverable {
+                MapBuilder::new().text("rk", true).text("uv", true).build()
+            } else {
+                MapBuilder::new().text("rk", false).build()
+            },
+        )
         .build();
     let mut msg = vec![0x01];
     msg.extend_from_slice(&cbor::encode(&params));
@@ -226,12 +242,58 @@ fn bench_make_credential(c: &mut Criterion) {
     group.finish();
 }
 
-/// Both groups; written out rather than with `criterion_group!`, whose
+/// Discoverable credentials of other users for the crowded RP.
+const CROWDED_RP_CREDENTIALS: usize = 10_000;
+
+fn bench_discoverable_replace(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(13);
+    let mut crowded = env(3);
+    for i in 0..CROWDED_RP_CREDENTIALS {
+        crowded
+            .store
+            .save(stored_credential(&mut rng, i, "crowded.example"), None, 0)
+            .unwrap();
+    }
+    let mut group = c.benchmark_group("discoverable_replace");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, rp, env) in [
+        ("rp_with_10k_credentials", "crowded.example", crowded),
+        ("rp_alone", "alone.example", env(4)),
+    ] {
+        let mut authenticator =
+            Authenticator::new(DeviceConfig::default(), identity(&mut rng), env).unwrap();
+        let request = make_credential_request_for(rp, true);
+        // The first one stores bench-user's credential; each later one
+        // replaces it, so the store keeps its size.
+        assert_eq!(authenticator.handle(&request)[0], 0x00, "{name}");
+        let before = authenticator.env().store.count_discoverable().unwrap();
+        assert_eq!(authenticator.handle(&request)[0], 0x00, "{name}");
+        assert_eq!(
+            authenticator.env().store.count_discoverable().unwrap(),
+            before,
+            "{name}: replaced, not added"
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let response = authenticator.handle(black_box(&request));
+                authenticator.env_mut().presence_log.clear();
+                response
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The groups; written out rather than with `criterion_group!`, whose
 /// generated function carries no documentation.
 fn benches() {
     let mut c = Criterion::default().configure_from_args();
     bench_get_assertion(&mut c);
     bench_make_credential(&mut c);
+    bench_discoverable_replace(&mut c);
 }
 
 criterion_main!(benches);
