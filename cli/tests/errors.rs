@@ -75,6 +75,14 @@ fn bad_invocations_say_what_failed_and_what_to_do() {
     let dir = temp_dir();
     let no_daemon = path(&dir, "no-daemon.sock");
     let state = path(&dir, "state.redb");
+    // An empty state file: an offline import (of nothing) creates it.
+    let empty_list = path(&dir, "empty-list.json");
+    std::fs::write(&empty_list, "[]").unwrap();
+    let made = Command::new(BIN)
+        .args(["credentials", "import", &empty_list, "--state", &state])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
     let a_dir = path(&dir, "a-directory");
     std::fs::create_dir_all(&a_dir).unwrap();
     let junk = path(&dir, "junk.redb");
@@ -216,6 +224,18 @@ fn bad_invocations_say_what_failed_and_what_to_do() {
             1,
             "not a fidosim state file",
             "pass another --state PATH",
+        ),
+        case(
+            &["credentials", "list", "--state", &missing],
+            1,
+            &format!("no state file at {missing}"),
+            "`fidosim run --state PATH`",
+        ),
+        case(
+            &["counters", "set", "AAAA", "3", "--state", &missing],
+            1,
+            &format!("no state file at {missing}"),
+            "check the path",
         ),
         case(
             &["credentials", "show", "AAAA", "--state", &state],

@@ -566,7 +566,7 @@ pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error
     };
     if let Some(path) = a.state.clone() {
         let bytes = parse_id(&id)?;
-        let mut store = open_offline(&path)?;
+        let mut store = open_offline(&path, false)?;
         if store.get(&bytes).ok().flatten().is_none() {
             return Err(not_in_file(&id, &path));
         }
@@ -781,14 +781,24 @@ pub(crate) async fn events(a: ClientArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn open_offline(path: &std::path::Path) -> Result<DurableStore, Error> {
+/// Opens a state file for an offline command. Only an import may create
+/// it: a mistyped path elsewhere would otherwise leave a new, empty file.
+fn open_offline(path: &std::path::Path, create: bool) -> Result<DurableStore, Error> {
+    if !create && !path.exists() {
+        return Err(Error::Runtime(format!(
+            "no state file at {}; check the path (`fidosim run --state PATH` or \
+             `fidosim credentials import FILE --state PATH` creates one)",
+            path.display()
+        )));
+    }
     DurableStore::open(path).map_err(|e| Error::Runtime(e.to_string()))
 }
 
 /// Credential commands on a state file, without a daemon (the file must
 /// not be in use). The device settings are the defaults.
 fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Result<(), Error> {
-    let mut store = open_offline(&path)?;
+    let create = matches!(cmd, CredentialCmd::Import { .. });
+    let mut store = open_offline(&path, create)?;
     let config = DeviceConfig::default();
     let rt = |e: creds::CredError| Error::Runtime(e.to_string());
     let list = |store: &DurableStore| -> Result<Vec<CredentialJson>, Error> {
