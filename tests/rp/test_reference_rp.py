@@ -75,11 +75,16 @@ def register(rp, fido: Fido2Client, username: str):
     return done, credential, begin.body["publicKey"]["user"]["id"]
 
 
-def login(rp, fido: Fido2Client, username: str):
+def login_begin(rp, fido: Fido2Client, username: str):
+    """Begin a login and sign it: (the begin Response, the assertion JSON), not yet sent."""
     begin = rp.post(LOGIN_BEGIN, {"username": username})
     assert begin.status == 200, begin
     options = PublicKeyCredentialRequestOptions.from_dict(begin.body["publicKey"])
-    assertion = to_json(fido.get_assertion(options).get_response(0))
+    return begin, to_json(fido.get_assertion(options).get_response(0))
+
+
+def login(rp, fido: Fido2Client, username: str):
+    begin, assertion = login_begin(rp, fido, username)
     return rp.post(LOGIN_COMPLETE, assertion, begin.session), assertion
 
 
@@ -250,9 +255,7 @@ def bad_signature(rp, keys):
     fido = client(keys.device, rp.origin)
     user = fresh_user()
     assert register(rp, fido, user)[0].status == 200
-    begin = rp.post(LOGIN_BEGIN, {"username": user})
-    options = PublicKeyCredentialRequestOptions.from_dict(begin.body["publicKey"])
-    assertion = to_json(fido.get_assertion(options).get_response(0))
+    begin, assertion = login_begin(rp, fido, user)
     return rp.post(LOGIN_COMPLETE, corrupt_signature(assertion), begin.session)
 
 
@@ -307,9 +310,7 @@ def test_login_challenge_is_single_use(rp, device):
     fido = client(device, rp.origin)
     user = fresh_user()
     assert register(rp, fido, user)[0].status == 200
-    begin = rp.post(LOGIN_BEGIN, {"username": user})
-    options = PublicKeyCredentialRequestOptions.from_dict(begin.body["publicKey"])
-    assertion = to_json(fido.get_assertion(options).get_response(0))
+    begin, assertion = login_begin(rp, fido, user)
     assert rp.post(LOGIN_COMPLETE, assertion, begin.session).status == 200
     # The same response again, in its session: the challenge is gone.
     replay = rp.post(LOGIN_COMPLETE, assertion, begin.session)
@@ -323,9 +324,7 @@ def test_a_failed_attempt_consumes_the_challenge(rp, device):
     fido = client(device, rp.origin)
     user = fresh_user()
     assert register(rp, fido, user)[0].status == 200
-    begin = rp.post(LOGIN_BEGIN, {"username": user})
-    options = PublicKeyCredentialRequestOptions.from_dict(begin.body["publicKey"])
-    assertion = to_json(fido.get_assertion(options).get_response(0))
+    begin, assertion = login_begin(rp, fido, user)
     broken = json.loads(json.dumps(assertion))
     broken["response"]["clientDataJSON"] = b64(b"{}")
     assert rp.post(LOGIN_COMPLETE, broken, begin.session).status == 400
@@ -399,9 +398,7 @@ def test_unknown_credential_is_refused(rp, device):
     fido = client(device, rp.origin)
     user = fresh_user()
     assert register(rp, fido, user)[0].status == 200
-    begin = rp.post(LOGIN_BEGIN, {"username": user})
-    options = PublicKeyCredentialRequestOptions.from_dict(begin.body["publicKey"])
-    assertion = to_json(fido.get_assertion(options).get_response(0))
+    begin, assertion = login_begin(rp, fido, user)
     assertion["id"] = assertion["rawId"] = b64(b"\x01" * 32)
     done = rp.post(LOGIN_COMPLETE, assertion, begin.session)
     assert done.status == 400 and "unknown credential" in done.body["error"]
