@@ -93,7 +93,7 @@ class Site:
             verify_origin=lambda o: o == origin,
         )
         self.lock = threading.Lock()
-        self.pending = None  # (username, state) of the sign-up or sign-in under way
+        self.pending = None  # ("sign-up" or "sign-in", username, state) under way
         self.accounts = {}  # credential ID -> {"username", "credential", "signCount"}
 
     def signup_begin(self, body):
@@ -109,14 +109,18 @@ class Site:
             resident_key_requirement=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.PREFERRED,
         )
-        self.pending = (username, state)
+        self.pending = ("sign-up", username, state)
         return dict(options)
 
+    def take_pending(self, kind):
+        """The username and state of the `kind` under way, once."""
+        pending, self.pending = self.pending, None
+        if pending is None or pending[0] != kind:
+            raise Refused(f"no {kind} under way")
+        return pending[1], pending[2]
+
     def signup_complete(self, body):
-        if self.pending is None:
-            raise Refused("no sign-up under way")
-        username, state = self.pending
-        self.pending = None
+        username, state = self.take_pending("sign-up")
         auth_data = self.server.register_complete(state, body)
         cred = auth_data.credential_data
         self.accounts[cred.credential_id] = {
@@ -130,14 +134,11 @@ class Site:
         options, state = self.server.authenticate_begin(
             user_verification=UserVerificationRequirement.PREFERRED
         )
-        self.pending = (None, state)
+        self.pending = ("sign-in", None, state)
         return dict(options)
 
     def signin_complete(self, body):
-        if self.pending is None:
-            raise Refused("no sign-in under way")
-        _, state = self.pending
-        self.pending = None
+        _, state = self.take_pending("sign-in")
         creds = [a["credential"] for a in self.accounts.values()]
         found = self.server.authenticate_complete(state, creds, body)
         account = self.accounts[found.credential_id]
