@@ -277,7 +277,7 @@ fn checks(vid_pid: &str, socket: &Path) -> Vec<Check> {
 
 /// Prints the checks; `false` when one failed.
 pub(crate) fn run(json_out: bool, socket: Option<std::path::PathBuf>) -> bool {
-    let socket = socket.unwrap_or_else(crate::control::server::default_socket);
+    let socket = socket.unwrap_or_else(fidosim_daemon::api::default_socket);
     let list = checks("00001209:00000001", &socket);
     let failed = list.iter().any(|c| c.status == Status::Fail);
     if json_out {

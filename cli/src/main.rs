@@ -11,13 +11,12 @@ macro_rules! out {
 }
 
 mod args;
-mod config;
 mod control;
 mod doctor;
 mod progress;
 mod rpcheck;
 mod run;
-mod state;
+
 mod webauthn_cmd;
 
 use std::io::Write as _;
@@ -45,12 +44,7 @@ pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
 pub(crate) const VERSION: &str =
     concat!(env!("CARGO_PKG_VERSION"), " (", env!("FIDOSIM_COMMIT"), ")");
 
-/// Exit status of an invalid command line (clap uses it too).
-pub(crate) const EXIT_USAGE: u8 = 2;
-/// Exit status of a run that failed at run time.
-pub(crate) const EXIT_FAILURE: u8 = 1;
-/// Exit status when the transport (uhid, UDP) cannot be used.
-pub(crate) const EXIT_TRANSPORT: u8 = 3;
+use fidosim_daemon::EXIT_FAILURE;
 
 fn main() -> ExitCode {
     let args = args::Cli::parse();

@@ -73,7 +73,7 @@ fn device(a: &WebauthnArgs) -> Result<(Box<dyn CtapDevice>, Option<PathBuf>), Er
     }
     let state = match &a.state {
         Some(p) => p.clone(),
-        None => crate::state::default_dir()
+        None => fidosim_store::default_dir()
             .map_err(|e| Error::Runtime(e.0))?
             .join("webauthn.redb"),
     };
@@ -83,9 +83,9 @@ fn device(a: &WebauthnArgs) -> Result<(Box<dyn CtapDevice>, Option<PathBuf>), Er
     )]
     .into_iter()
     .collect();
-    let config =
-        crate::config::device_from_table("webauthn", &table).map_err(|e| Error::Config(e.0))?;
-    let (authenticator, _) = crate::run::open_authenticator(&config)?;
+    let config = fidosim_daemon::config::device_from_table("webauthn", &table)
+        .map_err(|e| Error::Config(e.0))?;
+    let (authenticator, _) = fidosim_daemon::assemble::open_authenticator(&config)?;
     Ok((Box::new(authenticator), Some(state)))
 }
 

@@ -6,8 +6,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use uhid_device::ctaphid::packet::{fragment, Packet, BROADCAST_CID, MAX_MESSAGE_LEN, REPORT_LEN};
-use uhid_device::ctaphid::{Action, Command, Ctaphid, Settings};
+use fidosim_ctaphid::packet::{fragment, Packet, BROADCAST_CID, MAX_MESSAGE_LEN, REPORT_LEN};
+use fidosim_ctaphid::{Action, Command, Ctaphid, Settings};
 
 #[derive(Debug, Arbitrary)]
 enum Op {

@@ -17,12 +17,12 @@ use authenticator_core::wire::Command as CtapCommand;
 use authenticator_core::Authenticator;
 use tokio::sync::mpsc;
 
-use crate::ctaphid::packet::Report;
-use crate::ctaphid::{Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, Settings};
 use crate::faults::{Fault, FaultKind, Origin};
 use crate::presence::{DaemonEnv, Shared};
 use crate::udp::UdpTransport;
 use crate::uhid::UhidTransport;
+use fidosim_ctaphid::packet::Report;
+use fidosim_ctaphid::{Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, Settings};
 
 /// How often a busy device sends KEEPALIVE (CTAP 2.1 §11.2.9.1.5 asks for at
 /// least every 100 ms).

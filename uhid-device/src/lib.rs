@@ -1,16 +1,20 @@
-//! CTAPHID framing and the operating-system edges of a virtual security key.
+//! `uhid-device`: the device runtime and the operating-system edges of a
+//! virtual security key.
 //!
 //! ```text
-//!   /dev/uhid  ──┐                       ┌──► Action::Process ──► authenticator-core
-//!                ├─ reports ─► ctaphid ──┤
-//!   UDP :8111  ──┘                       └──► Action::Send ──► reports back
+//!   /dev/uhid  ──┐                                ┌──► Action::Process ──► authenticator-core
+//!                ├─ reports ─► fidosim-ctaphid ──┤
+//!   UDP :8111  ──┘                                └──► Action::Send ──► reports back
 //! ```
 //!
-//! [`ctaphid`] is pure (packets in, actions out, time passed in); the
-//! transports in [`uhid`] and [`udp`] are the only code that touches file
-//! descriptors and sockets.
+//! The framing (`fidosim-ctaphid`) is pure (packets in, actions out, time
+//! passed in); the transports in [`uhid`] and [`udp`] are the only code
+//! that touches file descriptors and sockets. [`device`] runs one key's
+//! worker, [`presence`] the virtual user, [`faults`] the injected faults.
+//!
+//! Depends on `authenticator-core` and `fidosim-ctaphid`; never on the
+//! durable store, the control plane or the CLI.
 
-pub mod ctaphid;
 pub mod device;
 pub mod faults;
 pub mod presence;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use tokio::net::UdpSocket;
 
-use crate::ctaphid::packet::{Report, REPORT_LEN};
+use fidosim_ctaphid::packet::{Report, REPORT_LEN};
 
 /// Channels whose peer address is remembered; beyond this the map starts over
 /// (a channel's peer is re-learned from its next report).

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 use uhid_virt::{Bus, CreateParams, InputEvent, OutputEvent, UHID_EVENT_SIZE};
 
-use crate::ctaphid::packet::{Report, REPORT_LEN};
+use fidosim_ctaphid::packet::{Report, REPORT_LEN};
 
 /// The FIDO HID report descriptor (CTAP 2.1 §11.2.8.1): usage page 0xF1D0,
 /// usage 0x01, 64-byte input (usage 0x20) and output (usage 0x21) reports.

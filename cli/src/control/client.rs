@@ -13,11 +13,11 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
-use super::creds::{self, CredentialJson};
 use crate::args::{ClientArgs, CounterCmd, CredentialCmd, DeviceCmd, FaultCmd, PresenceCmd};
 use crate::progress::Progress;
 use crate::run::Error;
-use crate::state::DurableStore;
+use fidosim_daemon::creds::{self, CredentialJson};
+use fidosim_store::DurableStore;
 
 /// From this many credentials on, an import or a clone shows its progress.
 const MANY: usize = 100;
@@ -51,7 +51,7 @@ impl Target {
     /// is refused here, before it becomes part of a URL.
     fn of(a: &ClientArgs) -> Result<Self, Error> {
         if let Some(name) = &a.device {
-            if crate::config::check_device_name(name).is_err() {
+            if fidosim_daemon::config::check_device_name(name).is_err() {
                 return Err(Error::Runtime(format!(
                     "--device `{}` is not a device name (letters, digits, `.`, `_` and `-`); `fidosim devices list` shows the running keys",
                     name.escape_debug()
@@ -67,7 +67,7 @@ impl Target {
             None => Self::Unix(
                 a.socket
                     .clone()
-                    .unwrap_or_else(super::server::default_socket),
+                    .unwrap_or_else(fidosim_daemon::api::default_socket),
             ),
         })
     }

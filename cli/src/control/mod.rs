@@ -1,8 +1,4 @@
-//! The control API (server and client) and the credential JSON they share.
+//! The control API's client: the CLI verbs, against a running daemon or,
+//! offline, a state file.
 
 pub(crate) mod client;
-pub(crate) mod creds;
-pub(crate) mod server;
-
-/// The OpenAPI document of the control API, served at `/v1/openapi.json`.
-pub(crate) const OPENAPI: &str = include_str!("../../../docs/openapi.json");

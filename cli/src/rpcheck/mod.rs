@@ -552,9 +552,9 @@ impl Checker {
         let table: toml::Table = [("ephemeral".to_owned(), toml::Value::Boolean(true))]
             .into_iter()
             .collect();
-        let config =
-            crate::config::device_from_table("rp-check", &table).map_err(|e| Error::Config(e.0))?;
-        let (device, _) = crate::run::open_authenticator(&config)?;
+        let config = fidosim_daemon::config::device_from_table("rp-check", &table)
+            .map_err(|e| Error::Config(e.0))?;
+        let (device, _) = fidosim_daemon::assemble::open_authenticator(&config)?;
         let mut client = Client::new(&cfg.origin);
         // Defects are made on purpose below; the client itself must not
         // refuse an origin the RP chose to use.
@@ -1130,7 +1130,7 @@ pub(crate) async fn run(a: RpCheckArgs) -> Result<bool, Error> {
         Error::Config(format!(
             "--config {}: {}; correct the file (base_url and origin are required; docs/recipes/audit-your-rp.md)",
             a.config.display(),
-            crate::config::toml_problem(&text, &e)
+            fidosim_daemon::config::toml_problem(&text, &e)
         ))
     })?;
     let mut checker = Checker::new(cfg)?;

@@ -1,4 +1,4 @@
-//! CTAPHID (CTAP 2.1 §11.2) as a pure state machine: reports in, actions
+//! The device end of CTAPHID (CTAP 2.1 §11.2) as a pure state machine: reports in, actions
 //! out. Nothing here touches a file descriptor or reads a clock; the caller
 //! passes the time in milliseconds, so every timeout is testable without
 //! sleeping.
@@ -12,9 +12,7 @@
 //!  Ctaphid::respond(txn, payload) ──► reports
 //! ```
 
-pub mod packet;
-
-use packet::{
+use crate::packet::{
     fragment, Packet, Report, BROADCAST_CID, CONT_DATA_LEN, INIT_DATA_LEN, MAX_MESSAGE_LEN,
 };
 
@@ -487,4 +485,5 @@ impl Ctaphid {
 }
 
 #[cfg(test)]
+#[path = "device_tests.rs"]
 mod tests;

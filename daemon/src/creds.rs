@@ -22,37 +22,51 @@ const MAX_NAME: usize = 64;
 /// One credential.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct CredentialJson {
-    pub(crate) credential_id: String,
-    pub(crate) is_resident_credential: bool,
+pub struct CredentialJson {
+    /// The credential ID, base64.
+    pub credential_id: String,
+    /// Whether it is discoverable.
+    pub is_resident_credential: bool,
+    /// Its RP ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rp_id: Option<String>,
-    pub(crate) private_key: String,
+    pub rp_id: Option<String>,
+    /// Its private key: PKCS#8 DER, base64.
+    pub private_key: String,
+    /// The user handle, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) user_handle: Option<String>,
+    pub user_handle: Option<String>,
+    /// Its signature counter.
     #[serde(default)]
-    pub(crate) sign_count: u32,
+    pub sign_count: u32,
+    /// Its large blob, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) large_blob: Option<String>,
+    pub large_blob: Option<String>,
+    /// The BE flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) backup_eligibility: Option<bool>,
+    pub backup_eligibility: Option<bool>,
+    /// The BS flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) backup_state: Option<bool>,
+    pub backup_state: Option<bool>,
+    /// The user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) user_name: Option<String>,
+    pub user_name: Option<String>,
+    /// The user's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) user_display_name: Option<String>,
+    pub user_display_name: Option<String>,
+    /// The RP's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) rp_name: Option<String>,
+    pub rp_name: Option<String>,
+    /// The credProtect level (1 to 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) cred_protect: Option<u8>,
+    pub cred_protect: Option<u8>,
+    /// The credBlob, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) cred_blob: Option<String>,
+    pub cred_blob: Option<String>,
 }
 
 /// Why a request about credentials failed; maps to an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CredError {
+pub enum CredError {
     /// The input is wrong (400).
     Invalid(String),
     /// No such credential (404).
@@ -90,13 +104,13 @@ impl From<StoreError> for CredError {
 }
 
 /// Standard base64 for output.
-pub(crate) fn b64(bytes: &[u8]) -> String {
+pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// base64 in any of its usual forms: standard or URL-safe alphabet, with or
 /// without padding.
-pub(crate) fn unb64(field: &str, s: &str) -> Result<Vec<u8>, CredError> {
+pub fn unb64(field: &str, s: &str) -> Result<Vec<u8>, CredError> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let s = s.trim();
     [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
@@ -106,7 +120,7 @@ pub(crate) fn unb64(field: &str, s: &str) -> Result<Vec<u8>, CredError> {
 }
 
 /// URL-safe base64 without padding, for credential IDs in URL paths.
-pub(crate) fn b64url(bytes: &[u8]) -> String {
+pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -119,7 +133,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// The counter a credential's signatures use on a device with `config`.
-pub(crate) fn counter_scope(config: &DeviceConfig, id: &[u8]) -> CounterScope {
+pub fn counter_scope(config: &DeviceConfig, id: &[u8]) -> CounterScope {
     match config.counter_mode {
         CounterMode::Global => CounterScope::Global,
         _ => CounterScope::Credential(sha256(id)),
@@ -127,7 +141,7 @@ pub(crate) fn counter_scope(config: &DeviceConfig, id: &[u8]) -> CounterScope {
 }
 
 /// A stored credential as JSON.
-pub(crate) fn to_json(
+pub fn to_json(
     c: &Credential,
     config: &DeviceConfig,
     store: &dyn CredentialStore,
@@ -160,7 +174,7 @@ pub(crate) fn to_json(
 }
 
 /// A credential from JSON, checked; with its signature counter.
-pub(crate) fn from_json(
+pub fn from_json(
     j: &CredentialJson,
     config: &DeviceConfig,
     now_ms: u64,
@@ -262,7 +276,7 @@ pub(crate) fn from_json(
 
 /// Imports a checked credential: refuses an ID that exists, and a
 /// discoverable credential whose RP and user handle already have one.
-pub(crate) fn import(
+pub fn import(
     store: &mut dyn CredentialStore,
     config: &DeviceConfig,
     credential: Credential,
@@ -302,7 +316,7 @@ pub(crate) fn import(
 /// ID given twice is refused), then each is imported, and a failure takes
 /// the ones already imported out again. The imported IDs, in order.
 /// `imported` hears of each one as it is stored (progress).
-pub(crate) fn import_all(
+pub fn import_all(
     store: &mut dyn CredentialStore,
     config: &DeviceConfig,
     list: &[CredentialJson],

@@ -1,5 +1,6 @@
-//! Plain configuration, built from the command line and validated before
-//! anything starts.
+//! Plain configuration, built from [`RunArgs`] (the command line, a
+//! config file's device tables, the control API's settings) and validated
+//! before anything starts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,57 +12,79 @@ use authenticator_core::DeviceConfig;
 use uhid_device::presence::PresenceMode;
 use uhid_device::uhid::UsbIdentity;
 
-use crate::args::{AttestationArg, BackupArg, OverflowArg, ResetArg, RunArgs, TransportArg, UvArg};
+use crate::settings::{
+    AttestationArg, BackupArg, OverflowArg, ResetArg, RunArgs, TransportArg, UvArg,
+};
 
 /// Where the key is attached.
 #[derive(Debug, Clone)]
-pub(crate) enum TransportConfig {
+pub enum TransportConfig {
+    /// A USB HID device through uhid.
     Uhid {
+        /// The uhid node (`/dev/uhid`).
         path: PathBuf,
     },
+    /// HID reports over UDP.
     Udp {
+        /// The address to listen on.
         listen: SocketAddr,
+        /// Whether a non-loopback address is allowed.
         allow_remote: bool,
     },
 }
 
 /// Everything `fidosim run` needs.
 #[derive(Debug, Clone)]
-pub(crate) struct RunConfig {
-    pub(crate) transport: TransportConfig,
-    pub(crate) usb: UsbIdentity,
-    pub(crate) device: DeviceConfig,
-    pub(crate) presence: PresenceMode,
-    pub(crate) uv: UvPolicy,
-    pub(crate) write_ca: Option<PathBuf>,
+pub struct RunConfig {
+    /// Where the key is attached.
+    pub transport: TransportConfig,
+    /// Its USB identity.
+    pub usb: UsbIdentity,
+    /// The authenticator's settings.
+    pub device: DeviceConfig,
+    /// The virtual user at start.
+    pub presence: PresenceMode,
+    /// The built-in UV at start.
+    pub uv: UvPolicy,
+    /// Where to write the attestation CA certificate at start.
+    pub write_ca: Option<PathBuf>,
     /// The state file; `None` keeps the state in memory.
-    pub(crate) state: Option<PathBuf>,
+    pub state: Option<PathBuf>,
     /// The device's name in the daemon (`default` for the flags-only case).
-    pub(crate) name: String,
+    pub name: String,
 }
 
 /// A daemon: its devices and its control API.
 #[derive(Debug, Clone)]
-pub(crate) struct DaemonConfig {
-    pub(crate) devices: Vec<RunConfig>,
-    pub(crate) control: ControlConfig,
+pub struct DaemonConfig {
+    /// Its devices.
+    pub devices: Vec<RunConfig>,
+    /// Its control API.
+    pub control: ControlConfig,
 }
 
 /// Where the control API listens.
 #[derive(Debug, Clone)]
-pub(crate) struct ControlConfig {
+pub struct ControlConfig {
     /// The Unix socket (`None`: `--no-control`).
-    pub(crate) socket: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
     /// A TCP address too.
-    pub(crate) listen: Option<SocketAddr>,
+    pub listen: Option<SocketAddr>,
 }
 
 /// A command-line value that does not make sense.
 #[derive(Debug)]
-pub(crate) struct ConfigError(pub(crate) String);
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl RunConfig {
-    pub(crate) fn from_args(name: &str, a: RunArgs) -> Result<Self, ConfigError> {
+    /// One device of `fidosim run`'s flags, named `name`.
+    pub fn from_args(name: &str, a: RunArgs) -> Result<Self, ConfigError> {
         let transport = match a.transport {
             TransportArg::Uhid => TransportConfig::Uhid { path: a.uhid_path },
             TransportArg::Udp => TransportConfig::Udp {
@@ -152,7 +175,7 @@ impl RunConfig {
                 (true, _) => None,
                 (false, Some(p)) => Some(p),
                 (false, None) => Some(
-                    crate::state::default_dir()
+                    fidosim_store::default_dir()
                         .map_err(|e| ConfigError(e.0))?
                         .join(format!("{name}.redb")),
                 ),
@@ -175,7 +198,7 @@ impl ControlConfig {
             socket: (!a.no_control).then(|| {
                 a.control_socket
                     .clone()
-                    .unwrap_or_else(crate::control::server::default_socket)
+                    .unwrap_or_else(crate::api::default_socket)
             }),
             listen: a.control_listen,
         })
@@ -194,7 +217,7 @@ const DAEMON_ARGS: &[&str] = &[
 
 /// A device name: letters, digits, `.`, `_`, `-`, at most 63 characters,
 /// starting with a letter or digit (it names the state file too).
-pub(crate) fn check_device_name(name: &str) -> Result<(), ConfigError> {
+pub fn check_device_name(name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -253,12 +276,12 @@ fn table_flags(name: &str, table: &toml::Table) -> Result<Vec<String>, ConfigErr
 
 /// One device's settings from a table, parsed exactly as `fidosim run`
 /// parses its flags.
-pub(crate) fn device_from_table(name: &str, table: &toml::Table) -> Result<RunConfig, ConfigError> {
+pub fn device_from_table(name: &str, table: &toml::Table) -> Result<RunConfig, ConfigError> {
     use clap::Parser as _;
     check_device_name(name)?;
-    let mut argv = vec!["fidosim".to_owned(), "run".to_owned()];
+    let mut argv = Vec::new();
     argv.extend(table_flags(name, table)?);
-    let cli = crate::args::Cli::try_parse_from(&argv).map_err(|e| {
+    let parsed = TableArgs::try_parse_from(&argv).map_err(|e| {
         let text = e.to_string();
         let first = text
             .lines()
@@ -273,14 +296,22 @@ pub(crate) fn device_from_table(name: &str, table: &toml::Table) -> Result<RunCo
             ConfigError(format!("[device.{name}]: {first}"))
         }
     })?;
-    match cli.command {
-        crate::args::Command::Run(args) => RunConfig::from_args(name, *args),
-        _ => Err(ConfigError(format!("[device.{name}]: not a device"))),
-    }
+    RunConfig::from_args(name, parsed.run)
+}
+
+/// `fidosim run`'s flags alone, to read a device table with.
+#[derive(clap::Parser)]
+#[command(name = "fidosim run", no_binary_name = true)]
+struct TableArgs {
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 impl DaemonConfig {
-    pub(crate) fn from_args(a: RunArgs) -> Result<Self, ConfigError> {
+    /// The daemon of `fidosim run`'s flags; `given` names the flags given on
+    /// the command line (clap ids, like `presence`), which must be daemon
+    /// settings when a config file is given.
+    pub fn from_args(a: RunArgs, given: &[String]) -> Result<Self, ConfigError> {
         let control = ControlConfig::from_args(&a)?;
         let Some(path) = a.config.clone() else {
             return Ok(Self {
@@ -288,12 +319,12 @@ impl DaemonConfig {
                 control,
             });
         };
-        reject_device_flags()?;
+        reject_device_flags(given)?;
         let text = std::fs::read_to_string(&path).map_err(|e| {
             ConfigError(format!(
                 "cannot read --config {}: {}; give the path of a TOML file of [device.NAME] tables",
                 path.display(),
-                crate::run::io_reason(&e)
+                crate::io_reason(&e)
             ))
         })?;
         Self::from_toml(&text, control)
@@ -302,7 +333,7 @@ impl DaemonConfig {
 
     /// The devices of a config file: `[device.NAME]` tables whose keys are
     /// `fidosim run` flags.
-    pub(crate) fn from_toml(text: &str, control: ControlConfig) -> Result<Self, ConfigError> {
+    pub fn from_toml(text: &str, control: ControlConfig) -> Result<Self, ConfigError> {
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             ConfigError(format!(
                 "{}; correct the file (one [device.NAME] table per key)",
@@ -347,7 +378,7 @@ impl DaemonConfig {
 
 /// What is wrong with a TOML text, with the line when the error has a
 /// place.
-pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> String {
+pub fn toml_problem(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim_end();
     match e
         .span()
@@ -361,34 +392,14 @@ pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> String {
 
 /// With --config, device settings belong in the file: a device flag on the
 /// command line would be ignored, so it is an error.
-fn reject_device_flags() -> Result<(), ConfigError> {
-    use clap::CommandFactory as _;
-    let cmd = crate::args::Cli::command();
-    let Some(run_cmd) = cmd.find_subcommand("run") else {
-        return Ok(());
-    };
-    let ids: Vec<String> = run_cmd
-        .get_arguments()
-        .map(|a| a.get_id().as_str().to_owned())
-        .collect();
-    let Ok(m) = cmd.clone().try_get_matches_from(std::env::args_os()) else {
-        return Ok(());
-    };
-    let Some(run) = m.subcommand_matches("run") else {
-        return Ok(());
-    };
-    for id in &ids {
-        let id = id.as_str();
-        if run.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
-            && !DAEMON_ARGS.contains(&id)
-        {
-            return Err(ConfigError(format!(
-                "--{}: with --config, device settings go into the file's [device.NAME] tables",
-                id.replace('_', "-")
-            )));
-        }
+fn reject_device_flags(given: &[String]) -> Result<(), ConfigError> {
+    match given.iter().find(|id| !DAEMON_ARGS.contains(&id.as_str())) {
+        Some(id) => Err(ConfigError(format!(
+            "--{}: with --config, device settings go into the file's [device.NAME] tables",
+            id.replace('_', "-")
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A PIN must be 4 to 63 bytes of UTF-8 with no NUL (CTAP 2.1 §6.5.1,

@@ -1,4 +1,4 @@
-//! The durable state of one device: a redb file holding its master secret,
+//! `fidosim-store`: the durable state of one device: a redb file holding its master secret,
 //! credentials, signature counters, device state (PIN, settings), large-blob
 //! array and attestation identities.
 //!
@@ -15,6 +15,16 @@
 //! the device continues from the reserved value: counters may jump forward
 //! (by less than a block), never back. A store that is dropped (a clean
 //! shutdown) writes the exact values back, so a restart makes no jump.
+//!
+//! ```text
+//!   authenticator-core ── CredentialStore trait ──► DurableStore ──► redb file
+//!                                                    └─ MemoryStore copy (reads)
+//! ```
+//!
+//! Depends on `authenticator-core` (the trait it implements and the types
+//! it stores) and on nothing of the daemon, the transports or the CLI: a
+//! test, a tool or an offline command opens a state file with this crate
+//! alone.
 
 mod codec;
 
@@ -33,10 +43,10 @@ use zeroize::Zeroizing;
 
 /// The schema this build writes. A file records the version it was
 /// written with; [`migrate`] upgrades older ones, newer ones are refused.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// How far ahead a signature counter is reserved on disk.
-pub(crate) const COUNTER_BLOCK: u32 = 32;
+pub const COUNTER_BLOCK: u32 = 32;
 
 /// Small values: schema version, master secret, device state, large-blob
 /// array, attestation identities.
@@ -55,7 +65,7 @@ const K_IDENTITY: &str = "identity/";
 
 /// Why a state file cannot be used. Each message says what to do.
 #[derive(Debug)]
-pub(crate) struct OpenError(pub(crate) String);
+pub struct OpenError(pub String);
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,7 +75,7 @@ impl std::fmt::Display for OpenError {
 
 /// The default place of state files: `$XDG_DATA_HOME/fidosim`, else
 /// `$HOME/.local/share/fidosim`.
-pub(crate) fn default_dir() -> Result<PathBuf, OpenError> {
+pub fn default_dir() -> Result<PathBuf, OpenError> {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d).join("fidosim"));
     }
@@ -125,7 +135,7 @@ fn migrate(from: u32, _txn: &redb::WriteTransaction) -> Result<(), OpenError> {
 }
 
 /// A device's state in a redb file.
-pub(crate) struct DurableStore {
+pub struct DurableStore {
     db: Database,
     path: PathBuf,
     mem: MemoryStore,
@@ -180,7 +190,7 @@ impl DurableStore {
     /// directory with mode 0700) when missing. A damaged file, a file of
     /// another program, one written by a newer fidosim or one in use by
     /// another process is refused with a message, and left as it is.
-    pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
         let shown = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
@@ -360,7 +370,7 @@ impl DurableStore {
     }
 
     /// The file's path.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -377,7 +387,7 @@ impl DurableStore {
     /// The attestation identity stored under `name`, or a new one from
     /// `make`, stored first: a device keeps its certificates across
     /// restarts.
-    pub(crate) fn identity(
+    pub fn identity(
         &mut self,
         name: &str,
         make: impl FnOnce() -> Result<AttestationIdentity, String>,

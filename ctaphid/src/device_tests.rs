@@ -1,8 +1,8 @@
 //! One test per CTAPHID rule and error code.
 #![allow(clippy::unwrap_used)]
 
-use super::packet::{fragment, Packet, Report, REPORT_LEN};
 use super::*;
+use crate::packet::{fragment, Packet, Report, REPORT_LEN};
 
 const NONCE: [u8; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
 

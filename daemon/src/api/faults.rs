@@ -1,0 +1,60 @@
+//! `/v1/devices/{name}/faults`: injected faults.
+
+use super::*;
+
+pub(super) async fn list_faults(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    let list = r.get(&name)?.shared.faults.list();
+    ok(json!(list
+        .iter()
+        .map(uhid_device::faults::Fault::to_json)
+        .collect::<Vec<_>>()))
+}
+
+pub(super) async fn add_fault(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    let spec = uhid_device::faults::FaultSpec::from_json(&body).map_err(ApiError::bad)?;
+    let f = d.shared.faults.add(spec).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "device `{name}` already holds {} faults; remove some first",
+                uhid_device::faults::MAX_FAULTS
+            ),
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(f.to_json())).into_response())
+}
+
+pub(super) async fn remove_fault(
+    State(r): State<Registry>,
+    UrlPath((name, id)): UrlPath<(String, String)>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let n: u64 = id.parse().map_err(|_| {
+        ApiError::bad(format!(
+            "fault id `{id}` is not a number; `fidosim faults list` shows the ids"
+        ))
+    })?;
+    if !d.shared.faults.remove(n) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no pending fault {n} on `{name}` (one-shot faults go once they fire); `fidosim faults list` shows them"),
+        ));
+    }
+    ok(json!({ "removed": n }))
+}
+
+pub(super) async fn clear_faults(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    ok(json!({ "removed": r.get(&name)?.shared.faults.clear() }))
+}

@@ -1,0 +1,107 @@
+//! `/v1/devices/{name}/presence`, `/touch` and `/v1/events`: the virtual
+//! user and the event stream.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct PresenceBody {
+    presence: Option<String>,
+    uv: Option<String>,
+}
+
+pub(super) async fn set_presence(
+    State(r): State<Registry>,
+    UrlPath(name): UrlPath<String>,
+    body: Result<Json<PresenceBody>, JsonRejection>,
+) -> ApiResult {
+    let d = r.get(&name)?;
+    let Json(body) = body?;
+    if body.presence.is_none() && body.uv.is_none() {
+        return Err(ApiError::bad("give `presence`, `uv` or both"));
+    }
+    let presence = body
+        .presence
+        .as_deref()
+        .map(|p| {
+            p.parse::<PresenceMode>()
+                .map_err(|e| ApiError::bad(format!("presence: {e}")))
+        })
+        .transpose()?;
+    let uv = body
+        .uv
+        .as_deref()
+        .map(|u| {
+            u.parse::<UvPolicy>()
+                .map_err(|e| ApiError::bad(format!("uv: {e}")))
+        })
+        .transpose()?;
+    if let Some(p) = presence {
+        d.shared.set_presence(p);
+    }
+    if let Some(u) = uv {
+        d.shared.set_uv(u);
+    }
+    let (p, u) = d.shared.policy();
+    ok(json!({ "presence": p.to_string(), "uv": u.name() }))
+}
+
+pub(super) async fn touch(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let d = r.get(&name)?;
+    if d.shared.touch() {
+        d.shared.emit("presence.touched", json!({}));
+        ok(json!({ "touched": true }))
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no request is waiting for a touch (presence mode `manual` makes requests wait)",
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    device: Option<String>,
+}
+
+pub(super) async fn events(State(r): State<Registry>, Query(q): Query<EventsQuery>) -> ApiResult {
+    let devices = match q.device {
+        Some(n) => vec![r.get(&n)?],
+        None => r.all(),
+    };
+    let (tx, rx) = mpsc::channel::<Arc<Value>>(1024);
+    for d in devices {
+        let mut sub = d.shared.subscribe();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(e) => {
+                        if tx.send(e).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let e = Arc::new(json!({ "type": "events.lost", "count": n }));
+                        if tx.send(e).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    drop(tx);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        let mut line = e.to_string();
+        line.push('\n');
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
