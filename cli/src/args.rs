@@ -73,7 +73,7 @@ pub(crate) enum Command {
     /// Audit a relying party: drive its registration and login endpoints
     /// through valid and deliberately defective responses and report what
     /// it wrongly accepted (exit status 1 then).
-    RpCheck(RpCheckArgs),
+    RpCheck(fidosim_rp_check::Args),
     /// Check what a virtual key needs on this machine (uhid, udev rules,
     /// hidraw access, a running daemon, confined browsers, containers), each
     /// with its fix; exit status 1 when a check fails.
@@ -133,29 +133,6 @@ impl ClientArgs {
     pub(crate) fn dev(&self) -> &str {
         self.device.as_deref().unwrap_or("default")
     }
-}
-
-/// What `fidosim rp-check` audits, and how.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct RpCheckArgs {
-    /// The RP's description (TOML): base_url, origin, and the begin/complete
-    /// requests when they differ from POST /auth/passkey/{register,login}/{begin,complete}.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) config: PathBuf,
-    /// Run only the cases whose names start with this (repeatable); the
-    /// baselines always run.
-    #[arg(long = "case", value_name = "NAME")]
-    pub(crate) cases: Vec<String>,
-    /// Also send N randomly mutated assertions, each invalid, and report
-    /// acceptances, server errors and time-outs.
-    #[arg(long, value_name = "N")]
-    pub(crate) fuzz: Option<u32>,
-    /// The seed of the fuzz run (printed when not given).
-    #[arg(long, value_name = "SEED", requires = "fuzz")]
-    pub(crate) seed: Option<u64>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -14,7 +14,7 @@ mod args;
 mod control;
 mod doctor;
 mod progress;
-mod rpcheck;
+mod rp_check_cmd;
 mod run;
 
 mod webauthn_cmd;

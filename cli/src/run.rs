@@ -45,7 +45,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
-    use crate::control::client;
+    use crate::control as client;
     match cli.command {
         Command::Run(args) => {
             init_logging(cli.verbose, cli.quiet);
@@ -80,7 +80,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
             write_stdout(&out)?;
         }
         Command::RpCheck(a) => {
-            if !runtime()?.block_on(crate::rpcheck::run(a))? {
+            if !runtime()?.block_on(crate::rp_check_cmd::run(a))? {
                 return Ok(ExitCode::from(EXIT_FAILURE));
             }
         }
