@@ -77,13 +77,11 @@ fn device(a: &WebauthnArgs) -> Result<(Box<dyn CtapDevice>, Option<PathBuf>), Er
             .map_err(|e| Error::Runtime(e.0))?
             .join("webauthn.redb"),
     };
-    let table: toml::Table = [(
-        "state".to_owned(),
-        toml::Value::String(state.display().to_string()),
-    )]
-    .into_iter()
-    .collect();
-    let config = fidosim_daemon::config::device_from_table("webauthn", &table)
+    let settings = fidosim_daemon::settings::DeviceSettings {
+        state: Some(state.clone()),
+        ..Default::default()
+    };
+    let config = fidosim_daemon::config::RunConfig::from_settings("webauthn", settings)
         .map_err(|e| Error::Config(e.0))?;
     let (authenticator, _) = fidosim_daemon::assemble::open_authenticator(&config)?;
     Ok((Box::new(authenticator), Some(state)))

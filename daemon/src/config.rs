@@ -1,4 +1,4 @@
-//! Plain configuration, built from [`RunArgs`] (the command line, a
+//! Plain configuration, built from [`DeviceSettings`] (the command line, a
 //! config file's device tables, the control API's settings) and validated
 //! before anything starts.
 
@@ -13,7 +13,7 @@ use uhid_device::presence::PresenceMode;
 use uhid_device::uhid::UsbIdentity;
 
 use crate::settings::{
-    AttestationArg, BackupArg, OverflowArg, ResetArg, RunArgs, TransportArg, UvArg,
+    AttestationArg, BackupArg, DeviceSettings, OverflowArg, ResetArg, RunArgs, TransportArg, UvArg,
 };
 
 /// Where the key is attached.
@@ -83,8 +83,8 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl RunConfig {
-    /// One device of `fidosim run`'s flags, named `name`.
-    pub fn from_args(name: &str, a: RunArgs) -> Result<Self, ConfigError> {
+    /// One device of these settings, named `name`.
+    pub fn from_settings(name: &str, a: DeviceSettings) -> Result<Self, ConfigError> {
         let transport = match a.transport {
             TransportArg::Uhid => TransportConfig::Uhid { path: a.uhid_path },
             TransportArg::Udp => TransportConfig::Udp {
@@ -187,7 +187,7 @@ impl RunConfig {
 impl ControlConfig {
     fn from_args(a: &RunArgs) -> Result<Self, ConfigError> {
         if let Some(addr) = a.control_listen {
-            if !addr.ip().is_loopback() && !a.allow_remote {
+            if !addr.ip().is_loopback() && !a.device.allow_remote {
                 return Err(ConfigError(format!(
                     "--control-listen {addr}: not a loopback address; the control API can read private keys, so \
                      anything else needs --allow-remote (and a network you trust)"
@@ -236,75 +236,11 @@ pub fn check_device_name(name: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// The flags a device table stands for: each key is a `fidosim run` flag
-/// without its dashes.
-fn table_flags(name: &str, table: &toml::Table) -> Result<Vec<String>, ConfigError> {
-    let mut out = Vec::new();
-    for (key, value) in table {
-        let flag = format!("--{key}");
-        if DAEMON_ARGS.contains(&key.replace('-', "_").as_str()) && key != "allow-remote" {
-            return Err(ConfigError(format!(
-                "[device.{name}] {key}: a daemon setting; give it on the command line"
-            )));
-        }
-        match value {
-            toml::Value::String(v) => out.extend([flag, v.clone()]),
-            toml::Value::Integer(v) => out.extend([flag, v.to_string()]),
-            toml::Value::Boolean(true) => out.push(flag),
-            toml::Value::Boolean(false) => {}
-            toml::Value::Array(items) => {
-                let parts = items
-                    .iter()
-                    .map(|i| match i {
-                        toml::Value::String(s) => Ok(s.clone()),
-                        other => Err(ConfigError(format!(
-                            "[device.{name}] {key}: a list of strings, not {other}"
-                        ))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                out.extend([flag, parts.join(",")]);
-            }
-            other => {
-                return Err(ConfigError(format!(
-                "[device.{name}] {key}: a string, number, boolean or list of strings, not {other}"
-            )))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// One device's settings from a table, parsed exactly as `fidosim run`
-/// parses its flags.
+/// One device from a config file's `[device.NAME]` table.
 pub fn device_from_table(name: &str, table: &toml::Table) -> Result<RunConfig, ConfigError> {
-    use clap::Parser as _;
     check_device_name(name)?;
-    let mut argv = Vec::new();
-    argv.extend(table_flags(name, table)?);
-    let parsed = TableArgs::try_parse_from(&argv).map_err(|e| {
-        let text = e.to_string();
-        let first = text
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("error: ");
-        if e.kind() == clap::error::ErrorKind::UnknownArgument {
-            ConfigError(format!(
-                "[device.{name}]: {first}; the keys are `fidosim run` flags without dashes (`fidosim run --help` lists them)"
-            ))
-        } else {
-            ConfigError(format!("[device.{name}]: {first}"))
-        }
-    })?;
-    RunConfig::from_args(name, parsed.run)
-}
-
-/// `fidosim run`'s flags alone, to read a device table with.
-#[derive(clap::Parser)]
-#[command(name = "fidosim run", no_binary_name = true)]
-struct TableArgs {
-    #[command(flatten)]
-    run: RunArgs,
+    let settings = DeviceSettings::from_table(name, table).map_err(ConfigError)?;
+    RunConfig::from_settings(name, settings)
 }
 
 impl DaemonConfig {
@@ -315,7 +251,7 @@ impl DaemonConfig {
         let control = ControlConfig::from_args(&a)?;
         let Some(path) = a.config.clone() else {
             return Ok(Self {
-                devices: vec![RunConfig::from_args("default", a)?],
+                devices: vec![RunConfig::from_settings("default", a.device)?],
                 control,
             });
         };

@@ -1,11 +1,16 @@
-//! `fidosim run`'s settings: one type that clap reads from the command
-//! line, and that a config file's `[device.NAME]` tables and the control
-//! API's JSON settings read into through the same parser.
+//! `fidosim run`'s settings. One device's are one type, [`DeviceSettings`],
+//! which clap reads from the command line and serde reads from a config
+//! file's `[device.NAME]` tables and from the control API's JSON settings:
+//! the keys are the flags without their dashes, and the defaults are clap's
+//! in all three.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+mod de;
 
 /// `fidosim run --help`'s closing text.
 pub const RUN_AFTER_HELP: &str = "\
@@ -36,7 +41,8 @@ EXAMPLES:
     fidosim run --presence delay:2000 --attestation self";
 
 /// How the key is attached (`--transport`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TransportArg {
     /// A virtual USB HID device through /dev/uhid (hidraw clients see it).
     Uhid,
@@ -45,19 +51,22 @@ pub enum TransportArg {
 }
 
 /// The attestation statement (`--attestation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum AttestationArg {
     /// No attestation statement.
     None,
     /// packed, signed with the credential's own key.
     #[value(name = "self")]
+    #[serde(rename = "self")]
     SelfSigned,
     /// packed with an x5c chain from the device's attestation CA.
     Packed,
 }
 
 /// What a counter does past 2^32-1 (`--counter-overflow`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OverflowArg {
     /// Stay at 2^32-1.
     Saturate,
@@ -66,7 +75,8 @@ pub enum OverflowArg {
 }
 
 /// The backup flags (`--backup`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BackupArg {
     /// BE=0 BS=0.
     DeviceBound,
@@ -75,7 +85,8 @@ pub enum BackupArg {
 }
 
 /// Built-in user verification (`--uv`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum UvArg {
     /// A built-in UV method that always succeeds.
     Succeed,
@@ -86,7 +97,8 @@ pub enum UvArg {
 }
 
 /// When authenticatorReset is allowed (`--reset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ResetArg {
     /// Reset only within 10 s of power-up (or replug), as CTAP requires.
     PowerUp,
@@ -94,7 +106,7 @@ pub enum ResetArg {
     Always,
 }
 
-/// The flags of `fidosim run`; every device setting is one of them.
+/// The flags of `fidosim run`: the daemon's own, and one device's.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Several keys from a TOML file: one `[device.NAME]` table each, whose
@@ -104,6 +116,29 @@ pub struct RunArgs {
     /// it on the command line.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The device's settings.
+    #[command(flatten)]
+    pub device: DeviceSettings,
+    /// The control API's Unix socket. Default:
+    /// $XDG_RUNTIME_DIR/fidosim/control.sock (else
+    /// /tmp/fidosim-UID/control.sock).
+    #[arg(long, env = "FIDOSIM_CONTROL_SOCKET", value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+    /// Also serve the control API on this TCP address (loopback only
+    /// unless --allow-remote).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    pub control_listen: Option<SocketAddr>,
+    /// No control API.
+    #[arg(long, conflicts_with_all = ["control_socket", "control_listen"])]
+    pub no_control: bool,
+}
+
+/// One device's settings: `fidosim run`'s device flags, a `[device.NAME]`
+/// table, or the `settings` object of `POST /v1/devices`. A key left out
+/// takes the flag's default.
+#[derive(Debug, Clone, Args, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeviceSettings {
     /// How the key is attached.
     #[arg(long, value_enum, default_value_t = TransportArg::Uhid)]
     pub transport: TransportArg,
@@ -112,30 +147,38 @@ pub struct RunArgs {
     pub uhid_path: PathBuf,
     /// Address for --transport udp.
     #[arg(long, default_value = uhid_device::udp::DEFAULT_LISTEN, value_parser = parse_addr)]
+    #[serde(deserialize_with = "de::addr")]
     pub udp_listen: SocketAddr,
     /// Allow a non-loopback --udp-listen address.
     #[arg(long)]
     pub allow_remote: bool,
     /// USB product name.
     #[arg(long, default_value = "fidosim virtual security key")]
+    #[serde(deserialize_with = "de::text")]
     pub name: String,
     /// USB vendor ID (hex).
     #[arg(long, default_value = "1209", value_parser = parse_hex_u16)]
+    #[serde(deserialize_with = "de::hex16")]
     pub vid: u16,
     /// USB product ID (hex).
     #[arg(long, default_value = "0001", value_parser = parse_hex_u16)]
+    #[serde(deserialize_with = "de::hex16")]
     pub pid: u16,
     /// USB device release number, bcdDevice (hex).
     #[arg(long, default_value = "0100", value_parser = parse_hex_u16)]
+    #[serde(deserialize_with = "de::hex16")]
     pub usb_version: u16,
     /// USB serial number (ASCII).
     #[arg(long, default_value = "FIDOSIM0001")]
+    #[serde(deserialize_with = "de::text")]
     pub serial: String,
     /// The AAGUID, as a UUID.
     #[arg(long, default_value = "f1d0f1d0-5eed-4b1d-a7e5-000000000001")]
+    #[serde(deserialize_with = "de::text")]
     pub aaguid: String,
     /// Credential algorithms, in preference order.
     #[arg(long, value_delimiter = ',', default_value = "es256,eddsa")]
+    #[serde(deserialize_with = "de::list")]
     pub algorithms: Vec<String>,
     /// Attestation statement.
     #[arg(long, value_enum, default_value_t = AttestationArg::Packed)]
@@ -145,6 +188,7 @@ pub struct RunArgs {
     /// synced passkeys), frozen (never advances) or random:MAX (advances by
     /// a random 1..=MAX). The control API changes it while the key runs.
     #[arg(long, default_value = "per-credential")]
+    #[serde(deserialize_with = "de::text")]
     pub counter: String,
     /// What a counter does past 2^32-1.
     #[arg(long, value_enum, default_value_t = OverflowArg::Saturate)]
@@ -157,6 +201,7 @@ pub struct RunArgs {
     /// (wait until the client cancels) or manual (wait for `fidosim
     /// presence touch`). The control API changes it while the key runs.
     #[arg(long, default_value = "approve")]
+    #[serde(deserialize_with = "de::text")]
     pub presence: String,
     /// Built-in user verification.
     #[arg(long, value_enum, default_value_t = UvArg::Succeed)]
@@ -164,6 +209,7 @@ pub struct RunArgs {
     /// Failed built-in UV attempts allowed before UV is blocked (uvRetries;
     /// a success restores them).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=25))]
+    #[serde(deserialize_with = "de::uv_retries")]
     pub uv_retries: u8,
     /// When authenticatorReset is allowed.
     #[arg(long, value_enum, default_value_t = ResetArg::PowerUp)]
@@ -175,6 +221,7 @@ pub struct RunArgs {
     /// PIN; add `--uv none` to make them ask for the PIN like with a key
     /// that has no sensor.
     #[arg(long, value_name = "PIN")]
+    #[serde(deserialize_with = "de::some_text")]
     pub pin: Option<String>,
     /// Require user verification for every makeCredential and getAssertion
     /// (the CTAP 2.1 alwaysUv option; authenticatorConfig can toggle it).
@@ -191,6 +238,7 @@ pub struct RunArgs {
     /// RP IDs that get a vendor-facilitated enterprise attestation once it
     /// is enabled through authenticatorConfig.
     #[arg(long, value_delimiter = ',', value_name = "RP_ID")]
+    #[serde(deserialize_with = "de::list")]
     pub enterprise_rp_ids: Vec<String>,
     /// Write the attestation CA certificate (PEM) here at start-up, for an
     /// RP's trust store.
@@ -203,18 +251,93 @@ pub struct RunArgs {
     /// Keep all state in memory: a fresh key each start, nothing written.
     #[arg(long)]
     pub ephemeral: bool,
-    /// The control API's Unix socket. Default:
-    /// $XDG_RUNTIME_DIR/fidosim/control.sock (else
-    /// /tmp/fidosim-UID/control.sock).
-    #[arg(long, env = "FIDOSIM_CONTROL_SOCKET", value_name = "PATH")]
-    pub control_socket: Option<PathBuf>,
-    /// Also serve the control API on this TCP address (loopback only
-    /// unless --allow-remote).
-    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
-    pub control_listen: Option<SocketAddr>,
-    /// No control API.
-    #[arg(long, conflicts_with_all = ["control_socket", "control_listen"])]
-    pub no_control: bool,
+}
+
+impl Default for DeviceSettings {
+    /// `fidosim run`'s defaults, as clap gives them to a command line
+    /// without device flags: the defaults live in the `#[arg]` attributes
+    /// alone.
+    fn default() -> Self {
+        use clap::Parser as _;
+        match DefaultsOnly::try_parse_from(std::iter::empty::<&str>()) {
+            Ok(d) => d.device,
+            // Unreachable: no argument is required and none is given; a
+            // defect in a default value would show in every test.
+            Err(e) => panic!("the defaults of `fidosim run` do not parse: {e}"),
+        }
+    }
+}
+
+/// The device flags alone, for their defaults and their names.
+#[derive(clap::Parser)]
+#[command(name = "fidosim run", no_binary_name = true)]
+struct DefaultsOnly {
+    #[command(flatten)]
+    device: DeviceSettings,
+}
+
+/// Flags of `fidosim run` that belong to the daemon, not to a device.
+const DAEMON_KEYS: &[&str] = &["config", "control-socket", "control-listen", "no-control"];
+
+impl DeviceSettings {
+    /// The keys a table or a JSON object may hold: the device flags'
+    /// long names.
+    pub fn keys() -> Vec<String> {
+        use clap::CommandFactory as _;
+        DefaultsOnly::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect()
+    }
+
+    /// Reads settings from anything serde can read (a TOML table, a JSON
+    /// object), whose keys are `keys`. `place` names where they come from
+    /// in messages (`[device.a]`, `settings`).
+    pub fn read<'de, D>(place: &str, keys: &[&str], from: D) -> Result<Self, String>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        let known = Self::keys();
+        for k in keys {
+            if DAEMON_KEYS.contains(k) {
+                return Err(format!(
+                    "{place} {k}: a daemon setting; give it on the command line"
+                ));
+            }
+            if !known.iter().any(|n| n == k) {
+                return Err(format!(
+                    "{place}: unexpected argument '--{k}' found; the keys are `fidosim run` flags without dashes (`fidosim run --help` lists them)"
+                ));
+            }
+        }
+        let s: Self = serde_path_to_error::deserialize(from)
+            .map_err(|e| format!("{place} {}: {}", e.path(), e.inner()))?;
+        if s.ephemeral && s.state.is_some() {
+            return Err(format!(
+                "{place}: the argument '--state <PATH>' cannot be used with '--ephemeral'"
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Settings from a config file's `[device.NAME]` table.
+    pub fn from_table(name: &str, table: &toml::Table) -> Result<Self, String> {
+        let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        Self::read(
+            &format!("[device.{name}]"),
+            &keys,
+            toml::Value::Table(table.clone()),
+        )
+    }
+
+    /// Settings from the control API's JSON object.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        let Some(obj) = v.as_object() else {
+            return Err("settings: an object of `fidosim run` flags without dashes".into());
+        };
+        let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        Self::read("settings", &keys, v).map_err(|e| e.replacen("settings ", "settings.", 1))
+    }
 }
 
 fn parse_hex_u16(s: &str) -> Result<u16, String> {
@@ -225,4 +348,99 @@ fn parse_hex_u16(s: &str) -> Result<u16, String> {
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse()
         .map_err(|_| "give an IP address and port, like 127.0.0.1:8111 or [::1]:8111".to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Result<DeviceSettings, String> {
+        let t: toml::Table = text.parse().unwrap();
+        DeviceSettings::from_table("a", &t)
+    }
+
+    fn json(v: serde_json::Value) -> Result<DeviceSettings, String> {
+        DeviceSettings::from_json(&v)
+    }
+
+    #[test]
+    fn defaults_are_the_flags_defaults() {
+        let d = DeviceSettings::default();
+        assert_eq!(d.transport, TransportArg::Uhid);
+        assert_eq!(d.udp_listen.to_string(), uhid_device::udp::DEFAULT_LISTEN);
+        assert_eq!((d.vid, d.pid, d.usb_version), (0x1209, 0x0001, 0x0100));
+        assert_eq!(d.algorithms, ["es256", "eddsa"]);
+        assert_eq!(d.uv_retries, 5);
+        assert_eq!(d.presence, "approve");
+        assert!(!d.ephemeral && d.state.is_none() && d.pin.is_none());
+        // An empty table and an empty object are the defaults too.
+        let t = table("").unwrap();
+        let j = json(serde_json::json!({})).unwrap();
+        assert_eq!(format!("{t:?}"), format!("{d:?}"));
+        assert_eq!(format!("{j:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn a_table_and_an_object_read_alike() {
+        let t = table(
+            "transport = \"udp\"\nudp-listen = \"127.0.0.1:9000\"\nvid = \"abcd\"\n\
+             pid = 42\nalgorithms = [\"eddsa\"]\nenterprise-rp-ids = \"a.example,b.example\"\n\
+             pin = 1234\nuv-retries = 3\nattestation = \"self\"\nbackup = \"synced\"\n\
+             reset = \"always\"\nephemeral = true\nalways-uv = true\n",
+        )
+        .unwrap();
+        let j = json(serde_json::json!({
+            "transport": "udp", "udp-listen": "127.0.0.1:9000", "vid": "abcd",
+            "pid": "42", "algorithms": "eddsa",
+            "enterprise-rp-ids": ["a.example", "b.example"], "pin": "1234",
+            "uv-retries": "3", "attestation": "self", "backup": "synced",
+            "reset": "always", "ephemeral": true, "always-uv": true,
+        }))
+        .unwrap();
+        assert_eq!(format!("{t:?}"), format!("{j:?}"));
+        assert_eq!(t.transport, TransportArg::Udp);
+        assert_eq!((t.vid, t.pid), (0xabcd, 0x42));
+        assert_eq!(t.algorithms, ["eddsa"]);
+        assert_eq!(t.enterprise_rp_ids, ["a.example", "b.example"]);
+        assert_eq!(t.pin.as_deref(), Some("1234"));
+        assert_eq!(t.uv_retries, 3);
+        assert_eq!(t.attestation, AttestationArg::SelfSigned);
+        assert_eq!(t.backup, BackupArg::Synced);
+        assert_eq!(t.reset, ResetArg::Always);
+        assert!(t.ephemeral && t.always_uv);
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let e = table("foo = \"x\"").unwrap_err();
+        assert!(
+            e.starts_with("[device.a]: unexpected argument '--foo'"),
+            "{e}"
+        );
+        let e = table("control-socket = \"/tmp/s\"").unwrap_err();
+        assert!(
+            e.contains("[device.a] control-socket: a daemon setting"),
+            "{e}"
+        );
+        let e = table("presence = [\"approve\"]").unwrap_err();
+        assert!(
+            e.starts_with("[device.a] presence: a string, not a list"),
+            "{e}"
+        );
+        let e = table("uv-retries = 26").unwrap_err();
+        assert!(e.contains("uv-retries: `26` is not in 1..=25"), "{e}");
+        let e = table("transport = \"usb\"").unwrap_err();
+        assert!(e.contains("transport: unknown variant `usb`"), "{e}");
+        let e = table("udp-listen = \"here\"").unwrap_err();
+        assert!(e.contains("udp-listen: give an IP address and port"), "{e}");
+        let e = table("ephemeral = true\nstate = \"/tmp/x.redb\"").unwrap_err();
+        assert!(e.contains("cannot be used with '--ephemeral'"), "{e}");
+        let e = json(serde_json::json!({ "serial": 1.5 })).unwrap_err();
+        assert!(e.starts_with("settings.serial: "), "{e}");
+        let e = json(serde_json::json!(["transport"])).unwrap_err();
+        assert!(e.starts_with("settings: an object"), "{e}");
+        // Global flags of the CLI are not device settings.
+        assert!(table("verbose = true").is_err());
+    }
 }

@@ -39,46 +39,6 @@ pub(super) async fn reset(State(r): State<Registry>, UrlPath(name): UrlPath<Stri
     ok(json!({ "reset": name }))
 }
 
-/// JSON settings (`fidosim run` flags without dashes) as a TOML table, to
-/// be parsed like a config file's device table.
-fn settings_table(v: &Value) -> Result<toml::Table, ApiError> {
-    let Some(obj) = v.as_object() else {
-        return Err(ApiError::bad(
-            "settings: an object of `fidosim run` flags without dashes",
-        ));
-    };
-    let mut t = toml::Table::new();
-    for (k, v) in obj {
-        let tv = match v {
-            Value::String(s) => toml::Value::String(s.clone()),
-            Value::Bool(b) => toml::Value::Boolean(*b),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => toml::Value::Integer(i),
-                None => return Err(ApiError::bad(format!("settings.{k}: an integer"))),
-            },
-            Value::Array(items) => toml::Value::Array(
-                items
-                    .iter()
-                    .map(|i| {
-                        i.as_str()
-                            .map(|s| toml::Value::String(s.to_owned()))
-                            .ok_or_else(|| {
-                                ApiError::bad(format!("settings.{k}: a list of strings"))
-                            })
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            _ => {
-                return Err(ApiError::bad(format!(
-                    "settings.{k}: a string, integer, boolean or list of strings"
-                )))
-            }
-        };
-        t.insert(k.clone(), tv);
-    }
-    Ok(t)
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct AddDevice {
@@ -109,8 +69,10 @@ pub(super) async fn add_device(
     body: Result<Json<AddDevice>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
-    let table = settings_table(&body.settings.unwrap_or_else(|| json!({})))?;
-    let config = device_from_table(&body.name, &table).map_err(|e| ApiError::bad(e.0))?;
+    crate::config::check_device_name(&body.name).map_err(|e| ApiError::bad(e.0))?;
+    let settings = DeviceSettings::from_json(&body.settings.unwrap_or_else(|| json!({})))
+        .map_err(ApiError::bad)?;
+    let config = RunConfig::from_settings(&body.name, settings).map_err(|e| ApiError::bad(e.0))?;
     let d = start(&r, config).await?;
     Ok((StatusCode::CREATED, Json(status_of(&d).await?)).into_response())
 }

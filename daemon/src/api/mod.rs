@@ -22,9 +22,10 @@ use tokio::sync::{mpsc, oneshot};
 use uhid_device::device::Control;
 use uhid_device::presence::{DaemonEnv, PresenceMode};
 
-use crate::config::{device_from_table, RunConfig, TransportConfig};
+use crate::config::{RunConfig, TransportConfig};
 use crate::creds::{self, CredError, CredentialJson};
 pub use crate::registry::{DeviceHandle, Registry};
+use crate::settings::DeviceSettings;
 
 mod credentials;
 mod devices;

@@ -1,0 +1,1 @@
+//! Events of a device, as `GET /v1/events` streams them.
