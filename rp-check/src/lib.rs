@@ -5,7 +5,7 @@
 //! the RP wrongly accepted.
 //!
 //! ```text
-//!  config (TOML) ─► Checker ─► cases::CASES, one at a time ─► forge (defects)
+//!  config (TOML) ─► Checker ─► cases::all(), one at a time ─► forge (defects)
 //!                     │ in-process key (fidosim-daemon's assembly, ephemeral)
 //!                     ▼
 //!                   http (begin / complete, cookies) ─► Verdict ─► report::Outcome
@@ -32,7 +32,6 @@ use serde_json::{json, Value};
 
 pub use fidosim_daemon::Error;
 
-use cases::CASES;
 use checker::Checker;
 use config::RpConfig;
 use fuzz::fuzz_change;
@@ -147,18 +146,18 @@ pub async fn run<P: Progress>(
     })?;
     let mut checker = Checker::new(cfg)?;
     let mut outcomes = Vec::new();
-    let selected: Vec<_> = CASES
-        .iter()
-        .filter(|(name, ..)| {
+    let selected: Vec<_> = cases::all()
+        .filter(|case| {
             a.cases.is_empty()
-                || a.cases.iter().any(|c| name.starts_with(c.as_str()))
-                || name.ends_with("baseline")
+                || a.cases.iter().any(|c| case.name.starts_with(c.as_str()))
+                || case.name.ends_with("baseline")
         })
         .collect();
     let mut progress = progress(selected.len() + a.fuzz.map_or(0, |n| n as usize));
-    for (name, _phase, must_accept, sent) in selected {
+    for case in selected {
+        let name = case.name;
         progress.start(name);
-        let result = checker.run_case(name).await;
+        let result = case.run(&mut checker).await;
         let (verdict, skipped) = match result {
             Ok(v) => (v, None),
             Err(e) => match e.strip_prefix("skip: ") {
@@ -167,13 +166,13 @@ pub async fn run<P: Progress>(
             },
         };
         let o = Outcome {
-            case: (*name).into(),
-            sent: (*sent).into(),
-            must_accept: *must_accept,
+            case: name.into(),
+            sent: case.sent.into(),
+            must_accept: case.must_accept,
             verdict,
             skipped,
         };
-        if *must_accept && !o.passed() {
+        if case.must_accept && !o.passed() {
             progress.finish();
             let message = format!(
                 "the RP did not accept the valid baseline ({}): check base_url, origin and the begin/complete paths in {} (the RP must accept a correct response before anything else can be judged)",
