@@ -166,7 +166,7 @@ pub async fn start_device(config: RunConfig) -> Result<DeviceHandle, Error> {
 }
 
 /// The fixed facts `status` reports.
-fn device_info(config: &RunConfig, bound: Option<String>) -> serde_json::Value {
+fn device_info(config: &RunConfig, bound: Option<String>) -> crate::registry::DeviceFacts {
     let a = &config.device.aaguid;
     let hex: String = a.iter().map(|b| format!("{b:02x}")).collect();
     let aaguid = format!(
@@ -181,14 +181,14 @@ fn device_info(config: &RunConfig, bound: Option<String>) -> serde_json::Value {
         TransportConfig::Uhid { path } => ("uhid", path.display().to_string()),
         TransportConfig::Udp { listen, .. } => ("udp", bound.unwrap_or_else(|| listen.to_string())),
     };
-    serde_json::json!({
-        "transport": transport,
-        "address": address,
-        "aaguid": aaguid,
-        "vendorId": format!("{:04x}", config.usb.vendor_id),
-        "productId": format!("{:04x}", config.usb.product_id),
-        "serial": config.usb.serial,
-        "productName": config.usb.name,
-        "state": config.state.as_ref().map(|p| p.display().to_string()),
-    })
+    crate::registry::DeviceFacts {
+        transport,
+        address,
+        aaguid,
+        vendor_id: format!("{:04x}", config.usb.vendor_id),
+        product_id: format!("{:04x}", config.usb.product_id),
+        serial: config.usb.serial.clone(),
+        product_name: config.usb.name.clone(),
+        state: config.state.as_ref().map(|p| p.display().to_string()),
+    }
 }

@@ -4,12 +4,13 @@
 //! and fidosim both ways. fidosim adds `rpName`, `credProtect` and `credBlob`
 //! when they are set; Chrome ignores them.
 
-use authenticator_core::config::{BackupFlags, CounterMode, DeviceConfig};
+use authenticator_core::admin::{self, AdminError, StoredCredential};
+use authenticator_core::config::{BackupFlags, DeviceConfig};
 use authenticator_core::crypto::keys::PrivateKey;
 use authenticator_core::crypto::sha256;
-use authenticator_core::store::{CounterScope, Credential, CredentialStore, StoreError, User};
+use authenticator_core::store::{Credential, CredentialStore, StoreError, User};
+use authenticator_core::{Authenticator, Env};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 
 /// The longest credential ID accepted (CTAP 2.1 §6.1 lets IDs be up to
 /// 1023 bytes).
@@ -19,50 +20,8 @@ const MAX_USER_HANDLE: usize = 64;
 /// Names are kept to 64 bytes, as the authenticator does.
 const MAX_NAME: usize = 64;
 
-/// One credential.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct CredentialJson {
-    /// The credential ID, base64.
-    pub credential_id: String,
-    /// Whether it is discoverable.
-    pub is_resident_credential: bool,
-    /// Its RP ID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rp_id: Option<String>,
-    /// Its private key: PKCS#8 DER, base64.
-    pub private_key: String,
-    /// The user handle, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_handle: Option<String>,
-    /// Its signature counter.
-    #[serde(default)]
-    pub sign_count: u32,
-    /// Its large blob, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub large_blob: Option<String>,
-    /// The BE flag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_eligibility: Option<bool>,
-    /// The BS flag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_state: Option<bool>,
-    /// The user name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-    /// The user's display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_display_name: Option<String>,
-    /// The RP's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rp_name: Option<String>,
-    /// The credProtect level (1 to 3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cred_protect: Option<u8>,
-    /// The credBlob, base64.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cred_blob: Option<String>,
-}
+/// One credential, as the control API reads and writes it.
+pub use fidosim_control_api::Credential as CredentialJson;
 
 /// Why a request about credentials failed; maps to an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +62,34 @@ impl From<StoreError> for CredError {
     }
 }
 
+impl From<AdminError> for CredError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound(id) => Self::NotFound(format!(
+                "no stored credential {}; `fidosim credentials list` shows them",
+                b64(&id)
+            )),
+            AdminError::Exists(id) => Self::Conflict(format!(
+                "credential {} already exists: delete it first",
+                b64(&id)
+            )),
+            AdminError::UserHasCredential { rp_id, existing } => Self::Conflict(format!(
+                "{rp_id} already has a discoverable credential for this user handle ({}): delete it first",
+                b64(&existing)
+            )),
+            AdminError::DuplicateInRequest(id) => Self::Invalid(format!(
+                "credential {} appears twice in the request",
+                b64(&id)
+            )),
+            AdminError::CountersAlwaysZero => Self::Conflict(
+                "this device's counters are always zero (counter mode zero); there is nothing to set"
+                    .into(),
+            ),
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Standard base64 for output.
 pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -132,24 +119,16 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
-/// The counter a credential's signatures use on a device with `config`.
-pub fn counter_scope(config: &DeviceConfig, id: &[u8]) -> CounterScope {
-    match config.counter_mode {
-        CounterMode::Global => CounterScope::Global,
-        _ => CounterScope::Credential(sha256(id)),
-    }
-}
-
-/// A stored credential as JSON.
+/// A stored credential (as [`admin::list`] reports it) as JSON.
 pub fn to_json(
-    c: &Credential,
+    stored: &StoredCredential,
     config: &DeviceConfig,
-    store: &dyn CredentialStore,
 ) -> Result<CredentialJson, CredError> {
-    let sign_count = match config.counter_mode {
-        CounterMode::AlwaysZero => 0,
-        _ => store.counter(counter_scope(config, &c.id))?,
-    };
+    let StoredCredential {
+        credential: c,
+        sign_count,
+    } = stored;
+    let sign_count = *sign_count;
     let key = c
         .key
         .to_pkcs8_der()
@@ -178,7 +157,7 @@ pub fn from_json(
     j: &CredentialJson,
     config: &DeviceConfig,
     now_ms: u64,
-) -> Result<(Credential, u32), CredError> {
+) -> Result<StoredCredential, CredError> {
     let id = unb64("credentialId", &j.credential_id)?;
     if id.is_empty() || id.len() > MAX_ID {
         return Err(CredError::Invalid(format!(
@@ -271,50 +250,25 @@ pub fn from_json(
         created_ms: now_ms,
         id,
     };
-    Ok((credential, j.sign_count))
+    Ok(StoredCredential {
+        credential,
+        sign_count: j.sign_count,
+    })
 }
 
-/// Imports a checked credential: refuses an ID that exists, and a
-/// discoverable credential whose RP and user handle already have one.
-pub fn import(
-    store: &mut dyn CredentialStore,
+/// Every credential of `list` from JSON, checked; the first defect is
+/// the error.
+pub fn from_json_all(
+    list: &[CredentialJson],
     config: &DeviceConfig,
-    credential: Credential,
-    sign_count: u32,
-) -> Result<(), CredError> {
-    if store.get(&credential.id)?.is_some() {
-        return Err(CredError::Conflict(format!(
-            "credential {} already exists: delete it first",
-            b64(&credential.id)
-        )));
-    }
-    if credential.discoverable {
-        if let Some(other) =
-            store.discoverable_for_user(&credential.rp_id_hash, &credential.user.id)?
-        {
-            return Err(CredError::Conflict(format!(
-                "{} already has a discoverable credential for this user handle ({}): delete it first",
-                credential.rp_id,
-                b64(&other.id)
-            )));
-        }
-    }
-    let scope = counter_scope(config, &credential.id);
-    let id = credential.id.clone();
-    store.save(credential, None, sign_count)?;
-    if scope == CounterScope::Global {
-        // A global counter never moves back because of an import.
-        let current = store.counter(scope)?;
-        store.set_counter(scope, current.max(sign_count))?;
-    } else {
-        store.set_counter(CounterScope::Credential(sha256(&id)), sign_count)?;
-    }
-    Ok(())
+    now_ms: u64,
+) -> Result<Vec<StoredCredential>, CredError> {
+    list.iter().map(|j| from_json(j, config, now_ms)).collect()
 }
 
-/// Imports credentials all or nothing: every one is checked first (and an
-/// ID given twice is refused), then each is imported, and a failure takes
-/// the ones already imported out again. The imported IDs, in order.
+/// Imports credentials into a store all or nothing ([`admin::import`]):
+/// every one is checked first, an ID given twice is refused, and a failure
+/// takes the ones already imported out again. The imported IDs, in order.
 /// `imported` hears of each one as it is stored (progress).
 pub fn import_all(
     store: &mut dyn CredentialStore,
@@ -323,32 +277,18 @@ pub fn import_all(
     now_ms: u64,
     imported: &mut dyn FnMut(&[u8]),
 ) -> Result<Vec<Vec<u8>>, CredError> {
-    let checked = list
-        .iter()
-        .map(|j| from_json(j, config, now_ms))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut seen = std::collections::HashSet::new();
-    for (c, _) in &checked {
-        if !seen.insert(c.id.clone()) {
-            return Err(CredError::Invalid(format!(
-                "credential {} appears twice in the request",
-                b64(&c.id)
-            )));
-        }
-    }
-    let mut done: Vec<Vec<u8>> = Vec::new();
-    for (c, count) in checked {
-        let id = c.id.clone();
-        if let Err(e) = import(store, config, c, count) {
-            for id in &done {
-                let _ = store.delete(id);
-            }
-            return Err(e);
-        }
-        imported(&id);
-        done.push(id);
-    }
-    Ok(done)
+    let checked = from_json_all(list, config, now_ms)?;
+    Ok(admin::import(store, config, checked, imported)?)
+}
+
+/// Imports credentials into a running authenticator, all or nothing
+/// ([`Authenticator::import_credentials`]), created now by its clock.
+pub fn import_into<E: Env>(
+    a: &mut Authenticator<E>,
+    list: &[CredentialJson],
+) -> Result<Vec<Vec<u8>>, CredError> {
+    let checked = from_json_all(list, a.config(), a.env().now_ms())?;
+    Ok(a.import_credentials(checked)?)
 }
 
 #[cfg(test)]
@@ -385,21 +325,31 @@ mod tests {
         let config = DeviceConfig::default();
         let mut store = MemoryStore::default();
         let j = sample(true);
-        let (c, n) = from_json(&j, &config, 0).unwrap();
-        import(&mut store, &config, c, n).unwrap();
-        let stored = store.get(&[1, 2, 3, 4]).unwrap().unwrap();
-        assert_eq!(to_json(&stored, &config, &store).unwrap(), j);
+        import_all(
+            &mut store,
+            &config,
+            std::slice::from_ref(&j),
+            0,
+            &mut |_| {},
+        )
+        .unwrap();
+        let stored = admin::get(&store, &config, &[1, 2, 3, 4]).unwrap();
+        assert_eq!(to_json(&stored, &config).unwrap(), j);
         // The same again clashes, by ID and by user handle.
-        let (c, n) = from_json(&j, &config, 0).unwrap();
         assert!(matches!(
-            import(&mut store, &config, c, n),
+            import_all(
+                &mut store,
+                &config,
+                std::slice::from_ref(&j),
+                0,
+                &mut |_| {}
+            ),
             Err(CredError::Conflict(_))
         ));
         let mut other = j.clone();
         other.credential_id = b64(&[9]);
-        let (c, n) = from_json(&other, &config, 0).unwrap();
         assert!(matches!(
-            import(&mut store, &config, c, n),
+            import_all(&mut store, &config, &[other], 0, &mut |_| {}),
             Err(CredError::Conflict(m)) if m.contains("user handle")
         ));
     }
@@ -460,6 +410,9 @@ mod tests {
         let mut j = sample(false);
         j.credential_id = b64url(&[0xfb, 0xff]);
         j.user_handle = None;
-        assert_eq!(from_json(&j, &config, 0).unwrap().0.id, vec![0xfb, 0xff]);
+        assert_eq!(
+            from_json(&j, &config, 0).unwrap().credential.id,
+            vec![0xfb, 0xff]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The event log beside a state file: every event of the device as a JSON
 //! line, private to its owner, rotated at a size limit.
 
-use uhid_device::presence::Shared;
+use uhid_device::presence::{Notice, Shared};
 
 /// Appends every event of `shared` to `path` (JSON lines), beside the state
 /// file.
@@ -66,7 +66,7 @@ pub(crate) fn log_events(shared: &Shared, path: std::path::PathBuf) {
             let line = match events.recv().await {
                 Ok(e) => e.to_string(),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    serde_json::json!({ "type": "events.lost", "count": n }).to_string()
+                    Notice::EventsLost { count: n }.to_string()
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };

@@ -5,12 +5,32 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 use uhid_device::device::Control;
 use uhid_device::presence::Shared;
 
 use crate::config::RunConfig;
+
+/// What a device's status says that does not change while it runs.
+#[derive(Debug, Clone)]
+pub struct DeviceFacts {
+    /// `uhid` or `udp`.
+    pub transport: &'static str,
+    /// The uhid path or the bound UDP address.
+    pub address: String,
+    /// The AAGUID as a UUID.
+    pub aaguid: String,
+    /// USB vendor ID, 4 hex digits.
+    pub vendor_id: String,
+    /// USB product ID, 4 hex digits.
+    pub product_id: String,
+    /// USB serial number.
+    pub serial: String,
+    /// USB product name.
+    pub product_name: String,
+    /// The state file; `None` when in memory.
+    pub state: Option<String>,
+}
 
 /// What the API knows of a running device.
 #[derive(Clone)]
@@ -22,7 +42,7 @@ pub struct DeviceHandle {
     /// Its virtual user, faults and events.
     pub shared: Arc<Shared>,
     /// Fixed facts for `status`: transport, USB identity, state file.
-    pub info: Value,
+    pub info: DeviceFacts,
     /// The settings it was started with (clones start from them).
     pub run: RunConfig,
     /// The task running it.

@@ -18,7 +18,7 @@ use authenticator_core::Authenticator;
 use tokio::sync::mpsc;
 
 use crate::faults::{Fault, FaultKind, Origin};
-use crate::presence::{DaemonEnv, Shared};
+use crate::presence::{DaemonEnv, EventKind, Shared};
 use crate::udp::UdpTransport;
 use crate::uhid::UhidTransport;
 use fidosim_ctaphid::packet::Report;
@@ -144,7 +144,7 @@ pub async fn run(
         .spawn(move || worker(authenticator, worker_shared, job_rx, done_tx))?;
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    shared.emit("device.plugged", serde_json::json!({}));
+    shared.emit(EventKind::DevicePlugged);
 
     let result = loop {
         let deadline = hid
@@ -177,7 +177,7 @@ pub async fn run(
                     // Abandon a running request: its channel no longer exists.
                     shared.cancelled_txn.store(shared.current_txn.load(Ordering::SeqCst), Ordering::SeqCst);
                     let _ = job_tx.send(Job::PowerCycle);
-                    shared.emit("device.replugged", serde_json::json!({}));
+                    shared.emit(EventKind::DeviceReplugged);
                     Vec::new()
                 }
                 Some(Control::Exec(f)) => {
@@ -218,7 +218,7 @@ pub async fn run(
     transport.close();
     drop(job_tx);
     let _ = worker.join();
-    shared.emit("device.unplugged", serde_json::json!({}));
+    shared.emit(EventKind::DeviceUnplugged);
     result
 }
 
@@ -280,10 +280,10 @@ fn worker(
         shared.current_txn.store(0, Ordering::SeqCst);
         let (command, status) = describe(&req, &response);
         if response.first().is_some_and(|&b| b != 0) && cmd == Command::Cbor {
-            shared.emit(
-                "ctap.error",
-                serde_json::json!({ "command": command, "status": status.to_string() }),
-            );
+            shared.emit(EventKind::CtapError {
+                command: command.to_owned(),
+                status: status.clone(),
+            });
         }
         tracing::info!(
             command,
@@ -328,14 +328,11 @@ fn serve(
                 fault = %f.to_json(),
                 "fault fired"
             );
-            shared.emit(
-                "fault.fired",
-                serde_json::json!({
-                    "fault": f.to_json(),
-                    "command": origin.name(),
-                    "channel": format!("{:08x}", req.cid),
-                }),
-            );
+            shared.emit(EventKind::FaultFired {
+                fault: f.to_json(),
+                command: origin.name(),
+                channel: format!("{:08x}", req.cid),
+            });
         }
     };
 

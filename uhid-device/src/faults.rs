@@ -26,7 +26,8 @@ use std::sync::Mutex;
 use authenticator_core::cbor::{self, Value};
 use authenticator_core::wire::Command as CtapCommand;
 use authenticator_core::StatusCode;
-use serde_json::{json, Map, Value as Json};
+use fidosim_control_api::fault as api;
+use serde_json::{Map, Value as Json};
 
 /// The longest `delay` (10 minutes, like the presence delays).
 pub const MAX_DELAY_MS: u64 = 600_000;
@@ -189,40 +190,41 @@ pub const KINDS: &str = "status, zeroSignature, corruptSignature, clearUp, clear
     keepaliveStorm, channelBusy";
 
 impl FaultKind {
-    fn name(&self) -> &'static str {
+    /// The control API's form, parameters filled in.
+    pub fn to_api(&self) -> api::FaultKind {
+        use api::FaultKind as A;
         match self {
-            Self::Status(_) => "status",
-            Self::Mutate(m) => match m {
-                Mutation::ZeroSignature => "zeroSignature",
-                Mutation::CorruptSignature => "corruptSignature",
-                Mutation::ClearUp => "clearUp",
-                Mutation::ClearUv => "clearUv",
-                Mutation::WrongRpIdHash(_) => "wrongRpIdHash",
-                Mutation::TrailingBytes(_) => "trailingBytes",
-                Mutation::CounterRollback(_) => "counterRollback",
-                Mutation::NonCanonical(_) => "nonCanonicalCbor",
+            Self::Status(s) => A::Status {
+                status: api::StatusByte::Code(*s),
             },
-            Self::Delay(_) => "delay",
-            Self::Drop => "drop",
-            Self::KeepaliveStorm(_) => "keepaliveStorm",
-            Self::ChannelBusy => "channelBusy",
-        }
-    }
-
-    fn params(&self) -> Json {
-        match self {
-            Self::Status(s) => json!({ "status": s }),
-            Self::Mutate(Mutation::WrongRpIdHash(Some(rp))) => json!({ "rpId": rp }),
-            Self::Mutate(Mutation::TrailingBytes(n)) => json!({ "count": n }),
-            Self::Mutate(Mutation::CounterRollback(Rollback::To(v))) => json!({ "signCount": v }),
-            Self::Mutate(Mutation::CounterRollback(Rollback::Back(v))) => json!({ "back": v }),
-            Self::Mutate(Mutation::NonCanonical(f)) => json!({ "form": match f {
-                NonCanonical::KeyOrder => "keyOrder",
-                NonCanonical::LongInteger => "longInteger",
-            }}),
-            Self::Delay(ms) => json!({ "ms": ms }),
-            Self::KeepaliveStorm(n) => json!({ "count": n }),
-            _ => json!({}),
+            Self::Mutate(m) => match m {
+                Mutation::ZeroSignature => A::ZeroSignature {},
+                Mutation::CorruptSignature => A::CorruptSignature {},
+                Mutation::ClearUp => A::ClearUp {},
+                Mutation::ClearUv => A::ClearUv {},
+                Mutation::WrongRpIdHash(rp) => A::WrongRpIdHash { rp_id: rp.clone() },
+                Mutation::TrailingBytes(n) => A::TrailingBytes {
+                    count: Some(u32::try_from(*n).unwrap_or(u32::MAX)),
+                },
+                Mutation::CounterRollback(Rollback::To(v)) => A::CounterRollback {
+                    sign_count: Some(*v),
+                    back: None,
+                },
+                Mutation::CounterRollback(Rollback::Back(v)) => A::CounterRollback {
+                    sign_count: None,
+                    back: Some(*v),
+                },
+                Mutation::NonCanonical(f) => A::NonCanonicalCbor {
+                    form: Some(match f {
+                        NonCanonical::KeyOrder => api::NonCanonicalForm::KeyOrder,
+                        NonCanonical::LongInteger => api::NonCanonicalForm::LongInteger,
+                    }),
+                },
+            },
+            Self::Delay(ms) => A::Delay { ms: *ms },
+            Self::Drop => A::Drop {},
+            Self::KeepaliveStorm(n) => A::KeepaliveStorm { count: Some(*n) },
+            Self::ChannelBusy => A::ChannelBusy {},
         }
     }
 
@@ -260,17 +262,21 @@ pub struct Fault {
 }
 
 impl Fault {
-    /// The control API's JSON form: `{id, command, kind, params, sticky,
+    /// The control API's form: `{id, command, kind, params, sticky,
     /// fired}`.
+    pub fn to_api(&self) -> api::Fault {
+        api::Fault {
+            id: self.id,
+            command: self.spec.target.name().to_owned(),
+            kind: self.spec.kind.to_api(),
+            sticky: self.spec.sticky,
+            fired: self.fired,
+        }
+    }
+
+    /// [`Fault::to_api`] as JSON.
     pub fn to_json(&self) -> Json {
-        json!({
-            "id": self.id,
-            "command": self.spec.target.name(),
-            "kind": self.spec.kind.name(),
-            "params": self.spec.kind.params(),
-            "sticky": self.spec.sticky,
-            "fired": self.fired,
-        })
+        serde_json::to_value(self.to_api()).unwrap_or(Json::Null)
     }
 
     fn applies_to(&self, origin: Origin) -> bool {

@@ -2,6 +2,7 @@
 
 use super::*;
 use authenticator_core::cbor::MapBuilder;
+use serde_json::json;
 
 const RP_HASH: [u8; 32] = [0x11; 32];
 
@@ -447,7 +448,7 @@ fn kinds_apply_only_where_they_can() {
         faults
             .fire(o, |_| true)
             .iter()
-            .map(|f| f.spec.kind.name())
+            .map(|f| f.spec.kind.to_api().name())
             .collect::<Vec<_>>()
     };
     // A status answers CTAP2 requests only; mutations need a response
@@ -480,4 +481,94 @@ fn origins_have_names() {
     assert_eq!(MC.name(), "makeCredential");
     assert_eq!(Origin::U2f.name(), "u2f");
     assert_eq!(Origin::Ctap2(0x77).name(), "0x77");
+}
+
+/// What a typed client sends is what the daemon reads: every kind, built
+/// from the command line's texts, goes through the API's JSON and comes
+/// back in the answer as the same kind with its defaults filled in.
+#[test]
+fn typed_requests_round_trip() {
+    use fidosim_control_api::fault::{self as api, FaultKind as K};
+    let texts = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    type Texts = Vec<(String, String)>;
+    let cases: Vec<(&str, Texts, K)> = vec![
+        (
+            "status",
+            texts(&[("status", "CTAP2_ERR_OPERATION_DENIED")]),
+            K::Status {
+                status: api::StatusByte::Code(0x27),
+            },
+        ),
+        (
+            "status",
+            texts(&[("status", "0x2e")]),
+            K::Status {
+                status: api::StatusByte::Code(0x2e),
+            },
+        ),
+        ("zeroSignature", vec![], K::ZeroSignature {}),
+        ("corruptSignature", vec![], K::CorruptSignature {}),
+        ("clearUp", vec![], K::ClearUp {}),
+        ("clearUv", vec![], K::ClearUv {}),
+        ("wrongRpIdHash", vec![], K::WrongRpIdHash { rp_id: None }),
+        (
+            "wrongRpIdHash",
+            texts(&[("rpId", "evil.example")]),
+            K::WrongRpIdHash {
+                rp_id: Some("evil.example".into()),
+            },
+        ),
+        ("trailingBytes", vec![], K::TrailingBytes { count: Some(4) }),
+        (
+            "counterRollback",
+            texts(&[("back", "3")]),
+            K::CounterRollback {
+                sign_count: None,
+                back: Some(3),
+            },
+        ),
+        (
+            "counterRollback",
+            vec![],
+            K::CounterRollback {
+                sign_count: Some(0),
+                back: None,
+            },
+        ),
+        (
+            "nonCanonicalCbor",
+            texts(&[("form", "longInteger")]),
+            K::NonCanonicalCbor {
+                form: Some(api::NonCanonicalForm::LongInteger),
+            },
+        ),
+        ("delay", texts(&[("ms", "250")]), K::Delay { ms: 250 }),
+        ("drop", vec![], K::Drop {}),
+        (
+            "keepaliveStorm",
+            vec![],
+            K::KeepaliveStorm { count: Some(100) },
+        ),
+        ("channelBusy", vec![], K::ChannelBusy {}),
+    ];
+    for (kind, params, want) in cases {
+        let request = api::FaultRequest {
+            command: "any".into(),
+            kind: K::from_texts(kind, &params).unwrap(),
+            sticky: true,
+        };
+        let wire = serde_json::to_value(&request).unwrap();
+        let spec = FaultSpec::from_json(&wire).unwrap_or_else(|e| panic!("{wire}: {e}"));
+        let faults = Faults::default();
+        let answer = faults.add(spec).unwrap().to_api();
+        assert_eq!(answer.kind, want, "{wire}");
+        // The answer reads back as it was written.
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(serde_json::from_value::<api::Fault>(json).unwrap(), answer);
+    }
 }

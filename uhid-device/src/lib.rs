@@ -10,10 +10,12 @@
 //! The framing (`fidosim-ctaphid`) is pure (packets in, actions out, time
 //! passed in); the transports in [`uhid`] and [`udp`] are the only code
 //! that touches file descriptors and sockets. [`device`] runs one key's
-//! worker, [`presence`] the virtual user, [`faults`] the injected faults.
+//! worker, [`presence`] the virtual user, the shared state, the event bus
+//! and the authenticator's environment, [`faults`] the injected faults.
 //!
-//! Depends on `authenticator-core` and `fidosim-ctaphid`; never on the
-//! durable store, the control plane or the CLI.
+//! Depends on `authenticator-core`, `fidosim-ctaphid` and
+//! `fidosim-control-api` (the events it publishes); never on the durable
+//! store, the control plane's server or the CLI.
 
 pub mod device;
 pub mod faults;

@@ -1,6 +1,7 @@
 //! `fidosim counters …`: signature counters.
 
 use super::*;
+use authenticator_core::admin::{self, AdminError};
 
 pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error> {
     let (id, value) = match cmd {
@@ -12,56 +13,46 @@ pub(crate) async fn counters(a: ClientArgs, cmd: CounterCmd) -> Result<(), Error
                         .into(),
                 ));
             }
-            let mut body = json!({ "mode": mode });
-            if let Some(o) = overflow {
-                body["overflow"] = json!(o);
-            }
-            let v = call(
-                &Target::of(&a)?,
-                Method::PUT,
-                &format!("/v1/devices/{}/counter-mode", a.dev()),
-                Some(body),
-            )
-            .await?;
+            let change = api::CounterModeChange {
+                mode: Some(mode),
+                overflow,
+            };
+            let v = client(&a)?
+                .set_counter_mode(a.dev(), &change)
+                .await
+                .map_err(failed)?;
             output(
                 &a,
-                &v,
+                &to_json(&v),
                 &format!(
                     "counters of {}: {}, {} at 2^32-1",
                     a.dev(),
-                    s(&v["mode"]),
-                    s(&v["overflow"])
+                    v.mode,
+                    v.overflow
                 ),
             );
             return Ok(());
         }
     };
     if let Some(path) = a.state.clone() {
+        // The default settings: one counter per credential.
         let bytes = parse_id(&id)?;
         let mut store = open_offline(&path, false)?;
-        if store.get(&bytes).ok().flatten().is_none() {
-            return Err(not_in_file(&id, &path));
-        }
-        let scope = creds::counter_scope(&DeviceConfig::default(), &bytes);
-        store
-            .set_counter(scope, value)
-            .map_err(|e| file_failed("write", &path, &e))?;
+        admin::set_sign_count(&mut store, &DeviceConfig::default(), &bytes, value).map_err(
+            |e| match e {
+                AdminError::NotFound(_) => not_in_file(&id, &path),
+                AdminError::Store(e) => file_failed("write", &path, &e),
+                other => Error::Runtime(creds::CredError::from(other).to_string()),
+            },
+        )?;
         let v = json!({ "credentialId": creds::b64(&bytes), "signCount": value });
         output(&a, &v, &format!("counter of {id} set to {value}"));
         return Ok(());
     }
-    let t = Target::of(&a)?;
-    let v = call(
-        &t,
-        Method::PUT,
-        &format!(
-            "/v1/devices/{}/credentials/{}/counter",
-            a.dev(),
-            id_path(&id)?
-        ),
-        Some(json!({ "signCount": value })),
-    )
-    .await?;
-    output(&a, &v, &format!("counter of {id} set to {value}"));
+    let v = client(&a)?
+        .set_counter(a.dev(), &id_path(&id)?, value)
+        .await
+        .map_err(failed)?;
+    output(&a, &to_json(&v), &format!("counter of {id} set to {value}"));
     Ok(())
 }

@@ -2,8 +2,9 @@
 //! (with `--state FILE`) on a state file.
 
 use super::*;
+use authenticator_core::admin::{self, AdminError};
 
-fn credential_rows(list: &[Value]) {
+fn credential_rows(list: &[CredentialJson]) {
     let mut rows = vec![vec![
         "CREDENTIAL ID".to_owned(),
         "RP".into(),
@@ -11,16 +12,17 @@ fn credential_rows(list: &[Value]) {
         "RESIDENT".into(),
         "COUNTER".into(),
     ]];
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     for c in list {
-        let id = creds::unb64("", c["credentialId"].as_str().unwrap_or(""))
+        let id = creds::unb64("", &c.credential_id)
             .map(|b| creds::b64url(&b))
             .unwrap_or_default();
         rows.push(vec![
             id,
-            s(&c["rpId"]),
-            s(&c["userName"]),
-            s(&c["isResidentCredential"]),
-            s(&c["signCount"]),
+            or_dash(&c.rp_id),
+            or_dash(&c.user_name),
+            c.is_resident_credential.to_string(),
+            c.sign_count.to_string(),
         ]);
     }
     table(&rows);
@@ -65,125 +67,128 @@ pub(crate) async fn credentials(a: ClientArgs, cmd: CredentialCmd) -> Result<(),
     if let Some(path) = a.state.clone() {
         return offline_credentials(&a, path, cmd);
     }
-    let t = Target::of(&a)?;
-    let base = format!("/v1/devices/{}/credentials", a.dev());
+    let c = client(&a)?;
+    let dev = a.dev();
     match cmd {
         CredentialCmd::List => {
-            let v = call(&t, Method::GET, &base, None).await?;
+            let list = c.credentials(dev).await.map_err(failed)?;
             if a.json {
-                print_json(&v);
+                print_json(&to_json(&list));
             } else {
-                credential_rows(v.as_array().map(Vec::as_slice).unwrap_or_default());
+                credential_rows(&list);
             }
         }
         CredentialCmd::Show { id } | CredentialCmd::Export { id: Some(id) } => {
-            let v = call(&t, Method::GET, &format!("{base}/{}", id_path(&id)?), None).await?;
-            print_json(&v);
+            let one = c.credential(dev, &id_path(&id)?).await.map_err(failed)?;
+            print_json(&to_json(&one));
         }
         CredentialCmd::Export { id: None } => {
-            print_json(&call(&t, Method::GET, &base, None).await?);
+            print_json(&to_json(&c.credentials(dev).await.map_err(failed)?));
         }
         CredentialCmd::Import { file } => {
-            let body = read_input(&file)?;
+            let items = parse_import(&file, read_input(&file)?)?;
             // One request: the daemon answers when all are stored (or none).
-            let many = body.as_array().map_or(0, Vec::len);
+            let many = items.len();
             let progress = announce(
                 "credentials import",
                 many,
-                format!("sending {many} credentials to {}", a.dev()),
+                format!("sending {many} credentials to {dev}"),
             );
-            let v = call(&t, Method::POST, &base, Some(body)).await;
+            let v = c.import(dev, &api::CredentialImport::Many(items)).await;
             settle(
                 progress,
                 &format!("{many} credentials"),
                 v.is_ok(),
                 "imported",
             );
-            let v = v?;
-            let n = v["imported"].as_array().map_or(0, Vec::len);
+            let v = v.map_err(failed)?;
             output(
                 &a,
-                &v,
-                &format!("imported {n} credential(s) into {}", a.dev()),
+                &to_json(&v),
+                &format!("imported {} credential(s) into {dev}", v.imported.len()),
             );
         }
         CredentialCmd::Delete { id } => {
-            let v = call(
-                &t,
-                Method::DELETE,
-                &format!("{base}/{}", id_path(&id)?),
-                None,
-            )
-            .await?;
-            output(&a, &v, &format!("deleted {id}"));
+            let v = c
+                .delete_credential(dev, &id_path(&id)?)
+                .await
+                .map_err(failed)?;
+            output(&a, &to_json(&v), &format!("deleted {id}"));
         }
         CredentialCmd::Clear => {
-            let v = call(&t, Method::DELETE, &base, None).await?;
+            let v = c.clear_credentials(dev).await.map_err(failed)?;
             output(
                 &a,
-                &v,
-                &format!("deleted {} credential(s)", s(&v["deleted"])),
+                &to_json(&v),
+                &format!("deleted {} credential(s)", v.deleted),
             );
         }
     }
     Ok(())
 }
 
+/// The credentials of an import file: one object, or an array of them.
+fn parse_import(file: &str, body: Value) -> Result<Vec<CredentialJson>, Error> {
+    // Read as the one form the JSON has, so that the message names the
+    // field at fault.
+    let items = match body {
+        Value::Array(_) => serde_json::from_value(body),
+        other => serde_json::from_value(other).map(|c| vec![c]),
+    };
+    match items {
+        Ok(v) => Ok(v),
+        Err(e) => Err(Error::Runtime(format!(
+            "{}: not a credential ({e}); give Chrome DevTools' WebAuthn.Credential shape (credentialId, isResidentCredential, rpId, privateKey, …), as `fidosim credentials export` writes",
+            source_name(file)
+        ))),
+    }
+}
+
 /// Credential commands on a state file, without a daemon (the file must
-/// not be in use). The device settings are the defaults.
+/// not be in use). The device settings are the defaults; the operations
+/// are the authenticator's own ([`authenticator_core::admin`]).
 fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Result<(), Error> {
     let create = matches!(cmd, CredentialCmd::Import { .. });
-    let mut store = open_offline(&path, create)?;
+    let mut file = open_offline(&path, create)?;
+    let store: &mut dyn CredentialStore = &mut file;
     let config = DeviceConfig::default();
     let rt = |e: creds::CredError| Error::Runtime(e.to_string());
-    let list = |store: &DurableStore| -> Result<Vec<CredentialJson>, Error> {
-        store
-            .all_stored()
-            .map_err(|e| file_failed("read", &path, &e))?
-            .iter()
-            .map(|c| creds::to_json(c, &config, store).map_err(rt))
-            .collect()
+    let failed = |what: &str, e: AdminError| match e {
+        AdminError::Store(e) => file_failed(what, &path, &e),
+        other => rt(other.into()),
     };
-    let find = |store: &DurableStore, id: &str| -> Result<CredentialJson, Error> {
-        let bytes = parse_id(id)?;
-        let c = store
-            .get(&bytes)
-            .ok()
-            .flatten()
-            .ok_or_else(|| not_in_file(id, &path))?;
-        creds::to_json(&c, &config, store).map_err(rt)
+    let list = |store: &dyn CredentialStore| -> Result<Vec<CredentialJson>, Error> {
+        admin::list(store, &config)
+            .map_err(|e| failed("read", e))?
+            .iter()
+            .map(|c| creds::to_json(c, &config).map_err(rt))
+            .collect()
     };
     match cmd {
         CredentialCmd::List => {
-            let v = json!(list(&store)?);
+            let list = list(store)?;
             if a.json {
-                print_json(&v);
+                print_json(&to_json(&list));
             } else {
-                credential_rows(v.as_array().map(Vec::as_slice).unwrap_or_default());
+                credential_rows(&list);
             }
         }
         CredentialCmd::Show { id } | CredentialCmd::Export { id: Some(id) } => {
-            print_json(&json!(find(&store, &id)?));
-        }
-        CredentialCmd::Export { id: None } => print_json(&json!(list(&store)?)),
-        CredentialCmd::Import { file } => {
-            let body = read_input(&file)?;
-            let items: Vec<CredentialJson> = match body {
-                Value::Array(_) => serde_json::from_value(body),
-                other => serde_json::from_value(other).map(|c| vec![c]),
-            }
-            .map_err(|e| {
-                Error::Runtime(format!(
-                    "{}: not a credential ({e}); give Chrome DevTools' WebAuthn.Credential shape (credentialId, isResidentCredential, rpId, privateKey, …), as `fidosim credentials export` writes",
-                    source_name(&file)
-                ))
+            let one = admin::get(store, &config, &parse_id(&id)?).map_err(|e| match e {
+                AdminError::NotFound(_) => not_in_file(&id, &path),
+                other => failed("read", other),
             })?;
+            print_json(&json!(creds::to_json(&one, &config).map_err(rt)?));
+        }
+        CredentialCmd::Export { id: None } => print_json(&json!(list(store)?)),
+        CredentialCmd::Import { file } => {
+            let items = parse_import(&file, read_input(&file)?)?;
             let mut progress = (items.len() >= MANY).then(|| {
                 let mut p = Progress::coarse("credentials import", items.len());
                 p.start("importing");
                 p
             });
-            let result = creds::import_all(&mut store, &config, &items, 0, &mut |id| {
+            let result = creds::import_all(store, &config, &items, 0, &mut |id| {
                 if let Some(p) = progress.as_mut() {
                     p.done(&creds::b64(id), "imported");
                     p.start("importing");
@@ -204,27 +209,18 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
             );
         }
         CredentialCmd::Delete { id } => {
-            let bytes = parse_id(&id)?;
-            let gone = store
-                .delete(&bytes)
-                .map_err(|e| file_failed("write", &path, &e))?;
-            if !gone {
-                return Err(not_in_file(&id, &path));
-            }
+            admin::delete(store, &parse_id(&id)?).map_err(|e| match e {
+                AdminError::NotFound(_) => not_in_file(&id, &path),
+                other => failed("write", other),
+            })?;
             output(a, &json!({ "deleted": id }), &format!("deleted {id}"));
         }
         CredentialCmd::Clear => {
-            let all = list(&store)?;
-            for c in &all {
-                let bytes = creds::unb64("", &c.credential_id).map_err(rt)?;
-                store
-                    .delete(&bytes)
-                    .map_err(|e| file_failed("write", &path, &e))?;
-            }
+            let n = admin::clear(store).map_err(|e| failed("write", e))?;
             output(
                 a,
-                &json!({ "deleted": all.len() }),
-                &format!("deleted {} credential(s)", all.len()),
+                &json!({ "deleted": n }),
+                &format!("deleted {n} credential(s)"),
             );
         }
     }

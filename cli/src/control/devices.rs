@@ -3,12 +3,12 @@
 use super::*;
 
 pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> {
-    let t = Target::of(&a)?;
+    let c = client(&a)?;
     match cmd {
         DeviceCmd::List => {
-            let v = call(&t, Method::GET, "/v1/devices", None).await?;
+            let list = c.devices().await.map_err(failed)?;
             if a.json {
-                print_json(&v);
+                print_json(&to_json(&list));
                 return Ok(());
             }
             let mut rows = vec![vec![
@@ -19,20 +19,21 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
                 "CREDENTIALS".into(),
                 "STATE".into(),
             ]];
-            for d in v.as_array().into_iter().flatten() {
+            for d in list {
                 rows.push(vec![
-                    s(&d["name"]),
-                    s(&d["transport"]),
-                    s(&d["presence"]),
-                    s(&d["uv"]),
-                    s(&d["storedCredentials"]),
-                    s(&d["state"]),
+                    d.name,
+                    d.transport,
+                    d.presence,
+                    d.uv,
+                    d.stored_credentials
+                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                    d.state.unwrap_or_else(|| "-".to_owned()),
                 ]);
             }
             table(&rows);
         }
         DeviceCmd::Status => {
-            let v = call(&t, Method::GET, &format!("/v1/devices/{}", a.dev()), None).await?;
+            let v = to_json(&c.device(a.dev()).await.map_err(failed)?);
             if a.json {
                 print_json(&v);
                 return Ok(());
@@ -44,23 +45,11 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
             table(&rows);
         }
         DeviceCmd::Replug => {
-            let v = call(
-                &t,
-                Method::POST,
-                &format!("/v1/devices/{}/replug", a.dev()),
-                None,
-            )
-            .await?;
+            let v = to_json(&c.replug(a.dev()).await.map_err(failed)?);
             output(&a, &v, &format!("{} replugged", a.dev()));
         }
         DeviceCmd::Reset => {
-            let v = call(
-                &t,
-                Method::POST,
-                &format!("/v1/devices/{}/reset", a.dev()),
-                None,
-            )
-            .await?;
+            let v = to_json(&c.reset(a.dev()).await.map_err(failed)?);
             output(
                 &a,
                 &v,
@@ -84,27 +73,19 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
                 };
                 obj.insert(k.trim_start_matches("--").to_owned(), value);
             }
-            let v = call(
-                &t,
-                Method::POST,
-                "/v1/devices",
-                Some(json!({ "name": name, "settings": obj })),
-            )
-            .await?;
+            let add = api::AddDevice {
+                name: name.clone(),
+                settings: Some(Value::Object(obj)),
+            };
+            let d = c.add_device(&add).await.map_err(failed)?;
             output(
                 &a,
-                &v,
-                &format!("{name} is plugged in ({})", s(&v["address"])),
+                &to_json(&d),
+                &format!("{name} is plugged in ({})", d.address),
             );
         }
         DeviceCmd::Remove => {
-            let v = call(
-                &t,
-                Method::DELETE,
-                &format!("/v1/devices/{}", a.dev()),
-                None,
-            )
-            .await?;
+            let v = to_json(&c.remove_device(a.dev()).await.map_err(failed)?);
             output(&a, &v, &format!("{} is unplugged", a.dev()));
         }
         DeviceCmd::Clone {
@@ -113,18 +94,18 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
             counter_offset,
             clone_state,
         } => {
-            let mut body = json!({ "name": name, "counterOffset": counter_offset });
-            if !credentials.is_empty() {
-                body["credentials"] = json!(credentials);
-            }
-            if let Some(st) = clone_state {
-                body["state"] = json!(st);
-            }
+            let clone = api::CloneDevice {
+                name: name.clone(),
+                credentials: (!credentials.is_empty()).then(|| credentials.clone()),
+                counter_offset,
+                state: clone_state,
+                udp_listen: None,
+            };
             // One request; how many credentials it copies decides whether
             // it is worth a progress line.
             let many = if credentials.is_empty() {
-                let st = call(&t, Method::GET, &format!("/v1/devices/{}", a.dev()), None).await?;
-                st["storedCredentials"].as_u64().unwrap_or(0) as usize
+                let st = c.device(a.dev()).await.map_err(failed)?;
+                st.stored_credentials.unwrap_or(0)
             } else {
                 credentials.len()
             };
@@ -133,28 +114,23 @@ pub(crate) async fn devices(a: ClientArgs, cmd: DeviceCmd) -> Result<(), Error> 
                 many,
                 format!("copying {many} credentials from {} to {name}", a.dev()),
             );
-            let v = call(
-                &t,
-                Method::POST,
-                &format!("/v1/devices/{}/clone", a.dev()),
-                Some(body),
-            )
-            .await;
+            let v = c.clone_device(a.dev(), &clone).await;
             settle(
                 progress,
                 &format!("{many} credentials"),
                 v.is_ok(),
                 "cloned",
             );
-            let v = v?;
+            let d = v.map_err(failed)?;
             output(
                 &a,
-                &v,
+                &to_json(&d),
                 &format!(
                     "{name}: a clone of {} with {} credential(s), plugged in ({})",
                     a.dev(),
-                    s(&v["storedCredentials"]),
-                    s(&v["address"])
+                    d.stored_credentials
+                        .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                    d.address
                 ),
             );
         }

@@ -4,24 +4,19 @@ use super::*;
 
 /// `NAME=VALUE` of `faults add --param`: a whole number or true/false as
 /// such, anything else as a string.
-fn fault_param(p: &str) -> Result<(String, Value), Error> {
-    let (k, v) = p
-        .split_once('=')
+/// One `--param NAME=VALUE`.
+fn fault_param(p: &str) -> Result<(String, String), Error> {
+    p.split_once('=')
         .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| {
             Error::Runtime(format!(
                 "--param `{p}` is not NAME=VALUE (like status=0x27 or ms=500)"
             ))
-        })?;
-    let value = match v {
-        "true" => json!(true),
-        "false" => json!(false),
-        _ => v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)),
-    };
-    Ok((k.to_owned(), value))
+        })
 }
 
-fn fault_rows(list: &[Value]) {
+fn fault_rows(list: &[api::Fault]) {
     let mut rows = vec![vec![
         "ID".to_owned(),
         "COMMAND".into(),
@@ -31,23 +26,23 @@ fn fault_rows(list: &[Value]) {
         "FIRED".into(),
     ]];
     for f in list {
-        let params: Vec<String> = f["params"]
+        let params: Vec<String> = to_json(&f.kind)["params"]
             .as_object()
             .into_iter()
             .flatten()
             .map(|(k, v)| format!("{k}={}", s(v)))
             .collect();
         rows.push(vec![
-            s(&f["id"]),
-            s(&f["command"]),
-            s(&f["kind"]),
+            f.id.to_string(),
+            f.command.clone(),
+            f.kind.name().to_owned(),
             if params.is_empty() {
                 "-".into()
             } else {
                 params.join(" ")
             },
-            s(&f["sticky"]),
-            s(&f["fired"]),
+            f.sticky.to_string(),
+            f.fired.to_string(),
         ]);
     }
     table(&rows);
@@ -59,17 +54,17 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
             "faults live in a running daemon only; drop --state".into(),
         ));
     }
-    let t = Target::of(&a)?;
-    let base = format!("/v1/devices/{}/faults", a.dev());
+    let c = client(&a)?;
+    let dev = a.dev();
     match cmd {
         FaultCmd::List => {
-            let v = call(&t, Method::GET, &base, None).await?;
+            let list = c.faults(dev).await.map_err(failed)?;
             if a.json {
-                print_json(&v);
-            } else if v.as_array().is_none_or(Vec::is_empty) {
-                out!("no faults pending on {}", a.dev());
+                print_json(&to_json(&list));
+            } else if list.is_empty() {
+                out!("no faults pending on {dev}");
             } else {
-                fault_rows(v.as_array().map(Vec::as_slice).unwrap_or_default());
+                fault_rows(&list);
             }
         }
         FaultCmd::Add {
@@ -81,10 +76,15 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
             let params = params
                 .iter()
                 .map(|p| fault_param(p))
-                .collect::<Result<serde_json::Map<_, _>, _>>()?;
-            let body =
-                json!({ "command": command, "kind": kind, "params": params, "sticky": sticky });
-            let v = call(&t, Method::POST, &base, Some(body)).await?;
+                .collect::<Result<Vec<_>, _>>()?;
+            // Each parameter is read as its kind says (a number for `ms`,
+            // text for `rpId`), so what is sent is what was meant.
+            let request = api::FaultRequest {
+                command: command.clone(),
+                kind: api::FaultKind::from_texts(&kind, &params).map_err(Error::Runtime)?,
+                sticky,
+            };
+            let f = c.add_fault(dev, &request).await.map_err(failed)?;
             let when = if sticky { "every" } else { "the next" };
             let which = if command == "any" {
                 String::new()
@@ -93,21 +93,20 @@ pub(crate) async fn faults(a: ClientArgs, cmd: FaultCmd) -> Result<(), Error> {
             };
             output(
                 &a,
-                &v,
+                &to_json(&f),
                 &format!(
-                    "fault {} added: {kind} on {when} {which}request to {}",
-                    s(&v["id"]),
-                    a.dev()
+                    "fault {} added: {kind} on {when} {which}request to {dev}",
+                    f.id
                 ),
             );
         }
         FaultCmd::Remove { id } => {
-            let v = call(&t, Method::DELETE, &format!("{base}/{id}"), None).await?;
-            output(&a, &v, &format!("removed fault {id}"));
+            let v = c.remove_fault(dev, id).await.map_err(failed)?;
+            output(&a, &to_json(&v), &format!("removed fault {id}"));
         }
         FaultCmd::Clear => {
-            let v = call(&t, Method::DELETE, &base, None).await?;
-            output(&a, &v, &format!("removed {} fault(s)", s(&v["removed"])));
+            let v = c.clear_faults(dev).await.map_err(failed)?;
+            output(&a, &to_json(&v), &format!("removed {} fault(s)", v.removed));
         }
     }
     Ok(())

@@ -7,10 +7,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use authenticator_core::{CredentialStore, DeviceConfig};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use fidosim_control_api::{self as api, Client, ClientError, Endpoint};
 use serde_json::{json, Value};
 
 use crate::args::{ClientArgs, CounterCmd, CredentialCmd, DeviceCmd, FaultCmd, PresenceCmd};
@@ -52,142 +49,39 @@ fn settle(progress: Option<Progress>, what: &str, ok: bool, verdict: &str) {
     }
 }
 
-/// Where the daemon listens.
-enum Target {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-impl Target {
-    /// The daemon the command talks to; a --device that cannot name a key
-    /// is refused here, before it becomes part of a URL.
-    fn of(a: &ClientArgs) -> Result<Self, Error> {
-        if let Some(name) = &a.device {
-            if fidosim_daemon::config::check_device_name(name).is_err() {
-                return Err(Error::Runtime(format!(
-                    "--device `{}` is not a device name (letters, digits, `.`, `_` and `-`); `fidosim devices list` shows the running keys",
-                    name.escape_debug()
-                )));
-            }
-        }
-        Ok(match &a.control {
-            Some(addr) => Self::Tcp(
-                addr.trim_start_matches("http://")
-                    .trim_end_matches('/')
-                    .to_owned(),
-            ),
-            None => Self::Unix(
-                a.socket
-                    .clone()
-                    .unwrap_or_else(fidosim_daemon::api::default_socket),
-            ),
-        })
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Unix(p) => p.display().to_string(),
-            Self::Tcp(a) => format!("http://{a}"),
+/// The daemon a command talks to; a --device that cannot name a key is
+/// refused here, before it becomes part of a URL.
+fn client(a: &ClientArgs) -> Result<Client, Error> {
+    if let Some(name) = &a.device {
+        if fidosim_daemon::config::check_device_name(name).is_err() {
+            return Err(Error::Runtime(format!(
+                "--device `{}` is not a device name (letters, digits, `.`, `_` and `-`); `fidosim devices list` shows the running keys",
+                name.escape_debug()
+            )));
         }
     }
+    Ok(Client::new(match &a.control {
+        Some(addr) => Endpoint::Tcp(
+            addr.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
+        None => Endpoint::Unix(
+            a.socket
+                .clone()
+                .unwrap_or_else(fidosim_daemon::api::default_socket),
+        ),
+    }))
 }
 
-/// A connection's send half, whichever the transport.
-async fn connect(
-    target: &Target,
-) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, Error> {
-    let unreachable = |e: std::io::Error| {
-        if let (Target::Tcp(a), std::io::ErrorKind::InvalidInput) = (target, e.kind()) {
-            return Error::Runtime(format!(
-                "--control `{a}` is not HOST:PORT; give the daemon's --control-listen address, like 127.0.0.1:8112"
-            ));
-        }
-        Error::Runtime(format!(
-            "cannot reach the fidosim daemon at {} ({}): is `fidosim run` running? Start it, or point --socket PATH (or --control ADDR) at the running one",
-            target.describe(),
-            crate::run::io_reason(&e)
-        ))
-    };
-    macro_rules! handshake {
-        ($stream:expr) => {{
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new($stream))
-                .await
-                .map_err(|e| {
-                    Error::Runtime(format!(
-                        "no HTTP answer from {} ({e}); is it a fidosim control socket? (--socket PATH or --control ADDR)",
-                        target.describe()
-                    ))
-                })?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            sender
-        }};
-    }
-    Ok(match target {
-        Target::Unix(p) => handshake!(tokio::net::UnixStream::connect(p)
-            .await
-            .map_err(unreachable)?),
-        Target::Tcp(a) => handshake!(tokio::net::TcpStream::connect(a.as_str())
-            .await
-            .map_err(unreachable)?),
-    })
+/// The command's failure, with the client's message.
+fn failed(e: ClientError) -> Error {
+    Error::Runtime(e.to_string())
 }
 
-/// One request; the answer's JSON, or the daemon's error message.
-async fn call(
-    target: &Target,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, Error> {
-    let mut sender = connect(target).await?;
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "fidosim")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(bytes)))
-        .map_err(|e| Error::Runtime(format!("cannot build the request: {e}")))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| no_answer(target, &e))?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| no_answer(target, &e))?
-        .to_bytes();
-    if status.is_success() {
-        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
-    } else {
-        Err(refused(target, status, &body))
-    }
-}
-
-/// The daemon went away before it answered in full.
-fn no_answer(target: &Target, e: &hyper::Error) -> Error {
-    Error::Runtime(format!(
-        "the daemon at {} broke off without a full answer ({e}); see its log, and try again once it runs",
-        target.describe()
-    ))
-}
-
-/// An error answer: the daemon's message (which says what to do), or a
-/// note that the answer had none.
-fn refused(target: &Target, status: hyper::StatusCode, body: &[u8]) -> Error {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    match v["error"].as_str() {
-        Some(msg) => Error::Runtime(format!("{msg} (HTTP {})", status.as_u16())),
-        None => Error::Runtime(format!(
-            "{} answered HTTP {} without a message; is it a fidosim daemon? (--socket PATH or --control ADDR)",
-            target.describe(),
-            status.as_u16()
-        )),
-    }
+/// An answer as JSON, for `--json` and the tables.
+fn to_json(v: &impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 fn print_json(v: &Value) {

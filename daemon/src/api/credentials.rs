@@ -13,16 +13,13 @@ pub(super) async fn list_credentials(
 ) -> ApiResult {
     let d = r.get(&name)?;
     let list = exec(&d, move |a| -> Result<Vec<CredentialJson>, CredError> {
-        let config = a.config().clone();
-        let store = a.env().store_ref();
-        store
-            .all_stored()?
+        a.list_credentials()?
             .iter()
-            .map(|c| creds::to_json(c, &config, &**store))
+            .map(|c| creds::to_json(c, a.config()))
             .collect()
     })
     .await??;
-    ok(json!(list))
+    ok(list)
 }
 
 pub(super) async fn show_credential(
@@ -32,28 +29,10 @@ pub(super) async fn show_credential(
     let d = r.get(&name)?;
     let id = credential_id(&id)?;
     let one = exec(&d, move |a| -> Result<CredentialJson, CredError> {
-        let config = a.config().clone();
-        let store = a.env().store_ref();
-        let c = store.get(&id)?.ok_or_else(|| not_found(&id))?;
-        creds::to_json(&c, &config, &**store)
+        creds::to_json(&a.credential(&id)?, a.config())
     })
     .await??;
-    ok(json!(one))
-}
-
-pub(super) fn not_found(id: &[u8]) -> CredError {
-    CredError::NotFound(format!(
-        "no stored credential {}; `fidosim credentials list` shows them",
-        creds::b64(id)
-    ))
-}
-
-/// One credential object, or an array of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(Box<CredentialJson>),
-    Many(Vec<CredentialJson>),
+    ok(one)
 }
 
 pub(super) async fn add_credentials(
@@ -63,9 +42,9 @@ pub(super) async fn add_credentials(
 ) -> ApiResult {
     let d = r.get(&name)?;
     let Json(body) = body?;
-    let list = match serde_json::from_value::<OneOrMany>(body) {
-        Ok(OneOrMany::One(c)) => vec![*c],
-        Ok(OneOrMany::Many(v)) => v,
+    let list = match serde_json::from_value::<api::CredentialImport>(body) {
+        Ok(api::CredentialImport::One(c)) => vec![*c],
+        Ok(api::CredentialImport::Many(v)) => v,
         Err(e) => {
             return Err(ApiError::bad(format!(
                 "expected a credential object (or an array of them) with credentialId, isResidentCredential, rpId, privateKey, …: {e}"
@@ -73,19 +52,17 @@ pub(super) async fn add_credentials(
         }
     };
     let ids = exec(&d, move |a| -> Result<Vec<String>, CredError> {
-        let config = a.config().clone();
         // Everything is checked before anything is stored.
-        let now = a.env().now_ms();
-        let ids = creds::import_all(&mut **a.env_mut().store(), &config, &list, now, &mut |_| {})?;
-        a.clear_cursors();
+        let ids = creds::import_into(a, &list)?;
         Ok(ids.iter().map(|id| creds::b64(id)).collect::<Vec<_>>())
     })
     .await??;
     for id in &ids {
-        d.shared
-            .emit("credential.imported", json!({ "credentialId": id }));
+        d.shared.emit(EventKind::CredentialImported {
+            credential_id: id.clone(),
+        });
     }
-    Ok((StatusCode::CREATED, Json(json!({ "imported": ids }))).into_response())
+    created(api::Imported { imported: ids })
 }
 
 pub(super) async fn delete_credential(
@@ -96,18 +73,15 @@ pub(super) async fn delete_credential(
     let id = credential_id(&id)?;
     let shown = creds::b64(&id);
     exec(&d, move |a| -> Result<(), CredError> {
-        let store = a.env_mut().store();
-        let c = store.get(&id)?.ok_or_else(|| not_found(&id))?;
-        store.delete(&c.id)?;
-        a.clear_cursors();
-        Ok(())
+        Ok(a.delete_credential(&id)?)
     })
     .await??;
-    d.shared.emit(
-        "credential.deleted",
-        json!({ "credentialId": shown, "by": "control" }),
-    );
-    ok(json!({ "deleted": shown }))
+    d.shared.emit(EventKind::CredentialDeleted {
+        rp_id: None,
+        credential_id: shown.clone(),
+        by: Some("control".into()),
+    });
+    ok(api::Deleted { deleted: shown })
 }
 
 pub(super) async fn clear_credentials(
@@ -116,29 +90,19 @@ pub(super) async fn clear_credentials(
 ) -> ApiResult {
     let d = r.get(&name)?;
     let n = exec(&d, move |a| -> Result<usize, CredError> {
-        let store = a.env_mut().store();
-        let all = store.all_stored()?;
-        for c in &all {
-            store.delete(&c.id)?;
-        }
-        a.clear_cursors();
-        Ok(all.len())
+        Ok(a.clear_credentials()?)
     })
     .await??;
-    d.shared.emit("credentials.cleared", json!({ "count": n }));
-    ok(json!({ "deleted": n }))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CounterBody {
-    sign_count: u32,
+    d.shared.emit(EventKind::CredentialsCleared {
+        count: u64::try_from(n).unwrap_or(u64::MAX),
+    });
+    ok(api::Cleared { deleted: n })
 }
 
 pub(super) async fn set_counter(
     State(r): State<Registry>,
     UrlPath((name, id)): UrlPath<(String, String)>,
-    body: Result<Json<CounterBody>, JsonRejection>,
+    body: Result<Json<api::SetCounter>, JsonRejection>,
 ) -> ApiResult {
     let d = r.get(&name)?;
     let Json(body) = body?;
@@ -146,37 +110,23 @@ pub(super) async fn set_counter(
     let shown = creds::b64(&id);
     let value = body.sign_count;
     exec(&d, move |a| -> Result<(), CredError> {
-        let config = a.config().clone();
-        if config.counter_mode == CounterMode::AlwaysZero {
-            return Err(CredError::Conflict(
-                "this device's counters are always zero (counter mode zero); there is nothing to set"
-                    .into(),
-            ));
-        }
-        let store = a.env_mut().store();
-        store.get(&id)?.ok_or_else(|| not_found(&id))?;
-        store.set_counter(creds::counter_scope(&config, &id), value)?;
-        Ok(())
+        Ok(a.set_sign_count(&id, value)?)
     })
     .await??;
-    d.shared.emit(
-        "counter.set",
-        json!({ "credentialId": shown, "signCount": value }),
-    );
-    ok(json!({ "credentialId": shown, "signCount": value }))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CounterModeBody {
-    mode: Option<String>,
-    overflow: Option<String>,
+    d.shared.emit(EventKind::CounterSet {
+        credential_id: shown.clone(),
+        sign_count: value,
+    });
+    ok(api::CounterSet {
+        credential_id: shown,
+        sign_count: value,
+    })
 }
 
 pub(super) async fn set_counter_mode(
     State(r): State<Registry>,
     UrlPath(name): UrlPath<String>,
-    body: Result<Json<CounterModeBody>, JsonRejection>,
+    body: Result<Json<api::CounterModeChange>, JsonRejection>,
 ) -> ApiResult {
     let d = r.get(&name)?;
     let Json(body) = body?;
@@ -212,7 +162,13 @@ pub(super) async fn set_counter_mode(
     })
     .await?
     .map_err(|e| ApiError::bad(e.to_string()))?;
-    let v = json!({ "mode": mode.to_string(), "overflow": overflow.name() });
-    d.shared.emit("counter.mode", v.clone());
-    ok(v)
+    let answer = api::CounterMode {
+        mode: mode.to_string(),
+        overflow: overflow.name().to_owned(),
+    };
+    d.shared.emit(EventKind::CounterMode {
+        mode: answer.mode.clone(),
+        overflow: answer.overflow.clone(),
+    });
+    ok(answer)
 }

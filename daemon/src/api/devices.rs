@@ -8,7 +8,7 @@ pub(super) async fn list_devices(State(r): State<Registry>) -> ApiResult {
     for d in r.all() {
         out.push(status_of(&d).await?);
     }
-    ok(json!(out))
+    ok(out)
 }
 
 pub(super) async fn device_status(
@@ -23,7 +23,7 @@ pub(super) async fn replug(State(r): State<Registry>, UrlPath(name): UrlPath<Str
     d.control
         .send(Control::Replug)
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, stopped(&name)))?;
-    ok(json!({ "replugged": name }))
+    ok(api::Replugged { replugged: name })
 }
 
 pub(super) async fn reset(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
@@ -36,15 +36,7 @@ pub(super) async fn reset(State(r): State<Registry>, UrlPath(name): UrlPath<Stri
             ),
         )
     })?;
-    ok(json!({ "reset": name }))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct AddDevice {
-    name: String,
-    #[serde(default)]
-    settings: Option<Value>,
+    ok(api::Reset { reset: name })
 }
 
 async fn start(r: &Registry, config: RunConfig) -> Result<DeviceHandle, ApiError> {
@@ -66,7 +58,7 @@ async fn start(r: &Registry, config: RunConfig) -> Result<DeviceHandle, ApiError
 
 pub(super) async fn add_device(
     State(r): State<Registry>,
-    body: Result<Json<AddDevice>, JsonRejection>,
+    body: Result<Json<api::AddDevice>, JsonRejection>,
 ) -> ApiResult {
     let Json(body) = body?;
     crate::config::check_device_name(&body.name).map_err(|e| ApiError::bad(e.0))?;
@@ -74,7 +66,7 @@ pub(super) async fn add_device(
         .map_err(ApiError::bad)?;
     let config = RunConfig::from_settings(&body.name, settings).map_err(|e| ApiError::bad(e.0))?;
     let d = start(&r, config).await?;
-    Ok((StatusCode::CREATED, Json(status_of(&d).await?)).into_response())
+    created(status_of(&d).await?)
 }
 
 pub(super) async fn remove_device(
@@ -84,32 +76,13 @@ pub(super) async fn remove_device(
     let d = r.get(&name)?;
     r.remove(&name);
     d.stop().await;
-    ok(json!({ "removed": name }))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CloneBody {
-    name: String,
-    /// Credential IDs to copy; all stored credentials when absent.
-    #[serde(default)]
-    credentials: Option<Vec<String>>,
-    /// Added to each copied counter (negative: the clone lags behind).
-    #[serde(default)]
-    counter_offset: i64,
-    /// A state file for the clone; in memory when absent.
-    #[serde(default)]
-    state: Option<String>,
-    /// The clone's UDP address when the original uses UDP (default: a free
-    /// loopback port).
-    #[serde(default)]
-    udp_listen: Option<String>,
+    ok(api::Removed { removed: name })
 }
 
 pub(super) async fn clone_device(
     State(r): State<Registry>,
     UrlPath(name): UrlPath<String>,
-    body: Result<Json<CloneBody>, JsonRejection>,
+    body: Result<Json<api::CloneDevice>, JsonRejection>,
 ) -> ApiResult {
     let src = r.get(&name)?;
     let Json(body) = body?;
@@ -124,17 +97,23 @@ pub(super) async fn clone_device(
         })
         .transpose()?;
     let exported = exec(&src, move |a| -> Result<Vec<CredentialJson>, CredError> {
-        let config = a.config().clone();
-        let store = a.env().store_ref();
-        let all = store.all_stored()?;
+        let all = a.list_credentials()?;
         if let Some(ids) = &wanted {
-            if let Some(missing) = ids.iter().find(|id| !all.iter().any(|c| &c.id == *id)) {
-                return Err(not_found(missing));
+            if let Some(missing) = ids
+                .iter()
+                .find(|id| !all.iter().any(|c| &c.credential.id == *id))
+            {
+                let missing = authenticator_core::admin::AdminError::NotFound(missing.clone());
+                return Err(missing.into());
             }
         }
         all.iter()
-            .filter(|c| wanted.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-            .map(|c| creds::to_json(c, &config, &**store))
+            .filter(|c| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|ids| ids.contains(&c.credential.id))
+            })
+            .map(|c| creds::to_json(c, a.config()))
             .collect()
     })
     .await??;
@@ -162,16 +141,7 @@ pub(super) async fn clone_device(
     let n = copies.len();
     let clone = start(&r, run).await?;
     let imported = exec(&clone, move |a| -> Result<(), CredError> {
-        let config = a.config().clone();
-        let now = a.env().now_ms();
-        creds::import_all(
-            &mut **a.env_mut().store(),
-            &config,
-            &copies,
-            now,
-            &mut |_| {},
-        )
-        .map(|_| ())
+        creds::import_into(a, &copies).map(|_| ())
     })
     .await
     .and_then(|r| r.map_err(ApiError::from));
@@ -180,9 +150,10 @@ pub(super) async fn clone_device(
         clone.stop().await;
         return Err(e);
     }
-    clone.shared.emit(
-        "device.cloned",
-        json!({ "from": name, "credentials": n, "counterOffset": offset }),
-    );
-    Ok((StatusCode::CREATED, Json(status_of(&clone).await?)).into_response())
+    clone.shared.emit(EventKind::DeviceCloned {
+        from: name,
+        credentials: u64::try_from(n).unwrap_or(u64::MAX),
+        counter_offset: offset,
+    });
+    created(status_of(&clone).await?)
 }

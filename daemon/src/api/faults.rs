@@ -7,10 +7,10 @@ pub(super) async fn list_faults(
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult {
     let list = r.get(&name)?.shared.faults.list();
-    ok(json!(list
+    ok(list
         .iter()
-        .map(uhid_device::faults::Fault::to_json)
-        .collect::<Vec<_>>()))
+        .map(uhid_device::faults::Fault::to_api)
+        .collect::<Vec<_>>())
 }
 
 pub(super) async fn add_fault(
@@ -30,7 +30,7 @@ pub(super) async fn add_fault(
             ),
         )
     })?;
-    Ok((StatusCode::CREATED, Json(f.to_json())).into_response())
+    created(f.to_api())
 }
 
 pub(super) async fn remove_fault(
@@ -49,12 +49,15 @@ pub(super) async fn remove_fault(
             format!("no pending fault {n} on `{name}` (one-shot faults go once they fire); `fidosim faults list` shows them"),
         ));
     }
-    ok(json!({ "removed": n }))
+    ok(api::FaultsRemoved { removed: n })
 }
 
 pub(super) async fn clear_faults(
     State(r): State<Registry>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult {
-    ok(json!({ "removed": r.get(&name)?.shared.faults.clear() }))
+    let n = r.get(&name)?.shared.faults.clear();
+    ok(api::FaultsRemoved {
+        removed: u64::try_from(n).unwrap_or(u64::MAX),
+    })
 }

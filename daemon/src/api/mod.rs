@@ -16,7 +16,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
+use fidosim_control_api as api;
+use fidosim_control_api::event::EventKind;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use uhid_device::device::Control;
@@ -109,8 +111,13 @@ impl From<JsonRejection> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-fn ok(v: Value) -> ApiResult {
+fn ok(v: impl Serialize) -> ApiResult {
     Ok(Json(v).into_response())
+}
+
+/// A `201 Created` answer.
+fn created(v: impl Serialize) -> ApiResult {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 /// Runs `f` on the device's authenticator, between CTAP requests.
@@ -155,7 +162,7 @@ fn stopped(name: &str) -> String {
     )
 }
 
-async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
+async fn status_of(d: &DeviceHandle) -> Result<api::DeviceStatus, ApiError> {
     let (presence, uv) = d.shared.policy();
     // A device busy with a request (waiting for a touch, say) still reports
     // its policy at once; the counts are then null.
@@ -174,7 +181,7 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
             Some(disc),
             Some(pin),
             Some(mode.to_string()),
-            Some(overflow.name()),
+            Some(overflow.name().to_owned()),
         )
     })
     .await;
@@ -183,25 +190,29 @@ async fn status_of(d: &DeviceHandle) -> Result<Value, ApiError> {
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => (None, None, None, None, None),
         Err(e) => return Err(e),
     };
-    let mut v = d.info.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("name".into(), json!(d.name));
-        o.insert("presence".into(), json!(presence.to_string()));
-        o.insert("uv".into(), json!(uv.name()));
-        o.insert(
-            "waitingForUser".into(),
-            json!(d
-                .shared
-                .waiting_for_user
-                .load(std::sync::atomic::Ordering::SeqCst)),
-        );
-        o.insert("storedCredentials".into(), json!(stored));
-        o.insert("discoverableCredentials".into(), json!(discoverable));
-        o.insert("pinSet".into(), json!(pin_set));
-        o.insert("counterMode".into(), json!(mode));
-        o.insert("counterOverflow".into(), json!(overflow));
-    }
-    Ok(v)
+    let f = &d.info;
+    Ok(api::DeviceStatus {
+        name: d.name.clone(),
+        transport: f.transport.to_owned(),
+        address: f.address.clone(),
+        aaguid: f.aaguid.clone(),
+        vendor_id: f.vendor_id.clone(),
+        product_id: f.product_id.clone(),
+        serial: f.serial.clone(),
+        product_name: f.product_name.clone(),
+        state: f.state.clone(),
+        presence: presence.to_string(),
+        uv: uv.name().to_owned(),
+        waiting_for_user: d
+            .shared
+            .waiting_for_user
+            .load(std::sync::atomic::Ordering::SeqCst),
+        stored_credentials: stored,
+        discoverable_credentials: discoverable,
+        pin_set,
+        counter_mode: mode,
+        counter_overflow: overflow,
+    })
 }
 
 async fn not_found_route() -> ApiError {

@@ -3,17 +3,10 @@
 
 use super::*;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct PresenceBody {
-    presence: Option<String>,
-    uv: Option<String>,
-}
-
 pub(super) async fn set_presence(
     State(r): State<Registry>,
     UrlPath(name): UrlPath<String>,
-    body: Result<Json<PresenceBody>, JsonRejection>,
+    body: Result<Json<api::PresenceChange>, JsonRejection>,
 ) -> ApiResult {
     let d = r.get(&name)?;
     let Json(body) = body?;
@@ -43,14 +36,17 @@ pub(super) async fn set_presence(
         d.shared.set_uv(u);
     }
     let (p, u) = d.shared.policy();
-    ok(json!({ "presence": p.to_string(), "uv": u.name() }))
+    ok(api::Presence {
+        presence: p.to_string(),
+        uv: u.name().to_owned(),
+    })
 }
 
 pub(super) async fn touch(State(r): State<Registry>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let d = r.get(&name)?;
     if d.shared.touch() {
-        d.shared.emit("presence.touched", json!({}));
-        ok(json!({ "touched": true }))
+        d.shared.emit(api::event::EventKind::PresenceTouched);
+        ok(api::Touched { touched: true })
     } else {
         Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -69,7 +65,10 @@ pub(super) async fn events(State(r): State<Registry>, Query(q): Query<EventsQuer
         Some(n) => vec![r.get(&n)?],
         None => r.all(),
     };
-    let (tx, rx) = mpsc::channel::<Arc<Value>>(1024);
+    // A device's event, or how many of them a slow reader missed.
+    let (tx, rx) = mpsc::channel::<
+        Result<Arc<uhid_device::presence::Event>, uhid_device::presence::Notice>,
+    >(1024);
     for d in devices {
         let mut sub = d.shared.subscribe();
         let tx = tx.clone();
@@ -77,13 +76,13 @@ pub(super) async fn events(State(r): State<Registry>, Query(q): Query<EventsQuer
             loop {
                 match sub.recv().await {
                     Ok(e) => {
-                        if tx.send(e).await.is_err() {
+                        if tx.send(Ok(e)).await.is_err() {
                             break;
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        let e = Arc::new(json!({ "type": "events.lost", "count": n }));
-                        if tx.send(e).await.is_err() {
+                        let lost = uhid_device::presence::Notice::EventsLost { count: n };
+                        if tx.send(Err(lost)).await.is_err() {
                             break;
                         }
                     }
@@ -94,8 +93,10 @@ pub(super) async fn events(State(r): State<Registry>, Query(q): Query<EventsQuer
     }
     drop(tx);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let e = rx.recv().await?;
-        let mut line = e.to_string();
+        let mut line = match rx.recv().await? {
+            Ok(e) => e.to_string(),
+            Err(lost) => lost.to_string(),
+        };
         line.push('\n');
         Some((Ok::<_, std::convert::Infallible>(line), rx))
     });
