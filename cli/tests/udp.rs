@@ -236,3 +236,41 @@ fn an_unusable_state_file_is_refused_and_left_alone() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rig that stops the daemon as soon as the key announced itself gets a
+/// clean exit (status 0), never the default action of SIGTERM: the signal
+/// handlers are in place before the ready line is written.
+#[test]
+fn sigterm_right_after_the_ready_line_stops_cleanly() {
+    use std::io::BufRead as _;
+    let dir = std::env::temp_dir().join(format!("fidosim-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for round in 0..20 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fidosim"))
+            .args(["run", "--transport", "udp", "--udp-listen", "127.0.0.1:0"])
+            .args(["--ephemeral", "--control-socket"])
+            .arg(dir.join("control.sock"))
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("listening on UDP"));
+        assert!(ready, "round {round}: no ready line");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // Drain the rest of the log so the daemon never blocks on it.
+        for _ in lines {}
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "round {round}: {status:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

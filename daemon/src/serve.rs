@@ -1,7 +1,7 @@
 //! A daemon's life: its devices, its control API on the Unix socket and
 //! TCP, its signals.
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use uhid_device::device::Control;
 
 use crate::api::{bind_unix, router};
@@ -13,6 +13,10 @@ use crate::Error;
 /// Runs a daemon until SIGINT or SIGTERM, or until its last device
 /// stopped with an error.
 pub async fn serve(config: DaemonConfig) -> Result<(), Error> {
+    // The handlers go in before anything starts: a SIGTERM that comes
+    // right after a device announced itself (a test rig that saw the
+    // ready line) must stop the daemon cleanly, not kill it.
+    let signals = Signals::install();
     let registry = Registry::default();
     for d in config.devices {
         let handle = start_device(d).await?;
@@ -20,7 +24,7 @@ pub async fn serve(config: DaemonConfig) -> Result<(), Error> {
     }
     let api = start_control(&config.control, registry.clone()).await?;
     let result = tokio::select! {
-        () = stop_signal(registry.clone()) => Ok(()),
+        () = stop_signal(signals, registry.clone()) => Ok(()),
         r = registry.all_stopped() => r,
     };
     registry.shutdown_all().await;
@@ -69,14 +73,29 @@ async fn start_control(
     Ok(tasks)
 }
 
+/// The daemon's signal streams; a signal that comes before anyone waits
+/// is kept for the first wait.
+struct Signals(Option<(Signal, Signal, Signal)>);
+
+impl Signals {
+    fn install() -> Self {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::user_defined1()),
+        ) {
+            (Ok(int), Ok(term), Ok(usr1)) => Self(Some((int, term, usr1))),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                Self(None)
+            }
+        }
+    }
+}
+
 /// Waits for SIGINT or SIGTERM; SIGUSR1 meanwhile replugs every device.
-async fn stop_signal(registry: Registry) {
-    let (Ok(mut int), Ok(mut term), Ok(mut usr1)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::user_defined1()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
+async fn stop_signal(signals: Signals, registry: Registry) {
+    let Some((mut int, mut term, mut usr1)) = signals.0 else {
         return std::future::pending().await;
     };
     loop {
