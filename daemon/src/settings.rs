@@ -292,8 +292,9 @@ impl DeviceSettings {
 
     /// Reads settings from anything serde can read (a TOML table, a JSON
     /// object), whose keys are `keys`. `place` names where they come from
+    /// and `sep` joins it to a key
     /// in messages (`[device.a]`, `settings`).
-    pub fn read<'de, D>(place: &str, keys: &[&str], from: D) -> Result<Self, String>
+    pub fn read<'de, D>(place: &str, sep: &str, keys: &[&str], from: D) -> Result<Self, String>
     where
         D: serde::Deserializer<'de>,
     {
@@ -301,7 +302,7 @@ impl DeviceSettings {
         for k in keys {
             if DAEMON_KEYS.contains(k) {
                 return Err(format!(
-                    "{place} {k}: a daemon setting; give it on the command line"
+                    "{place}{sep}{k}: a daemon setting; give it on the command line"
                 ));
             }
             if !known.iter().any(|n| n == k) {
@@ -311,7 +312,7 @@ impl DeviceSettings {
             }
         }
         let s: Self = serde_path_to_error::deserialize(from)
-            .map_err(|e| format!("{place} {}: {}", e.path(), e.inner()))?;
+            .map_err(|e| format!("{place}{sep}{}: {}", e.path(), e.inner()))?;
         if s.ephemeral && s.state.is_some() {
             return Err(format!(
                 "{place}: the argument '--state <PATH>' cannot be used with '--ephemeral'"
@@ -325,6 +326,7 @@ impl DeviceSettings {
         let keys: Vec<&str> = table.keys().map(String::as_str).collect();
         Self::read(
             &format!("[device.{name}]"),
+            " ",
             &keys,
             toml::Value::Table(table.clone()),
         )
@@ -336,7 +338,7 @@ impl DeviceSettings {
             return Err("settings: an object of `fidosim run` flags without dashes".into());
         };
         let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-        Self::read("settings", &keys, v).map_err(|e| e.replacen("settings ", "settings.", 1))
+        Self::read("settings", ".", &keys, v)
     }
 }
 
