@@ -3,12 +3,15 @@
 //! Two groups, each measuring a full `Authenticator::handle` call beside the
 //! least work any implementation must do for it:
 //!
-//! * `get_assertion`: getAssertion (ES256, no allowList) for an RP that has
-//!   one discoverable credential among 10,000 in the store, beside one
-//!   P-256 ECDSA signature over 37 + 32 bytes with a ready signing key.
-//! * `make_credential`: makeCredential (ES256, packed self attestation,
-//!   non-discoverable) beside P-256 key generation plus one signature over
-//!   a message of the same size as authData ‖ clientDataHash.
+//! * `get_assertion`: getAssertion (no allowList) for an RP that has one
+//!   discoverable credential among 10,000 in the store, beside one raw
+//!   signature over 37 + 32 bytes with a ready signing key; for ES256 and
+//!   for EdDSA.
+//! * `make_credential`: makeCredential with packed self attestation
+//!   (non-discoverable) beside key generation plus one signature over a
+//!   message of the same size as authData ‖ clientDataHash; and a
+//!   discoverable makeCredential with `none` attestation beside key
+//!   generation alone (it signs nothing). For ES256 and for EdDSA.
 //! * `discoverable_replace`: a discoverable makeCredential that replaces
 //!   the user's older credential (CTAP 2.1 §6.1.2 step 17) for an RP with
 //!   10,000 other users' credentials, beside the same for an RP with none:
@@ -54,6 +57,15 @@ fn env(seed: u64) -> TestEnv {
 }
 
 fn stored_credential(rng: &mut ChaCha20Rng, index: usize, rp_id: &str) -> Credential {
+    stored_credential_with(rng, index, rp_id, Algorithm::Es256)
+}
+
+fn stored_credential_with(
+    rng: &mut ChaCha20Rng,
+    index: usize,
+    rp_id: &str,
+    alg: Algorithm,
+) -> Credential {
     let mut id = vec![0xC0];
     id.extend_from_slice(&u32::try_from(index).unwrap().to_be_bytes());
     id.extend_from_slice(&sha256(&id)[..27]);
@@ -67,7 +79,7 @@ fn stored_credential(rng: &mut ChaCha20Rng, index: usize, rp_id: &str) -> Creden
             name: Some(format!("user{index}@{rp_id}")),
             display_name: Some(format!("User {index}")),
         },
-        key: PrivateKey::generate(Algorithm::Es256, rng),
+        key: PrivateKey::generate(alg, rng),
         discoverable: true,
         cred_protect: 0,
         cred_blob: None,
@@ -76,8 +88,8 @@ fn stored_credential(rng: &mut ChaCha20Rng, index: usize, rp_id: &str) -> Creden
 }
 
 /// An authenticator whose store holds [`STORED_CREDENTIALS`] discoverable
-/// ES256 credentials, exactly one of them for [`BENCH_RP`].
-fn populated_authenticator() -> Authenticator<TestEnv> {
+/// ES256 credentials, exactly one of them for [`BENCH_RP`], of `alg`.
+fn populated_authenticator(alg: Algorithm) -> Authenticator<TestEnv> {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let identity = identity(&mut rng);
     let mut env = env(1);
@@ -89,7 +101,7 @@ fn populated_authenticator() -> Authenticator<TestEnv> {
     }
     env.store
         .save(
-            stored_credential(&mut rng, STORED_CREDENTIALS - 1, BENCH_RP),
+            stored_credential_with(&mut rng, STORED_CREDENTIALS - 1, BENCH_RP, alg),
             None,
             0,
         )
@@ -112,13 +124,13 @@ fn get_assertion_request() -> Vec<u8> {
     msg
 }
 
-fn make_credential_request() -> Vec<u8> {
-    make_credential_request_for(BENCH_RP, false)
+fn make_credential_request_for(rp_id: &str, discoverable: bool) -> Vec<u8> {
+    make_credential_request_with(rp_id, discoverable, Algorithm::Es256)
 }
 
-fn make_credential_request_for(rp_id: &str, discoverable: bool) -> Vec<u8> {
+fn make_credential_request_with(rp_id: &str, discoverable: bool, alg: Algorithm) -> Vec<u8> {
     let alg = MapBuilder::new()
-        .text("alg", Algorithm::Es256.cose())
+        .text("alg", alg.cose())
         .text("type", "public-key")
         .build();
     let params = MapBuilder::new()
@@ -157,88 +169,159 @@ fn make_credential_request_for(rp_id: &str, discoverable: bool) -> Vec<u8> {
 /// 77-byte ES256 COSE key: 37 + 16 + 2 + 63 + 77 bytes.
 const MAKE_CREDENTIAL_AUTH_DATA_LEN: usize = 37 + 16 + 2 + 63 + 77;
 
+/// The Ed25519 counterpart: a 42-byte OKP COSE key.
+const MAKE_CREDENTIAL_AUTH_DATA_LEN_EDDSA: usize = 37 + 16 + 2 + 63 + 42;
+
+/// A raw signer built from the same crates the authenticator uses.
+enum RawKey {
+    Es256(SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+}
+
+impl RawKey {
+    /// A fresh key: for P-256 the scalar and its public point, for Ed25519
+    /// the seed, its expanded secret and its public point — what
+    /// makeCredential must compute to answer with a COSE public key.
+    fn generate(alg: Algorithm, rng: &mut ChaCha20Rng) -> Self {
+        match alg {
+            Algorithm::Es256 => Self::Es256(SigningKey::random(rng)),
+            Algorithm::EdDsa => Self::EdDsa(ed25519_dalek::SigningKey::generate(rng)),
+        }
+    }
+
+    /// One signature as it goes on the wire (DER for ECDSA).
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Es256(k) => {
+                let sig: DerSignature = k.sign(msg);
+                sig.as_bytes().to_vec()
+            }
+            Self::EdDsa(k) => k.sign(msg).to_bytes().to_vec(),
+        }
+    }
+}
+
 fn bench_get_assertion(c: &mut Criterion) {
-    let mut authenticator = populated_authenticator();
-    let request = get_assertion_request();
-    // Sanity: exactly one credential answers, and it is a success.
-    let first = authenticator.handle(&request);
-    assert_eq!(first[0], 0x00, "getAssertion status");
-    let body = cbor::decode(&first[1..]).unwrap();
-    let Value::Map(entries) = body else {
-        panic!("getAssertion body is not a map")
-    };
-    assert!(
-        !entries.iter().any(|(k, _)| *k == Value::from(5)),
-        "numberOfCredentials must be absent for a single credential"
-    );
-
-    let mut rng = ChaCha20Rng::seed_from_u64(99);
-    let signing_key = SigningKey::random(&mut rng);
-    let message = [0xA5u8; ASSERTION_SIGNED_LEN];
-
     let mut group = c.benchmark_group("get_assertion");
     group
         .sample_size(50)
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1));
-    group.bench_function("get_assertion_es256_10k", |b| {
-        b.iter(|| {
-            let response = authenticator.handle(black_box(&request));
-            // TestEnv logs every presence request; keep the log from growing.
-            authenticator.env_mut().presence_log.clear();
-            response
+    for (alg, name, raw) in [
+        (Algorithm::Es256, "get_assertion_es256_10k", "raw_p256_sign"),
+        (Algorithm::EdDsa, "get_assertion_eddsa_10k", "raw_ed25519_sign"),
+    ] {
+        let mut authenticator = populated_authenticator(alg);
+        let request = get_assertion_request();
+        // Sanity: exactly one credential answers, and it is a success.
+        let first = authenticator.handle(&request);
+        assert_eq!(first[0], 0x00, "getAssertion status");
+        let body = cbor::decode(&first[1..]).unwrap();
+        let Value::Map(entries) = body else {
+            panic!("getAssertion body is not a map")
+        };
+        assert!(
+            !entries.iter().any(|(k, _)| *k == Value::from(5)),
+            "numberOfCredentials must be absent for a single credential"
+        );
+
+        let mut rng = ChaCha20Rng::seed_from_u64(99);
+        let key = RawKey::generate(alg, &mut rng);
+        let message = [0xA5u8; ASSERTION_SIGNED_LEN];
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let response = authenticator.handle(black_box(&request));
+                // TestEnv logs every presence request; keep the log from growing.
+                authenticator.env_mut().presence_log.clear();
+                response
+            });
         });
-    });
-    group.bench_function("raw_p256_sign", |b| {
-        b.iter(|| {
-            let sig: DerSignature = signing_key.sign(black_box(&message));
-            sig
-        });
-    });
+        group.bench_function(raw, |b| b.iter(|| key.sign(black_box(&message))));
+    }
     group.finish();
+}
+
+/// The length of the authData in a makeCredential answer.
+fn auth_data_len(response: &[u8]) -> Option<usize> {
+    let Value::Map(entries) = cbor::decode(&response[1..]).ok()? else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| *k == Value::from(2))
+        .and_then(|(_, v)| v.as_bytes())
+        .map(Vec::len)
 }
 
 fn bench_make_credential(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(11);
-    let config = DeviceConfig {
-        attestation: AttestationMode::SelfAttestation,
-        ..DeviceConfig::default()
-    };
-    let mut authenticator = Authenticator::new(config, identity(&mut rng), env(2)).unwrap();
-    let request = make_credential_request();
-    let first = authenticator.handle(&request);
-    assert_eq!(first[0], 0x00, "makeCredential status");
-    let Value::Map(entries) = cbor::decode(&first[1..]).unwrap() else {
-        panic!("makeCredential body is not a map")
-    };
-    let auth_data_len = entries
-        .iter()
-        .find(|(k, _)| *k == Value::from(2))
-        .and_then(|(_, v)| v.as_bytes())
-        .map(Vec::len);
-    assert_eq!(auth_data_len, Some(MAKE_CREDENTIAL_AUTH_DATA_LEN));
-
-    let message = [0xA5u8; MAKE_CREDENTIAL_AUTH_DATA_LEN + 32];
-
     let mut group = c.benchmark_group("make_credential");
     group
         .sample_size(50)
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1));
-    group.bench_function("make_credential_es256_packed_self", |b| {
-        b.iter(|| {
-            let response = authenticator.handle(black_box(&request));
-            authenticator.env_mut().presence_log.clear();
-            response
+    for (alg, suffix, raw, auth_data) in [
+        (
+            Algorithm::Es256,
+            "es256",
+            "p256",
+            MAKE_CREDENTIAL_AUTH_DATA_LEN,
+        ),
+        (
+            Algorithm::EdDsa,
+            "eddsa",
+            "ed25519",
+            MAKE_CREDENTIAL_AUTH_DATA_LEN_EDDSA,
+        ),
+    ] {
+        // Non-discoverable, packed self attestation: a key pair and one
+        // signature by the new key.
+        let config = DeviceConfig {
+            attestation: AttestationMode::SelfAttestation,
+            ..DeviceConfig::default()
+        };
+        let mut authenticator = Authenticator::new(config, identity(&mut rng), env(2)).unwrap();
+        let request = make_credential_request_with(BENCH_RP, false, alg);
+        let first = authenticator.handle(&request);
+        assert_eq!(first[0], 0x00, "makeCredential status");
+        assert_eq!(auth_data_len(&first), Some(auth_data));
+        let message = vec![0xA5u8; auth_data + 32];
+        let message = message.as_slice();
+        let packed_self = format!("make_credential_{suffix}_packed_self");
+        group.bench_function(packed_self.as_str(), |b| {
+            b.iter(|| {
+                let response = authenticator.handle(black_box(&request));
+                authenticator.env_mut().presence_log.clear();
+                response
+            });
         });
-    });
-    group.bench_function("raw_keygen_and_sign", |b| {
-        b.iter(|| {
-            let key = SigningKey::random(&mut rng);
-            let sig: DerSignature = key.sign(black_box(&message));
-            sig
+        group.bench_function(format!("raw_{raw}_keygen_and_sign"), |b| {
+            b.iter(|| RawKey::generate(alg, &mut rng).sign(black_box(message)));
         });
-    });
+
+        // Discoverable with `none` attestation: a key pair, stored; nothing
+        // is signed. The same user each time, so each one replaces the last
+        // (CTAP 2.1 §6.1.2 step 17) and the store keeps its size.
+        let config = DeviceConfig {
+            attestation: AttestationMode::None,
+            ..DeviceConfig::default()
+        };
+        let mut authenticator = Authenticator::new(config, identity(&mut rng), env(5)).unwrap();
+        let request = make_credential_request_with(BENCH_RP, true, alg);
+        assert_eq!(authenticator.handle(&request)[0], 0x00, "discoverable");
+        assert_eq!(authenticator.handle(&request)[0], 0x00, "replaced");
+        assert_eq!(authenticator.env().store.count_discoverable().unwrap(), 1);
+        group.bench_function(format!("make_credential_{suffix}_discoverable_none"), |b| {
+            b.iter(|| {
+                let response = authenticator.handle(black_box(&request));
+                authenticator.env_mut().presence_log.clear();
+                response
+            });
+        });
+        group.bench_function(format!("raw_{raw}_keygen"), |b| {
+            b.iter(|| RawKey::generate(alg, &mut rng));
+        });
+    }
     group.finish();
 }
 
