@@ -34,6 +34,31 @@ pub(crate) struct Checker {
     pub(crate) baseline_assertion: Option<Value>,
 }
 
+/// The inputs of a valid assertion by `held` answering `options`: the
+/// next counter, UP, and UV unless the RP discouraged it. `rp_id` is the
+/// one to use when the options name none.
+pub(crate) fn assertion_input(
+    options: &RequestOptions,
+    rp_id: &str,
+    origin: &str,
+    held: &Held,
+) -> Result<AssertionInput, String> {
+    let challenge = unb64url("challenge", &options.challenge).map_err(|e| e.to_string())?;
+    let uv = options.user_verification.as_deref() != Some("discouraged");
+    Ok(AssertionInput {
+        rp_id: options.rp_id.clone().unwrap_or_else(|| rp_id.to_owned()),
+        kind: "webauthn.get".into(),
+        challenge,
+        origin: origin.to_owned(),
+        flags: UP | if uv { UV } else { 0 },
+        counter: held.counter.saturating_add(1),
+        trailing: Vec::new(),
+        rp_id_hash: None,
+        sign_other_hash: None,
+        user_handle: true,
+    })
+}
+
 impl Checker {
     pub(crate) fn new(cfg: RpConfig) -> Result<Self, Error> {
         let http = Http::new(&cfg)?;
@@ -135,23 +160,11 @@ impl Checker {
         let options: RequestOptions =
             json::parse_options(&self.http.begin(&mut jar, &flow, "login", username).await?)
                 .map_err(|e| e.to_string())?;
-        let challenge = unb64url("challenge", &options.challenge).map_err(|e| e.to_string())?;
-        let uv = options.user_verification.as_deref() != Some("discouraged");
         if options.user_verification.as_deref() == Some("required") {
             self.uv_required = true;
         }
-        let mut input = AssertionInput {
-            rp_id: options.rp_id.clone().unwrap_or_else(|| self.rp_id.clone()),
-            kind: "webauthn.get".into(),
-            challenge: challenge.clone(),
-            origin: self.cfg.origin.clone(),
-            flags: UP | if uv { UV } else { 0 },
-            counter: held.counter.saturating_add(1),
-            trailing: Vec::new(),
-            rp_id_hash: None,
-            sign_other_hash: None,
-            user_handle: true,
-        };
+        let mut input = assertion_input(&options, &self.rp_id, &self.cfg.origin, held)?;
+        let challenge = input.challenge.clone();
         change(&mut input, self);
         let a = forge::assertion(held, &input)?;
         let mut response = serde_json::to_value(&a).map_err(|e| e.to_string())?;

@@ -34,6 +34,7 @@ impl Verdict {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Http {
     pub(crate) authority: String,
     pub(crate) headers: BTreeMap<String, String>,
