@@ -9,7 +9,8 @@
 //!                     │ in-process key (fidosim-daemon's assembly, ephemeral)
 //!                     ▼
 //!                   http (begin / complete, cookies) ─► Verdict ─► report::Outcome
-//!  fuzz: random defects of an assertion ─► findings
+//!  fuzz: LANES credentials, random defects of an assertion on --jobs
+//!        workers ─► findings in iteration order
 //! ```
 //!
 //! The library returns a [`Report`]; printing it is the caller's job.
@@ -27,14 +28,16 @@ mod report;
 
 use std::path::PathBuf;
 
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use std::num::NonZeroUsize;
+
+use rand_chacha::rand_core::RngCore;
 use serde_json::{json, Value};
 
 pub use fidosim_daemon::Error;
 
 use checker::Checker;
 use config::RpConfig;
-use fuzz::fuzz_change;
+pub use fuzz::LANES;
 use http::Verdict;
 pub use report::Outcome;
 
@@ -56,9 +59,29 @@ pub struct Args {
     /// The seed of the fuzz run (printed when not given).
     #[arg(long, value_name = "SEED", requires = "fuzz")]
     pub seed: Option<u64>,
+    /// Send the fuzz run on J workers [default: the number of cores]. The
+    /// iterations are spread over 8 credentials registered first (so at
+    /// most 8 workers are used); the same seed gives the same report
+    /// whatever J is.
+    #[arg(long, value_name = "J", requires = "fuzz", value_parser = parse_jobs)]
+    pub jobs: Option<NonZeroUsize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--jobs`: a number of workers, 1 or more.
+fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 workers cannot send anything; give 1 or more, or leave --jobs out to use one per core".into()),
+        Ok(j) => NonZeroUsize::new(j).ok_or_else(|| "give 1 or more".into()),
+        Err(e) => Err(format!("{e}; give a number of workers, 1 or more (default: one per core)")),
+    }
+}
+
+/// The workers of a fuzz run without `--jobs`: one per core.
+fn default_jobs() -> NonZeroUsize {
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
 }
 
 /// How a run reports its progress (a bar, lines in a CI log).
@@ -153,7 +176,11 @@ pub async fn run<P: Progress>(
                 || case.name.ends_with("baseline")
         })
         .collect();
-    let mut progress = progress(selected.len() + a.fuzz.map_or(0, |n| n as usize));
+    // A fuzz run sets up its lanes (a step each) before its iterations.
+    let fuzz_steps = a
+        .fuzz
+        .map_or(0, |n| n as usize + fuzz::lanes_used(n) as usize);
+    let mut progress = progress(selected.len() + fuzz_steps);
     for case in selected {
         let name = case.name;
         progress.start(name);
@@ -198,49 +225,16 @@ pub async fn run<P: Progress>(
     let mut fuzz_summary = None;
     if let Some(n) = a.fuzz {
         let seed = a.seed.unwrap_or_else(|| rand_core::OsRng.next_u64());
-        let (_, user) = checker.baseline().map_err(Error::Runtime)?;
-        for i in 0..n {
-            let (held, _) = checker.baseline().map_err(Error::Runtime)?;
-            let last = held.counter;
-            progress.start(&format!("fuzz #{i}"));
-            let mut what = String::new();
-            let mut case_rng = rand_chacha::ChaCha20Rng::seed_from_u64(
-                seed ^ u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            );
-            let r = checker
-                .login(
-                    &user,
-                    &held,
-                    |inp, _| what = fuzz_change(&mut case_rng, inp, last),
-                    |_| {},
-                )
-                .await;
-            let v = match r {
-                Ok((v, input, _)) => {
-                    if matches!(v, Verdict::Accepted(_)) && input.counter > last {
-                        if let Some(h) = &mut checker.held {
-                            h.counter = input.counter;
-                        }
-                    }
-                    v
-                }
-                Err(e) => Verdict::Failed(e),
-            };
-            let kind = match v {
-                Verdict::Accepted(_) => Some("accepted an invalid response"),
-                Verdict::ServerError(_) => Some("server error"),
-                Verdict::Timeout => Some("timeout"),
-                _ => None,
-            };
-            progress.done(&format!("fuzz #{i} ({what})"), &v.show());
-            if let Some(kind) = kind {
-                findings.push(json!({ "iteration": i, "seed": seed, "kind": kind, "sent": what, "verdict": v.show() }));
+        let jobs = a.jobs.unwrap_or_else(default_jobs);
+        let fuzzed = match fuzz::run(&mut checker, n, seed, jobs, &mut progress).await {
+            Ok(f) => f,
+            Err(e) => {
+                progress.finish();
+                return Err(e);
             }
-        }
-        fuzz_summary = Some(format!(
-            "fuzz: {n} mutated assertions, seed {seed}: {} finding(s) (replay with --fuzz {n} --seed {seed})",
-            findings.len()
-        ));
+        };
+        findings = fuzzed.findings;
+        fuzz_summary = Some(fuzzed.summary);
     }
     progress.finish();
     Ok(Report {
@@ -249,4 +243,54 @@ pub async fn run<P: Progress>(
         fuzz_summary,
         baseline_failure: None,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        let mut argv = vec!["rp-check", "--config", "rp.toml"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[test]
+    fn jobs_is_a_positive_number_of_workers_for_a_fuzz_run() {
+        let a = parse(&["--fuzz", "10", "--jobs", "3"]).unwrap();
+        assert_eq!(a.jobs, NonZeroUsize::new(3));
+        assert_eq!(parse(&["--fuzz", "10"]).unwrap().jobs, None);
+        let zero = parse(&["--fuzz", "10", "--jobs", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            zero.contains("--jobs") && zero.contains("1 or more"),
+            "{zero}"
+        );
+        let word = parse(&["--fuzz", "10", "--jobs", "many"])
+            .unwrap_err()
+            .to_string();
+        assert!(word.contains("1 or more"), "{word}");
+        let alone = parse(&["--jobs", "2"]).unwrap_err();
+        assert_eq!(
+            alone.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert!(default_jobs().get() >= 1);
+    }
+
+    #[test]
+    fn the_help_names_the_number_of_lanes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains(&format!("{LANES} credentials")), "{help}");
+    }
 }

@@ -20,6 +20,10 @@ FLAWS = {
 }
 
 
+# The credentials a fuzz run registers first (`fidosim_rp_check::LANES`).
+FUZZ_LANES = 8
+
+
 def rp_check(rp, tmp_path, *args: str):
     config = tmp_path / "rp-check.toml"
     config.write_text(f'base_url = "http://127.0.0.1:{rp.port}"\norigin = "{rp.origin}"\n')
@@ -40,7 +44,9 @@ def test_the_correct_rp_passes_everything(rp_factory, tmp_path, uv):
     assert code == 0, err
     # Progress on stderr, a plain line per step when it is not a terminal.
     lines = [l for l in err.splitlines() if l.startswith("rp-check: [")]
-    assert len(lines) == len(report["cases"]) + 40, err
+    # A step per case, per fuzz lane set up first, and per fuzz iteration.
+    assert len(lines) == len(report["cases"]) + FUZZ_LANES + 40, err
+    assert sum(": registered and signed in" in l for l in lines) == FUZZ_LANES, err
     assert lines[0].startswith(f"rp-check: [1/{len(lines)}] register.baseline: accepted")
     assert failed_cases(report) == set()
     assert report["fuzzFindings"] == []
@@ -69,6 +75,37 @@ def test_the_fuzz_run_finds_what_skipping_the_signature_lets_through(rp_factory,
     # The same seed gives the same run.
     _, again, _ = rp_check(rp, tmp_path, "--case", "login.baseline", "--fuzz", "40", "--seed", "3")
     assert [f["iteration"] for f in again["fuzzFindings"]] == [f["iteration"] for f in findings]
+
+
+def test_the_fuzz_report_is_the_same_for_any_number_of_workers(rp_factory, tmp_path):
+    # Two flaws: a signature over random data gets through with a higher
+    # counter, which moves that lane's counter on, and a lower counter is
+    # accepted too, so later defects depend on earlier acceptances.
+    rp = rp_factory("--flaw", "skip-signature", "--flaw", "ignore-counter")
+    args = ("--case", "login.baseline", "--fuzz", "60", "--seed", "21")
+    runs = {}
+    for jobs in ("1", "4", None):
+        extra = () if jobs is None else ("--jobs", jobs)
+        code, report, err = rp_check(rp, tmp_path, *args, *extra)
+        assert code == 1, err
+        runs[jobs] = report
+    findings = runs["1"]["fuzzFindings"]
+    assert findings
+    assert [f["iteration"] for f in findings] == sorted(f["iteration"] for f in findings)
+    sent = {f["sent"] for f in findings}
+    assert "signature over random data" in sent
+    assert any(s.startswith("counter ") and not s.endswith(" after 1") for s in sent), sent
+    assert runs["4"] == runs["1"]
+    assert runs[None] == runs["1"]
+
+
+def test_jobs_must_be_at_least_one(rp_factory, tmp_path):
+    rp = rp_factory()
+    code, report, err = rp_check(rp, tmp_path, "--fuzz", "5", "--jobs", "0")
+    assert code == 2 and report is None
+    assert "--jobs" in err and "1 or more" in err, err
+    code, _, err = rp_check(rp, tmp_path, "--jobs", "2")
+    assert code == 2 and "--fuzz" in err, err
 
 
 def test_a_wrong_config_stops_with_advice(rp_factory, tmp_path):
