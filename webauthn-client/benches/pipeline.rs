@@ -3,21 +3,39 @@
 //! (options parsed, clientDataJSON built, the CTAP2 request encoded,
 //! handled and signed, the JSON response built), beside the bare
 //! authenticator doing the same CTAP2 request, measured in one run.
+//!
+//! The `cores` group runs the same pipeline on 1, 2, … up to every
+//! available core at once, each thread with its own authenticator and
+//! client, beside raw P-256 signatures on as many threads: one iteration
+//! is one signed response (or signature) whichever thread made it, so
+//! responses per second per core is 1 / (time per iteration × threads).
 #![allow(clippy::unwrap_used)]
 #![allow(missing_docs)]
 
+use std::time::{Duration, Instant};
+
 use authenticator_core::env::TestEnv;
 use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fidosim_webauthn::json::{self, RequestOptions};
 use fidosim_webauthn::{Client, CtapDevice};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{DerSignature, SigningKey};
 use rand_chacha::rand_core::SeedableRng;
 
-fn bench(c: &mut Criterion) {
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+/// One client with its own authenticator and a registered credential.
+struct Rig {
+    device: Authenticator<TestEnv>,
+    client: Client,
+    get: RequestOptions,
+    ctap: Vec<u8>,
+}
+
+fn rig(seed: u64) -> Rig {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let identity = AttestationIdentity::generate(&mut rng, [0; 16], "bench", "bench").unwrap();
     let mut device =
-        Authenticator::new(DeviceConfig::default(), identity, TestEnv::seeded(1)).unwrap();
+        Authenticator::new(DeviceConfig::default(), identity, TestEnv::seeded(seed)).unwrap();
     let client = Client::new("https://shop.example");
     let creation: json::CreationOptions = json::parse_options(
         r#"{"rp": {"id": "shop.example", "name": "Shop"},
@@ -36,7 +54,21 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let cred = json::unb64url("id", &reg.id).unwrap();
     let ctap = get_assertion_request(&cred);
+    Rig {
+        device,
+        client,
+        get,
+        ctap,
+    }
+}
 
+fn bench(c: &mut Criterion) {
+    let Rig {
+        mut device,
+        client,
+        get,
+        ctap,
+    } = rig(1);
     let mut group = c.benchmark_group("response_pipeline");
     group.throughput(Throughput::Elements(1));
     group.bench_function("authenticator_only", |b| {
@@ -51,6 +83,61 @@ fn bench(c: &mut Criterion) {
             serde_json::to_string(&r).unwrap()
         })
     });
+    group.finish();
+}
+
+/// Runs `work` `iters` times in all, split over `threads` threads that each
+/// own one of `state`, and returns the wall time.
+fn on_threads<S: Send>(state: &mut [S], iters: u64, work: impl Fn(&mut S) + Sync) -> Duration {
+    let threads = state.len() as u64;
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for (i, s) in state.iter_mut().enumerate() {
+            let share = iters / threads + u64::from((i as u64) < iters % threads);
+            let work = &work;
+            scope.spawn(move || {
+                for _ in 0..share {
+                    work(s);
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn bench_cores(c: &mut Criterion) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut counts: Vec<usize> = (0..)
+        .map(|k| 1usize << k)
+        .take_while(|&n| n < cores)
+        .collect();
+    counts.push(cores);
+    let mut group = c.benchmark_group("cores");
+    group.throughput(Throughput::Elements(1));
+    for &threads in &counts {
+        let mut rigs: Vec<Rig> = (0..threads).map(|t| rig(10 + t as u64)).collect();
+        group.bench_function(BenchmarkId::new("client_get_json", threads), |b| {
+            b.iter_custom(|iters| {
+                on_threads(&mut rigs, iters, |r: &mut Rig| {
+                    let resp = r.client.get(&mut r.device, &r.get).unwrap();
+                    std::hint::black_box(serde_json::to_string(&resp).unwrap());
+                })
+            })
+        });
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let mut keys: Vec<SigningKey> = (0..threads)
+            .map(|_| SigningKey::random(&mut rng))
+            .collect();
+        let message = [0xA5u8; 37 + 32];
+        group.bench_function(BenchmarkId::new("raw_p256_sign", threads), |b| {
+            b.iter_custom(|iters| {
+                on_threads(&mut keys, iters, |k: &mut SigningKey| {
+                    let sig: DerSignature = k.sign(std::hint::black_box(&message));
+                    std::hint::black_box(sig);
+                })
+            })
+        });
+    }
     group.finish();
 }
 
@@ -72,5 +159,5 @@ fn get_assertion_request(cred: &[u8]) -> Vec<u8> {
     [vec![0x02], cbor::encode(&req)].concat()
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_cores);
 criterion_main!(benches);
