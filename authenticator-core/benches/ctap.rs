@@ -34,6 +34,7 @@ use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
 use criterion::{criterion_main, Criterion};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
+use p256::elliptic_curve::Generate;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -184,7 +185,7 @@ impl RawKey {
     /// makeCredential must compute to answer with a COSE public key.
     fn generate(alg: Algorithm, rng: &mut ChaCha20Rng) -> Self {
         match alg {
-            Algorithm::Es256 => Self::Es256(SigningKey::random(rng)),
+            Algorithm::Es256 => Self::Es256(SigningKey::generate_from_rng(rng)),
             Algorithm::EdDsa => Self::EdDsa(ed25519_dalek::SigningKey::generate(rng)),
         }
     }
@@ -209,7 +210,11 @@ fn bench_get_assertion(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
     for (alg, name, raw) in [
         (Algorithm::Es256, "get_assertion_es256_10k", "raw_p256_sign"),
-        (Algorithm::EdDsa, "get_assertion_eddsa_10k", "raw_ed25519_sign"),
+        (
+            Algorithm::EdDsa,
+            "get_assertion_eddsa_10k",
+            "raw_ed25519_sign",
+        ),
     ] {
         let mut authenticator = populated_authenticator(alg);
         let request = get_assertion_request();

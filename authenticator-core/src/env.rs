@@ -6,7 +6,7 @@
 //! whole responses byte-identical from run to run.
 
 use rand_chacha::rand_core::SeedableRng;
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 
 use crate::status::StatusCode;
 use crate::store::{CredentialStore, MemoryStore};
@@ -149,7 +149,7 @@ pub enum Event<'a> {
 /// The environment of one authenticator.
 pub trait Env {
     /// The random number generator.
-    type Rng: CryptoRngCore;
+    type Rng: CryptoRng;
     /// The credential store.
     type Store: CredentialStore;
 

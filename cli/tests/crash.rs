@@ -18,7 +18,7 @@ use std::time::Duration;
 use fidosim_tests::daemon::Daemon;
 use fidosim_tests::hid::UdpHid;
 use fidosim_tests::requests;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::{Rng, SeedableRng};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fidosim");
 /// How long a request of the load may take before the load counts the
@@ -107,7 +107,7 @@ fn sigkill_loses_nothing_acknowledged() {
     let seed: u64 = std::env::var("FIDOSIM_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand_core::OsRng.next_u64());
+        .unwrap_or_else(|| getrandom::u64().unwrap());
     eprintln!("crash test: {cycles} cycles, FIDOSIM_CRASH_SEED={seed}");
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let state = temp_state();

@@ -360,14 +360,14 @@ fn short_reports_are_dropped() {
 /// on any channel, for PING.
 #[test]
 fn split_assemble_round_trip_property() {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let mut h = layer();
     let cid = allocate(&mut h);
     let mut lens: Vec<usize> = vec![0, 1, 56, 57, 58, 115, 116, 117, 7608, 7609];
-    lens.extend((0..200).map(|_| rng.gen_range(0..=7609)));
+    lens.extend((0..200).map(|_| rng.random_range(0..=7609)));
     for len in lens {
-        let payload: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        let payload: Vec<u8> = (0..len).map(|_| rng.random()).collect();
         let reports = fragment(cid, Command::Ping as u8, &payload);
         assert_eq!(reports.len(), 1 + len.saturating_sub(57).div_ceil(59));
         let mut acts = Vec::new();

@@ -46,7 +46,7 @@ pub fn open_authenticator(
     let aaguid = config.device.aaguid;
     let make_batch = || {
         AttestationIdentity::generate(
-            &mut rand_core::OsRng,
+            &mut uhid_device::presence::OsRng::default(),
             aaguid,
             "fidosim",
             "fidosim attestation batch",
@@ -74,7 +74,7 @@ pub fn open_authenticator(
         let serial = config.usb.serial.clone();
         let make = || {
             AttestationIdentity::generate(
-                &mut rand_core::OsRng,
+                &mut uhid_device::presence::OsRng::default(),
                 aaguid,
                 "fidosim",
                 &format!("fidosim enterprise attestation {serial}"),

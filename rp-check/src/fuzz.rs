@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use authenticator_core::crypto::sha256;
 use fidosim_webauthn::json::{self, RequestOptions};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::checker::{assertion_input, Checker};

@@ -30,7 +30,6 @@ use std::path::PathBuf;
 
 use std::num::NonZeroUsize;
 
-use rand_chacha::rand_core::RngCore;
 use serde_json::{json, Value};
 
 pub use fidosim_daemon::Error;
@@ -224,7 +223,14 @@ pub async fn run<P: Progress>(
     let mut findings = Vec::new();
     let mut fuzz_summary = None;
     if let Some(n) = a.fuzz {
-        let seed = a.seed.unwrap_or_else(|| rand_core::OsRng.next_u64());
+        let seed = match a.seed {
+            Some(seed) => seed,
+            None => getrandom::u64().map_err(|e| {
+                Error::Runtime(format!(
+                    "no randomness for the fuzz seed ({e}); give one with --seed"
+                ))
+            })?,
+        };
         let jobs = a.jobs.unwrap_or_else(default_jobs);
         let fuzzed = match fuzz::run(&mut checker, n, seed, jobs, &mut progress).await {
             Ok(f) => f,

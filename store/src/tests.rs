@@ -294,8 +294,13 @@ fn identities_are_kept() {
     let dir = TempDir::new("identity");
     let path = dir.file("dev.redb");
     let make = || {
-        AttestationIdentity::generate(&mut rand_core::OsRng, [1; 16], "fidosim", "test batch")
-            .map_err(|e| format!("{e:?}"))
+        AttestationIdentity::generate(
+            &mut rand_core::UnwrapErr(getrandom::SysRng),
+            [1; 16],
+            "fidosim",
+            "test batch",
+        )
+        .map_err(|e| format!("{e:?}"))
     };
     let first = DurableStore::open(&path)
         .unwrap()

@@ -21,6 +21,7 @@ use fidosim_webauthn::json::{self, RequestOptions};
 use fidosim_webauthn::{Client, CtapDevice};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
+use p256::elliptic_curve::Generate;
 use rand_chacha::rand_core::SeedableRng;
 
 /// One client with its own authenticator and a registered credential.
@@ -126,7 +127,7 @@ fn bench_cores(c: &mut Criterion) {
         });
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
         let mut keys: Vec<SigningKey> = (0..threads)
-            .map(|_| SigningKey::random(&mut rng))
+            .map(|_| SigningKey::generate_from_rng(&mut rng))
             .collect();
         let message = [0xA5u8; 37 + 32];
         group.bench_function(BenchmarkId::new("raw_p256_sign", threads), |b| {

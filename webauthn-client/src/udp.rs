@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fidosim_ctaphid::host::{Client, UdpLink};
-use rand_core::RngCore;
 
 use crate::{ClientError, CtapDevice};
 
@@ -30,7 +29,9 @@ impl UdpDevice {
     pub fn connect(addr: SocketAddr) -> Result<Self, ClientError> {
         let client = Client::new(UdpLink::connect(addr).map_err(io)?);
         let mut nonce = [0u8; 8];
-        rand_core::OsRng.fill_bytes(&mut nonce);
+        getrandom::fill(&mut nonce).map_err(|e| {
+            ClientError::Device(format!("no randomness for the channel nonce: {e}"))
+        })?;
         let cid = client.init(nonce).map_err(io)?;
         Ok(Self {
             client,

@@ -14,7 +14,7 @@
 //!
 //! The certificate profile otherwise follows RFC 5280. The module is sans-IO:
 //! randomness (keys, serial numbers) comes from a caller-supplied
-//! [`CryptoRngCore`], ECDSA signatures are deterministic (RFC 6979) and
+//! [`CryptoRng`], ECDSA signatures are deterministic (RFC 6979) and
 //! validity dates are fixed constants, so the same seeded RNG always yields
 //! byte-identical certificates.
 
@@ -22,9 +22,12 @@ use core::fmt;
 
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
-use rand_core::CryptoRngCore;
+use p256::elliptic_curve::Generate;
+use rand_core::CryptoRng;
 use x509_cert::attr::AttributeTypeAndValue;
-use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::certificate::TbsCertificate;
 use x509_cert::der::asn1::{Any, GeneralizedTime, ObjectIdentifier, OctetStringRef};
 use x509_cert::der::oid::db::rfc4519;
 use x509_cert::der::oid::AssociatedOid;
@@ -32,10 +35,13 @@ use x509_cert::der::pem::LineEnding;
 use x509_cert::der::{
     DateTime, Decode, Encode, EncodePem, EncodeValue, FixedTag, Length, Tag, Writer,
 };
-use x509_cert::ext::{AsExtension, Extension};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+};
+use x509_cert::ext::{Criticality, Extension, ToExtension};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
@@ -150,7 +156,7 @@ impl AttestationIdentity {
     ///
     /// RNG use, in order: CA key, CA serial, batch key, batch serial.
     pub fn generate(
-        rng: &mut impl CryptoRngCore,
+        rng: &mut impl CryptoRng,
         aaguid: [u8; 16],
         organization: &str,
         common_name: &str,
@@ -158,9 +164,9 @@ impl AttestationIdentity {
         check_name(organization)?;
         check_name(common_name)?;
 
-        let ca_key = SigningKey::random(rng);
+        let ca_key = SigningKey::generate_from_rng(rng);
         let ca_serial = random_serial(rng)?;
-        let batch_key = SigningKey::random(rng);
+        let batch_key = SigningKey::generate_from_rng(rng);
         let batch_serial = random_serial(rng)?;
 
         let ca_subject = build_name(&[
@@ -179,38 +185,34 @@ impl AttestationIdentity {
             (rfc4519::COMMON_NAME, Tag::Utf8String, common_name),
         ])?;
 
-        // Self-signed CA: Profile::Root adds SKI, basicConstraints CA=true
-        // (critical) and keyUsage keyCertSign|cRLSign (critical).
+        // Self-signed CA: SKI, basicConstraints CA=true (critical) and
+        // keyUsage keyCertSign|cRLSign (critical).
         let ca_cert = CertificateBuilder::new(
-            Profile::Root,
+            Profile::Root {
+                subject: ca_subject.clone(),
+            },
             ca_serial,
             fixed_validity()?,
-            ca_subject.clone(),
             spki_of(&ca_key)?,
-            &ca_key,
         )?
-        .build::<DerSignature>()?;
+        .build::<_, DerSignature>(&ca_key)?;
         let ca_cert_der = ca_cert.to_der()?;
 
-        // Batch certificate: Profile::Leaf adds SKI, AKI (SHA-1 of the CA's
-        // subjectPublicKey, the same method the CA's SKI uses, RFC 5280
-        // §4.2.1.1/§4.2.1.2), basicConstraints CA=false and keyUsage
-        // digitalSignature|nonRepudiation. The AAGUID extension is added on
-        // top (WebAuthn §8.2.1).
-        let mut batch_builder = CertificateBuilder::new(
-            Profile::Leaf {
+        // Batch certificate: SKI, AKI (SHA-1 of the CA's subjectPublicKey,
+        // the same method the CA's SKI uses, RFC 5280 §4.2.1.1/§4.2.1.2),
+        // basicConstraints CA=false, keyUsage digitalSignature|
+        // nonRepudiation, and the AAGUID extension (WebAuthn §8.2.1).
+        let batch_cert = CertificateBuilder::new(
+            Profile::Batch {
                 issuer: ca_subject,
-                enable_key_agreement: false,
-                enable_key_encipherment: false,
+                subject: batch_subject,
+                aaguid,
             },
             batch_serial,
             fixed_validity()?,
-            batch_subject,
             spki_of(&batch_key)?,
-            &ca_key,
-        )?;
-        batch_builder.add_extension(&AaguidExtension(aaguid))?;
-        let batch_cert = batch_builder.build::<DerSignature>()?;
+        )?
+        .build::<_, DerSignature>(&ca_key)?;
         let batch_cert_der = batch_cert.to_der()?;
 
         let ca_pem = ca_cert.to_pem(LineEnding::LF)?;
@@ -239,12 +241,12 @@ impl AttestationIdentity {
         let ca_cert = Certificate::from_der(&ca_cert_der)?;
         let batch_cert = Certificate::from_der(&batch_cert_der)?;
 
-        if ca_cert.tbs_certificate.subject_public_key_info != spki_of(&ca_key)?
-            || batch_cert.tbs_certificate.subject_public_key_info != spki_of(&batch_key)?
+        if *ca_cert.tbs_certificate().subject_public_key_info() != spki_of(&ca_key)?
+            || *batch_cert.tbs_certificate().subject_public_key_info() != spki_of(&batch_key)?
         {
             return Err(CertError::KeyMismatch);
         }
-        if batch_cert.tbs_certificate.issuer != ca_cert.tbs_certificate.subject {
+        if batch_cert.tbs_certificate().issuer() != ca_cert.tbs_certificate().subject() {
             return Err(CertError::ChainMismatch);
         }
         verify_cert_signature(&batch_cert, ca_key.verifying_key())
@@ -335,10 +337,72 @@ impl EncodeValue for AaguidExtension {
     }
 }
 
-impl AsExtension for AaguidExtension {
-    fn critical(&self, _subject: &Name, _extensions: &[Extension]) -> bool {
+impl Criticality for AaguidExtension {
+    fn criticality(&self, _subject: &Name, _extensions: &[Extension]) -> bool {
         // WebAuthn §8.2.1: "This extension MUST NOT be marked as critical."
         false
+    }
+}
+
+/// The two certificate profiles. Extensions come in this order: SKI,
+/// AKI (batch only), basicConstraints, keyUsage, then the AAGUID (batch
+/// only), with RFC 5280's criticality for each.
+enum Profile {
+    /// The self-signed attestation CA.
+    Root { subject: Name },
+    /// The batch certificate, issued by the CA.
+    Batch {
+        issuer: Name,
+        subject: Name,
+        aaguid: [u8; 16],
+    },
+}
+
+impl BuilderProfile for Profile {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        match self {
+            Self::Root { .. } => subject.clone(),
+            Self::Batch { issuer, .. } => issuer.clone(),
+        }
+    }
+
+    fn get_subject(&self) -> Name {
+        match self {
+            Self::Root { subject } | Self::Batch { subject, .. } => subject.clone(),
+        }
+    }
+
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let subject = tbs.subject();
+        let mut ext = Vec::with_capacity(5);
+        let ski = SubjectKeyIdentifier::try_from(spk)?;
+        ext.push((&ski).to_extension(subject, &ext)?);
+        let (ca, usage) = match self {
+            Self::Root { .. } => (true, KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+            Self::Batch { .. } => {
+                let aki = AuthorityKeyIdentifier::try_from(issuer_spk)?;
+                ext.push((&aki).to_extension(subject, &ext)?);
+                (
+                    false,
+                    KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
+                )
+            }
+        };
+        let constraints = BasicConstraints {
+            ca,
+            path_len_constraint: None,
+        };
+        ext.push((&constraints).to_extension(subject, &ext)?);
+        ext.push((&KeyUsage(usage)).to_extension(subject, &ext)?);
+        if let Self::Batch { aaguid, .. } = self {
+            ext.push((&AaguidExtension(*aaguid)).to_extension(subject, &ext)?);
+        }
+        Ok(ext)
     }
 }
 
@@ -363,7 +427,12 @@ fn build_name(attributes: &[(ObjectIdentifier, Tag, &str)]) -> Result<Name, Cert
         };
         rdns.push(RelativeDistinguishedName::try_from(vec![atv])?);
     }
-    Ok(RdnSequence(rdns))
+    // A Name is its RDNSequence's encoding.
+    let mut sequence = RdnSequence::default();
+    for rdn in rdns {
+        sequence.push(rdn);
+    }
+    Ok(Name::from_der(&sequence.to_der()?)?)
 }
 
 /// notBefore 2024-01-01T00:00:00Z (encoded as UTCTime, as RFC 5280 §4.1.2.5
@@ -372,15 +441,15 @@ fn build_name(attributes: &[(ObjectIdentifier, Tag, &str)]) -> Result<Name, Cert
 /// expiration date".
 fn fixed_validity() -> Result<Validity, CertError> {
     let not_before = DateTime::new(2024, 1, 1, 0, 0, 0)?;
-    Ok(Validity {
-        not_before: Time::GeneralTime(GeneralizedTime::from_date_time(not_before)),
-        not_after: Time::INFINITY,
-    })
+    Ok(Validity::new(
+        Time::GeneralTime(GeneralizedTime::from_date_time(not_before)),
+        Time::INFINITY,
+    ))
 }
 
 /// A positive 16-byte random serial number (RFC 5280 §4.1.2.2: positive,
 /// at most 20 octets).
-fn random_serial(rng: &mut impl CryptoRngCore) -> Result<SerialNumber, CertError> {
+fn random_serial(rng: &mut impl CryptoRng) -> Result<SerialNumber, CertError> {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
     // Clear the top bit so the value is the same read as unsigned or as a
@@ -395,7 +464,7 @@ fn random_serial(rng: &mut impl CryptoRngCore) -> Result<SerialNumber, CertError
 
 /// The subjectPublicKeyInfo of a signing key's public key.
 fn spki_of(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, CertError> {
-    SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).map_err(|_| CertError::Encoding)
+    SubjectPublicKeyInfoOwned::from_key(key.verifying_key()).map_err(|_| CertError::Encoding)
 }
 
 /// Parses a 32-byte big-endian P-256 scalar.
@@ -419,8 +488,8 @@ fn scalar_bytes(key: &SigningKey) -> Zeroizing<[u8; 32]> {
 /// Verifies `cert`'s signature (ecdsa-with-SHA256, DER-encoded) over its
 /// tbsCertificate with `issuer_key`.
 fn verify_cert_signature(cert: &Certificate, issuer_key: &VerifyingKey) -> Result<(), CertError> {
-    let tbs = cert.tbs_certificate.to_der()?;
-    let sig_bytes = cert.signature.as_bytes().ok_or(CertError::Encoding)?;
+    let tbs = cert.tbs_certificate().to_der()?;
+    let sig_bytes = cert.signature().as_bytes().ok_or(CertError::Encoding)?;
     let sig = DerSignature::from_bytes(sig_bytes).map_err(|_| CertError::Encoding)?;
     issuer_key
         .verify(&tbs, &sig)
@@ -454,9 +523,7 @@ mod tests {
 
     /// The string values of `name`'s attributes with type `oid`, with tags.
     fn attr_values(name: &Name, oid: ObjectIdentifier) -> Vec<(Tag, String)> {
-        name.0
-            .iter()
-            .flat_map(|rdn| rdn.0.iter())
+        name.iter()
             .filter(|atv| atv.oid == oid)
             .map(|atv| {
                 (
@@ -469,8 +536,8 @@ mod tests {
 
     fn spki_key(cert: &Certificate) -> VerifyingKey {
         VerifyingKey::from_sec1_bytes(
-            cert.tbs_certificate
-                .subject_public_key_info
+            cert.tbs_certificate()
+                .subject_public_key_info()
                 .subject_public_key
                 .as_bytes()
                 .unwrap(),
@@ -498,10 +565,10 @@ mod tests {
         let id = identity(7);
         let ca = Certificate::from_der(id.ca_cert_der()).unwrap();
         let cert = Certificate::from_der(id.batch_cert_der()).unwrap();
-        let tbs = &cert.tbs_certificate;
+        let tbs = &cert.tbs_certificate();
 
-        assert_eq!(tbs.version, Version::V3);
-        let subject = &tbs.subject;
+        assert_eq!(tbs.version(), Version::V3);
+        let subject = tbs.subject();
         assert_eq!(
             attr_values(subject, rfc4519::COUNTRY_NAME),
             vec![(Tag::PrintableString, "US".to_string())]
@@ -523,11 +590,11 @@ mod tests {
             format!("CN={CN},OU=Authenticator Attestation,O={ORG},C=US")
         );
 
-        let (_, bc) = tbs.get::<BasicConstraints>().unwrap().unwrap();
+        let (_, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
         assert!(!bc.ca);
         assert_eq!(bc.path_len_constraint, None);
 
-        let exts = tbs.extensions.as_ref().unwrap();
+        let exts = tbs.extensions().unwrap();
         let aaguid_exts: Vec<_> = exts
             .iter()
             .filter(|e| e.extn_id == ID_FIDO_GEN_CE_AAGUID)
@@ -541,20 +608,23 @@ mod tests {
         expected.extend_from_slice(&AAGUID);
         assert_eq!(aaguid_exts[0].extn_value.as_bytes(), expected.as_slice());
 
-        assert_eq!(tbs.issuer, ca.tbs_certificate.subject);
-        assert_ne!(tbs.issuer, tbs.subject);
+        assert_eq!(tbs.issuer(), ca.tbs_certificate().subject());
+        assert_ne!(tbs.issuer(), tbs.subject());
 
         // AKI of the batch certificate is the CA's SKI.
-        let (_, aki) = tbs.get::<AuthorityKeyIdentifier>().unwrap().unwrap();
+        let (_, aki) = tbs
+            .get_extension::<AuthorityKeyIdentifier>()
+            .unwrap()
+            .unwrap();
         let (_, ca_ski) = ca
-            .tbs_certificate
-            .get::<SubjectKeyIdentifier>()
+            .tbs_certificate()
+            .get_extension::<SubjectKeyIdentifier>()
             .unwrap()
             .unwrap();
         assert_eq!(aki.key_identifier.unwrap(), ca_ski.0);
 
         // Leaf key usage is for signatures only.
-        let (ku_critical, ku) = tbs.get::<KeyUsage>().unwrap().unwrap();
+        let (ku_critical, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
         assert!(ku_critical);
         assert!(ku.digital_signature());
         assert!(!ku.key_cert_sign());
@@ -562,25 +632,25 @@ mod tests {
         // Both certificates use ecdsa-with-SHA256 with absent parameters.
         let ecdsa_sha256 = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
         for c in [&cert, &ca] {
-            assert_eq!(c.signature_algorithm.oid, ecdsa_sha256);
-            assert!(c.signature_algorithm.parameters.is_none());
-            assert_eq!(c.tbs_certificate.signature, c.signature_algorithm);
+            assert_eq!(c.signature_algorithm().oid, ecdsa_sha256);
+            assert!(c.signature_algorithm().parameters.is_none());
+            assert_eq!(c.tbs_certificate().signature(), c.signature_algorithm());
         }
 
         // Serial: 16 random bytes, top bit clear, positive.
-        let serial = tbs.serial_number.as_bytes();
+        let serial = tbs.serial_number().as_bytes();
         assert!(!serial.is_empty() && serial.len() <= 16);
         assert!(serial[0] & 0x80 == 0);
 
         // Fixed validity: UTCTime notBefore, GeneralizedTime 9999 notAfter.
-        assert!(matches!(tbs.validity.not_before, Time::UtcTime(_)));
+        assert!(matches!(tbs.validity().not_before, Time::UtcTime(_)));
         assert_eq!(
-            tbs.validity.not_before.to_date_time(),
+            tbs.validity().not_before.to_date_time(),
             DateTime::new(2024, 1, 1, 0, 0, 0).unwrap()
         );
-        assert!(matches!(tbs.validity.not_after, Time::GeneralTime(_)));
+        assert!(matches!(tbs.validity().not_after, Time::GeneralTime(_)));
         assert_eq!(
-            tbs.validity.not_after.to_date_time(),
+            tbs.validity().not_after.to_date_time(),
             DateTime::new(9999, 12, 31, 23, 59, 59).unwrap()
         );
     }
@@ -589,17 +659,20 @@ mod tests {
     fn ca_certificate_profile() {
         let id = identity(7);
         let ca = Certificate::from_der(id.ca_cert_der()).unwrap();
-        let tbs = &ca.tbs_certificate;
-        assert_eq!(tbs.version, Version::V3);
-        assert_eq!(tbs.issuer, tbs.subject);
-        let (bc_critical, bc) = tbs.get::<BasicConstraints>().unwrap().unwrap();
+        let tbs = &ca.tbs_certificate();
+        assert_eq!(tbs.version(), Version::V3);
+        assert_eq!(tbs.issuer(), tbs.subject());
+        let (bc_critical, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
         assert!(bc_critical);
         assert!(bc.ca);
-        let (_, ku) = tbs.get::<KeyUsage>().unwrap().unwrap();
+        let (_, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
         assert_eq!(ku.0, KeyUsages::KeyCertSign | KeyUsages::CRLSign);
-        assert!(tbs.get::<SubjectKeyIdentifier>().unwrap().is_some());
         assert!(tbs
-            .extensions
+            .get_extension::<SubjectKeyIdentifier>()
+            .unwrap()
+            .is_some());
+        assert!(tbs
+            .extensions()
             .as_ref()
             .unwrap()
             .iter()
@@ -614,8 +687,8 @@ mod tests {
         let ca_key = spki_key(&ca);
 
         let verify = |c: &Certificate, key: &VerifyingKey| {
-            let tbs = c.tbs_certificate.to_der().unwrap();
-            let sig = DerSignature::from_bytes(c.signature.as_bytes().unwrap()).unwrap();
+            let tbs = c.tbs_certificate().to_der().unwrap();
+            let sig = DerSignature::from_bytes(c.signature().as_bytes().unwrap()).unwrap();
             key.verify(&tbs, &sig)
         };
         verify(&cert, &ca_key).unwrap();

@@ -3,7 +3,7 @@
 //! CTAP 2.1 §6.5.6 "getPublicKey()" examples).
 
 use coset::iana;
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::cbor::Value;
@@ -54,8 +54,11 @@ impl Algorithm {
 pub enum PrivateKey {
     /// A P-256 scalar.
     Es256(Zeroizing<[u8; 32]>),
-    /// An Ed25519 seed.
-    EdDsa(Zeroizing<[u8; 32]>),
+    /// An Ed25519 seed, with the public key computed once when the key is
+    /// made: every Ed25519 signature hashes the public key (RFC 8032
+    /// §5.1.6), and deriving it again for each one would double the cost
+    /// of an assertion.
+    EdDsa(Box<ed25519_dalek::SigningKey>),
 }
 
 impl core::fmt::Debug for PrivateKey {
@@ -70,16 +73,17 @@ pub struct InvalidKey;
 
 impl PrivateKey {
     /// Generates a fresh key for `alg`.
-    pub fn generate(alg: Algorithm, rng: &mut impl CryptoRngCore) -> Self {
+    pub fn generate(alg: Algorithm, rng: &mut impl CryptoRng) -> Self {
         match alg {
             Algorithm::Es256 => {
-                let sk = p256::SecretKey::random(rng);
+                let sk =
+                    <p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng);
                 Self::Es256(Zeroizing::new(sk.to_bytes().into()))
             }
             Algorithm::EdDsa => {
                 let mut seed = Zeroizing::new([0u8; 32]);
                 rng.fill_bytes(seed.as_mut());
-                Self::EdDsa(seed)
+                Self::ed25519(&seed)
             }
         }
     }
@@ -93,8 +97,12 @@ impl PrivateKey {
                 p256::SecretKey::from_bytes(&arr.into()).map_err(|_| InvalidKey)?;
                 Ok(Self::Es256(Zeroizing::new(arr)))
             }
-            Algorithm::EdDsa => Ok(Self::EdDsa(Zeroizing::new(arr))),
+            Algorithm::EdDsa => Ok(Self::ed25519(&arr)),
         }
+    }
+
+    fn ed25519(seed: &[u8; 32]) -> Self {
+        Self::EdDsa(Box::new(ed25519_dalek::SigningKey::from_bytes(seed)))
     }
 
     /// The key's algorithm.
@@ -108,7 +116,8 @@ impl PrivateKey {
     /// The 32 secret bytes.
     pub fn secret_bytes(&self) -> &[u8; 32] {
         match self {
-            Self::Es256(b) | Self::EdDsa(b) => b,
+            Self::Es256(b) => b,
+            Self::EdDsa(k) => k.as_bytes(),
         }
     }
 
@@ -126,22 +135,22 @@ impl PrivateKey {
                 // SigningKey would): building a SigningKey first also
                 // computes the public key, a second scalar multiplication
                 // that nearly doubles the cost of every assertion.
-                use ecdsa::hazmat::SignPrimitive;
                 use sha2::Digest;
                 let scalar = Option::<p256::NonZeroScalar>::from(p256::NonZeroScalar::from_repr(
                     (**b).into(),
                 ))
                 .ok_or(InvalidKey)?;
                 let digest = sha2::Sha256::digest(msg);
-                let (sig, _) = (*scalar)
-                    .try_sign_prehashed_rfc6979::<sha2::Sha256>(&digest, &[])
-                    .map_err(|_| InvalidKey)?;
+                let (sig, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, sha2::Sha256>(
+                    &scalar,
+                    &digest,
+                    &[],
+                );
                 Ok(sig.to_der().as_bytes().to_vec())
             }
-            Self::EdDsa(b) => {
+            Self::EdDsa(k) => {
                 use ed25519_dalek::Signer;
-                let sk = ed25519_dalek::SigningKey::from_bytes(b);
-                Ok(sk.sign(msg).to_bytes().to_vec())
+                Ok(k.sign(msg).to_bytes().to_vec())
             }
         }
     }
@@ -159,8 +168,8 @@ impl PrivateKey {
                 .map_err(|_| InvalidKey)?,
             // The RFC 8410 §7 form without the optional public key (v1),
             // as BoringSSL writes it.
-            Self::EdDsa(b) => ed25519_dalek::pkcs8::KeypairBytes {
-                secret_key: **b,
+            Self::EdDsa(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: *k.as_bytes(),
                 public_key: None,
             }
             .to_pkcs8_der()
@@ -177,7 +186,7 @@ impl PrivateKey {
             return Ok(Self::Es256(Zeroizing::new(sk.to_bytes().into())));
         }
         if let Ok(sk) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
-            return Ok(Self::EdDsa(Zeroizing::new(sk.to_bytes())));
+            return Ok(Self::EdDsa(Box::new(sk)));
         }
         Err(InvalidKey)
     }
@@ -189,9 +198,7 @@ impl PrivateKey {
                 let vk = *Self::p256_signing_key(b)?.verifying_key();
                 Ok(PublicKey::Es256(vk))
             }
-            Self::EdDsa(b) => Ok(PublicKey::EdDsa(
-                ed25519_dalek::SigningKey::from_bytes(b).verifying_key(),
-            )),
+            Self::EdDsa(k) => Ok(PublicKey::EdDsa(k.verifying_key())),
         }
     }
 }
@@ -210,7 +217,7 @@ impl PublicKey {
     pub fn to_cose_key(&self) -> coset::CoseKey {
         match self {
             Self::Es256(vk) => {
-                let point = vk.to_encoded_point(false);
+                let point = vk.to_sec1_point(false);
                 // An uncompressed point always carries both coordinates.
                 let x = point.x().map(|x| x.to_vec()).unwrap_or_default();
                 let y = point.y().map(|y| y.to_vec()).unwrap_or_default();

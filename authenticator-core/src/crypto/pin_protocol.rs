@@ -3,12 +3,12 @@
 //! the key derivation, AES-256-CBC encryption and HMAC-SHA-256
 //! authentication, for both the authenticator and the platform side.
 
-use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{block_padding::NoPadding, BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-use p256::{EncodedPoint, PublicKey, SecretKey};
-use rand_core::CryptoRngCore;
+use hmac::{Hmac, KeyInit, Mac};
+use p256::elliptic_curve::sec1::{FromSec1Point, ToSec1Point};
+use p256::{PublicKey, Sec1Point, SecretKey};
+use rand_core::CryptoRng;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -85,8 +85,8 @@ impl PinProtocol {
 fn hmac_with(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length, so this never fails; the fallback
     // keeps the code free of panics.
-    <HmacSha256 as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| <HmacSha256 as Mac>::new(&Default::default()))
+    <HmacSha256 as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()))
 }
 
 /// The authenticator's key-agreement key pair; regenerated at power-up
@@ -103,9 +103,9 @@ impl core::fmt::Debug for KeyAgreementKey {
 
 impl KeyAgreementKey {
     /// A fresh key pair.
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+    pub fn generate(rng: &mut impl CryptoRng) -> Self {
         Self {
-            secret: SecretKey::random(rng),
+            secret: <SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng),
         }
     }
 
@@ -130,7 +130,7 @@ impl KeyAgreementKey {
 
 /// The COSE_Key of a P-256 public key for key agreement.
 fn cose_of(public: &PublicKey) -> Value {
-    let point = public.to_encoded_point(false);
+    let point = public.to_sec1_point(false);
     let (x, y) = match (point.x(), point.y()) {
         (Some(x), Some(y)) => (x.to_vec(), y.to_vec()),
         // An uncompressed encoding always has both coordinates.
@@ -172,8 +172,14 @@ fn parse_cose(v: &Value) -> Result<PublicKey, StatusCode> {
     let (Some(x), Some(y)) = (coord(-2), coord(-3)) else {
         return Err(StatusCode::InvalidParameter);
     };
-    let point = EncodedPoint::from_affine_coordinates(x[..].into(), y[..].into(), false);
-    Option::<PublicKey>::from(PublicKey::from_encoded_point(&point))
+    let (Ok(x), Ok(y)) = (
+        p256::FieldBytes::try_from(x.as_slice()),
+        p256::FieldBytes::try_from(y.as_slice()),
+    ) else {
+        return Err(StatusCode::InvalidParameter);
+    };
+    let point = Sec1Point::from_affine_coordinates(&x, &y, false);
+    Option::<PublicKey>::from(PublicKey::from_sec1_point(&point))
         .ok_or(StatusCode::InvalidParameter)
 }
 
@@ -231,7 +237,7 @@ impl SharedSecret {
     /// CTAP1_ERR_INVALID_LENGTH.
     pub fn encrypt(
         &self,
-        rng: &mut impl CryptoRngCore,
+        rng: &mut impl CryptoRng,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StatusCode> {
         if !plaintext.len().is_multiple_of(16) {
@@ -243,7 +249,7 @@ impl SharedSecret {
         }
         let enc =
             Aes256CbcEnc::new_from_slices(self.aes_key(), &iv).map_err(|_| StatusCode::Other)?;
-        let ct = enc.encrypt_padded_vec_mut::<NoPadding>(plaintext);
+        let ct = enc.encrypt_padded_vec::<NoPadding>(plaintext);
         Ok(match self.protocol {
             PinProtocol::V1 => ct,
             PinProtocol::V2 => [&iv[..], &ct].concat(),
@@ -271,7 +277,7 @@ impl SharedSecret {
         }
         let dec =
             Aes256CbcDec::new_from_slices(self.aes_key(), &iv).map_err(|_| StatusCode::Other)?;
-        dec.decrypt_padded_vec_mut::<NoPadding>(body)
+        dec.decrypt_padded_vec::<NoPadding>(body)
             .map(Zeroizing::new)
             .map_err(|_| StatusCode::InvalidParameter)
     }
@@ -293,10 +299,10 @@ impl SharedSecret {
 pub fn encapsulate(
     protocol: PinProtocol,
     authenticator_key: &Value,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut impl CryptoRng,
 ) -> Result<(Value, SharedSecret), StatusCode> {
     let peer = parse_cose(authenticator_key)?;
-    let secret = SecretKey::random(rng);
+    let secret = <SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng);
     let cose = cose_of(&secret.public_key());
     Ok((cose, derive(protocol, &secret, &peer)))
 }

@@ -16,7 +16,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::keys::{Algorithm, PrivateKey};
@@ -50,7 +50,7 @@ fn aead(master: &[u8; 32]) -> Aes256Gcm {
     input.extend_from_slice(b"fidosim credential-id key v1\0");
     input.extend_from_slice(master);
     let key = Zeroizing::new(sha256(&input));
-    Aes256Gcm::new(key.as_ref().into())
+    Aes256Gcm::new(&(*key).into())
 }
 
 fn alg_byte(alg: Algorithm) -> u8 {
@@ -73,7 +73,7 @@ pub fn seal(
     master: &[u8; 32],
     rp_id_hash: &[u8; 32],
     contents: &Sealed,
-    rng: &mut impl CryptoRngCore,
+    rng: &mut impl CryptoRng,
 ) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);

@@ -68,7 +68,7 @@ impl HmacSecretInput {
         &self,
         key_agreement: &KeyAgreementKey,
         cred_random: &[u8; 32],
-        rng: &mut impl rand_core::CryptoRngCore,
+        rng: &mut impl rand_core::CryptoRng,
     ) -> Result<Vec<u8>, StatusCode> {
         let shared = key_agreement
             .shared_secret(self.protocol, &self.key_agreement)
@@ -190,8 +190,8 @@ impl Outputs {
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <Hmac<Sha256> as hmac::KeyInit>::new(&Default::default()));
     mac.update(message);
     mac.finalize().into_bytes().into()
 }

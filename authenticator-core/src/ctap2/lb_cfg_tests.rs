@@ -1205,7 +1205,7 @@ fn enterprise_attestation_needs_support() {
 
 #[test]
 fn no_panic_on_mutated_large_blob_and_config_requests() {
-    use rand_core::RngCore;
+    use rand_core::Rng;
     let mut d = pin_device();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
     let seeds = [

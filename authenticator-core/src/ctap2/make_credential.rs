@@ -413,7 +413,7 @@ impl<E: Env> Authenticator<E> {
             CounterMode::Frozen => return Ok(self.env.store_ref().counter(scope)?),
             CounterMode::PerCredential | CounterMode::Global => 1,
             CounterMode::RandomStep(max) => {
-                1 + rand_core::RngCore::next_u32(self.env.rng()) % max.max(1)
+                1 + rand_core::Rng::next_u32(self.env.rng()) % max.max(1)
             }
         };
         let current = self.env.store_ref().counter(scope)?;

@@ -13,7 +13,7 @@ pub(crate) mod pin;
 mod reset;
 mod u2f;
 
-use rand_core::RngCore;
+use rand_core::Rng;
 use zeroize::Zeroizing;
 
 use crate::config::DeviceConfig;

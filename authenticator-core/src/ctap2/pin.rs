@@ -2,7 +2,7 @@
 //! pinUvAuthToken with its permissions and flags, and the checks that
 //! commands run against a pinUvAuthParam.
 
-use rand_core::CryptoRngCore;
+use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::Authenticator;
@@ -39,7 +39,7 @@ pub(crate) struct PinUvState {
 impl PinUvState {
     /// initialize() for both protocols (§6.5.4): fresh key-agreement keys
     /// and a fresh token, at power-up.
-    pub(crate) fn new(rng: &mut impl CryptoRngCore) -> Self {
+    pub(crate) fn new(rng: &mut impl CryptoRng) -> Self {
         let mut token = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(token.as_mut());
         Self {
@@ -59,13 +59,13 @@ impl PinUvState {
     }
 
     /// regenerate() (§6.5.4): new key-agreement keys, after a PIN mismatch.
-    pub(crate) fn regenerate(&mut self, rng: &mut impl CryptoRngCore) {
+    pub(crate) fn regenerate(&mut self, rng: &mut impl CryptoRng) {
         self.key_v1 = KeyAgreementKey::generate(rng);
         self.key_v2 = KeyAgreementKey::generate(rng);
     }
 
     /// resetPinUvAuthToken() (§6.5.4): a new random token, not in use.
-    pub(crate) fn reset_token(&mut self, rng: &mut impl CryptoRngCore) {
+    pub(crate) fn reset_token(&mut self, rng: &mut impl CryptoRng) {
         rng.fill_bytes(self.token.as_mut());
         self.in_use = None;
     }

@@ -1,6 +1,6 @@
 //! authenticatorReset (CTAP 2.1 §6.6) and authenticatorSelection (§6.9).
 
-use rand_core::RngCore;
+use rand_core::Rng;
 use zeroize::Zeroizing;
 
 use super::Authenticator;

@@ -372,8 +372,8 @@ fn make_credential_packed_batch_verifies() {
     use der::Decode;
     let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
     let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
+        .tbs_certificate()
+        .subject_public_key_info()
         .subject_public_key
         .raw_bytes();
     let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki).unwrap();
@@ -381,7 +381,10 @@ fn make_credential_packed_batch_verifies() {
     signed.extend_from_slice(&CDH);
     assert!(PublicKey::Es256(vk).verify(&signed, &sig));
     let ca = x509_cert::Certificate::from_der(d.identity().ca_cert_der()).unwrap();
-    assert_eq!(cert.tbs_certificate.issuer, ca.tbs_certificate.subject);
+    assert_eq!(
+        cert.tbs_certificate().issuer(),
+        ca.tbs_certificate().subject()
+    );
 }
 
 #[test]
@@ -1630,7 +1633,7 @@ fn make_credential_missing_and_mistyped_fields() {
 
 #[test]
 fn no_panic_on_random_and_mutated_input() {
-    use rand_core::RngCore;
+    use rand_core::Rng;
     let mut d = device();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
     let seeds = [

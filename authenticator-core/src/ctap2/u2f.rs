@@ -210,7 +210,7 @@ impl<E: Env> Authenticator<E> {
 
         let key = PrivateKey::generate(Algorithm::Es256, self.env.rng());
         let public = match key.public_key() {
-            Ok(PublicKey::Es256(vk)) => vk.to_encoded_point(false),
+            Ok(PublicKey::Es256(vk)) => vk.to_sec1_point(false),
             _ => return Err(SW_UNKNOWN),
         };
         let public = public.as_bytes();

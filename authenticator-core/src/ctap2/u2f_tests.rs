@@ -156,8 +156,8 @@ fn batch_public_key(cert_der: &[u8]) -> PublicKey {
     use der::Decode;
     let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
     let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
+        .tbs_certificate()
+        .subject_public_key_info()
         .subject_public_key
         .raw_bytes();
     PublicKey::Es256(p256::ecdsa::VerifyingKey::from_sec1_bytes(spki).unwrap())
@@ -896,7 +896,7 @@ fn a_u2f_message_ends_a_get_assertion_sequence() {
 
 #[test]
 fn no_panic_on_random_and_mutated_input() {
-    use rand_core::RngCore;
+    use rand_core::Rng;
     let mut d = device();
     let r = register(&mut d, &app());
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);

@@ -17,9 +17,14 @@ use super::user::VirtualUser;
 /// The store a daemon device uses, chosen at run time.
 pub type DynStore = Box<dyn CredentialStore + Send>;
 
+/// The operating system's random number generator (getrandom(2)). It
+/// fails only when the kernel cannot give randomness at all, and then
+/// the device must not make keys: it panics, as the OS RNG always has.
+pub type OsRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
 /// The environment of a daemon-run authenticator.
 pub struct DaemonEnv {
-    rng: rand_core::OsRng,
+    rng: OsRng,
     store: DynStore,
     start: Instant,
     pub(super) shared: Arc<Shared>,
@@ -45,7 +50,7 @@ impl DaemonEnv {
     /// An environment on the given store.
     pub fn with_store(shared: Arc<Shared>, store: DynStore) -> Self {
         Self {
-            rng: rand_core::OsRng,
+            rng: OsRng::default(),
             store,
             start: Instant::now(),
             shared,
@@ -111,7 +116,7 @@ fn event_kind(event: &Event<'_>) -> EventKind {
 }
 
 impl Env for DaemonEnv {
-    type Rng = rand_core::OsRng;
+    type Rng = OsRng;
     type Store = DynStore;
 
     fn rng(&mut self) -> &mut Self::Rng {

@@ -18,7 +18,7 @@ mod shared;
 mod user;
 
 pub use bus::EVENT_BACKLOG;
-pub use env::{b64, DaemonEnv, DynStore};
+pub use env::{b64, DaemonEnv, DynStore, OsRng};
 pub use fidosim_control_api::event::{Event, EventKind, Notice, StreamLine};
 pub use mode::PresenceMode;
 pub use shared::Shared;
