@@ -5,9 +5,9 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use libfuzzer_sys::fuzz_target;
 use fidosim_ctaphid::packet::{fragment, Packet, BROADCAST_CID, MAX_MESSAGE_LEN, REPORT_LEN};
 use fidosim_ctaphid::{Action, Command, Ctaphid, Settings};
+use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -46,7 +46,10 @@ fn check(actions: &[Action], channels: &mut Vec<u32>, pending: &mut Option<u64>)
                 *pending = Some(req.txn);
             }
             Action::Send(reports) => {
-                if let Some(Packet::Init { cmd, bcnt, data, .. }) = reports.first().and_then(|r| Packet::parse(r)) {
+                if let Some(Packet::Init {
+                    cmd, bcnt, data, ..
+                }) = reports.first().and_then(|r| Packet::parse(r))
+                {
                     if cmd == Command::Init as u8 && bcnt == 17 {
                         channels.push(u32::from_be_bytes([data[8], data[9], data[10], data[11]]));
                     }
@@ -66,13 +69,17 @@ fuzz_target!(|input: Input| {
         let actions = match op {
             Op::Raw(b) => hid.receive(now, &report(b)),
             Op::OnChannel(i, b) => {
-                let Some(cid) = channels.get(*i as usize % channels.len().max(1)).copied() else { continue };
+                let Some(cid) = channels.get(*i as usize % channels.len().max(1)).copied() else {
+                    continue;
+                };
                 let mut r = report(b);
                 r[..4].copy_from_slice(&cid.to_be_bytes());
                 hid.receive(now, &r)
             }
             Op::Message(i, cmd, payload) => {
-                let Some(cid) = channels.get(*i as usize % channels.len().max(1)).copied() else { continue };
+                let Some(cid) = channels.get(*i as usize % channels.len().max(1)).copied() else {
+                    continue;
+                };
                 let mut out = Vec::new();
                 for r in fragment(cid, *cmd & 0x7F, payload) {
                     out.extend(hid.receive(now, &r));

@@ -160,12 +160,12 @@ pub fn public_key_from_cose(cose: &Value) -> PublicKey {
             assert_eq!(int(-1), 1, "ES256 key not on P-256");
             let (x, y) = (bytes(-2), bytes(-3));
             assert_eq!((x.len(), y.len()), (32, 32), "P-256 coordinate lengths");
-            let point = p256::EncodedPoint::from_affine_coordinates(
-                x.as_slice().into(),
-                y.as_slice().into(),
+            let point = p256::Sec1Point::from_affine_coordinates(
+                &p256::FieldBytes::try_from(x.as_slice()).expect("P-256 x"),
+                &p256::FieldBytes::try_from(y.as_slice()).expect("P-256 y"),
                 false,
             );
-            let vk = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_point(&point)
                 .expect("ES256 public key is not a curve point");
             PublicKey::Es256(vk)
         }
