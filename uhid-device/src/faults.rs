@@ -541,6 +541,11 @@ impl Faults {
         })
     }
 
+    /// Whether no fault is pending.
+    pub fn is_empty(&self) -> bool {
+        self.with(|s| s.list.is_empty())
+    }
+
     /// The pending faults, oldest first.
     pub fn list(&self) -> Vec<Fault> {
         self.with(|s| s.list.clone())

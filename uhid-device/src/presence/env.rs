@@ -11,6 +11,7 @@ use authenticator_core::store::{CredentialStore, MemoryStore};
 use base64::Engine as _;
 use fidosim_control_api::event::EventKind;
 
+use super::mode::PresenceMode;
 use super::shared::Shared;
 use super::user::VirtualUser;
 
@@ -41,6 +42,12 @@ impl std::fmt::Debug for DaemonEnv {
 }
 
 impl DaemonEnv {
+    /// Answers requests for presence by `mode` instead of the mode in
+    /// force, until called again with `None`.
+    pub fn pin_presence(&mut self, mode: Option<PresenceMode>) {
+        self.user.pinned = mode;
+    }
+
     /// A fresh environment with an empty in-memory store; the presence
     /// policy is the one in `shared`.
     pub fn new(shared: Arc<Shared>) -> Self {

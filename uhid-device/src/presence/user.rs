@@ -39,6 +39,11 @@ pub(super) struct PendingTouch {
 pub(super) struct VirtualUser {
     /// The U2F polling run under `PresenceMode::Delay`, if one is going.
     pub(super) u2f_touch: Option<PendingTouch>,
+    /// A mode fixed for the request in progress instead of the one in
+    /// [`Shared`]: a request the driver runs without a worker is answered
+    /// by the (immediate) mode it was dispatched under, so a change of mode
+    /// meanwhile cannot make it wait.
+    pub(super) pinned: Option<PresenceMode>,
 }
 
 impl VirtualUser {
@@ -58,6 +63,7 @@ impl VirtualUser {
             });
         }
         let (mode, uv_policy) = shared.policy();
+        let mode = self.pinned.unwrap_or(mode);
         tracing::debug!(?request, up, uv, %mode, "asking for user presence");
         if matches!(
             request,
