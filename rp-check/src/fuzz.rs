@@ -24,6 +24,7 @@ use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use authenticator_core::crypto::keys::PrivateKey;
 use authenticator_core::crypto::sha256;
 use fidosim_webauthn::json::{self, RequestOptions};
 use rand_chacha::rand_core::{Rng, SeedableRng};
@@ -67,6 +68,30 @@ pub(crate) fn iterations_of(n: u32, w: u32, workers: u32) -> impl Iterator<Item 
 /// The seed of iteration `i`'s random defect.
 pub(crate) fn iteration_seed(seed: u64, i: u32) -> u64 {
     seed ^ u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// One fuzz iteration's own work, without the RP: iteration `i`'s defect
+/// (from `seed`) applied to an assertion for a credential with `key`, the
+/// assertion signed, and the AuthenticationResponseJSON serialized — what
+/// each worker does per iteration besides HTTP. For benchmarks and tools.
+pub fn forge_fuzzed_assertion(key: &PrivateKey, seed: u64, i: u32) -> Result<String, String> {
+    let held = Held {
+        id: vec![0xC0; 16],
+        key: key.clone(),
+        user_handle: b"fuzz-user".to_vec(),
+        counter: 7,
+    };
+    // As the RP's begin endpoint would answer.
+    let options: RequestOptions = json::parse_options(
+        r#"{"challenge": "ZnV6ei1jaGFsbGVuZ2UtMDEyMzQ1Njc4OQ", "rpId": "rp.example",
+            "allowCredentials": [{"type": "public-key", "id": "wMDAwMDAwMDAwMDAwMDAwA"}]}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut input = assertion_input(&options, "rp.example", "https://rp.example", &held)?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(iteration_seed(seed, i));
+    fuzz_change(&mut rng, &mut input, held.counter);
+    let response = forge::assertion(&held, &input)?;
+    serde_json::to_string(&response).map_err(|e| e.to_string())
 }
 
 /// What one iteration sent and how the RP answered.

@@ -36,7 +36,7 @@ pub use fidosim_daemon::Error;
 
 use checker::Checker;
 use config::RpConfig;
-pub use fuzz::LANES;
+pub use fuzz::{forge_fuzzed_assertion, LANES};
 use http::Verdict;
 pub use report::Outcome;
 

@@ -178,3 +178,21 @@ async fn missing_lanes_are_an_error_not_a_hang() {
     .await;
     assert!(r.is_err());
 }
+
+#[test]
+fn a_forged_iteration_depends_only_on_key_seed_and_index() {
+    use authenticator_core::crypto::keys::{Algorithm, PrivateKey};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+    let key = PrivateKey::generate(Algorithm::Es256, &mut rng);
+    let a = super::forge_fuzzed_assertion(&key, 11, 3).unwrap();
+    assert_eq!(a, super::forge_fuzzed_assertion(&key, 11, 3).unwrap());
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["type"], "public-key");
+    assert!(v["response"]["signature"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    let others: std::collections::BTreeSet<String> = (0..20)
+        .map(|i| super::forge_fuzzed_assertion(&key, 11, i).unwrap())
+        .collect();
+    assert!(others.len() > 1, "every iteration forged the same response");
+}
