@@ -180,7 +180,7 @@ pub async fn run(
             Some(finished) = done_rx.recv() => {
                 queued = queued.saturating_sub(1);
                 match finished {
-                    Finished::Answer(done) => deliver(&mut hid, &done),
+                    Finished::Answer(done) => vec![Action::Send(deliver(&mut hid, &done))],
                     Finished::Other => Vec::new(),
                 }
             }
@@ -219,34 +219,11 @@ pub async fn run(
         };
         for action in actions {
             match action {
-                Action::Send(reports) => {
-                    for r in &reports {
-                        if let Err(e) = transport.send(r).await {
-                            tracing::warn!(error = %e, "could not send a report");
-                        }
-                    }
-                }
+                Action::Send(reports) => send_reports(&mut transport, &reports).await,
                 Action::Process(req) => {
                     if let Some(mode) = answers_at_once(&shared, queued) {
-                        let done = {
-                            let Ok(mut a) = authenticator.lock() else {
-                                return Err(std::io::Error::other(
-                                    "the authenticator worker stopped",
-                                ));
-                            };
-                            a.env_mut().pin_presence(Some(mode));
-                            let done = run_request(&mut a, &shared, req, false);
-                            a.env_mut().pin_presence(None);
-                            done
-                        };
-                        let Some(Action::Send(reports)) = deliver(&mut hid, &done).pop() else {
-                            continue;
-                        };
-                        for r in &reports {
-                            if let Err(e) = transport.send(r).await {
-                                tracing::warn!(error = %e, "could not send a report");
-                            }
-                        }
+                        let done = run_at_once(&authenticator, &shared, req, mode)?;
+                        send_reports(&mut transport, &deliver(&mut hid, &done)).await;
                         continue;
                     }
                     // Restart the keepalive clock for the new transaction.
@@ -277,7 +254,7 @@ pub async fn run(
 /// §11.2.9.1.7 lets the device send them while it works) and the answer,
 /// unless a fault drops it (the transaction still ends, so the channel is
 /// free again and the client times out).
-fn deliver(hid: &mut Ctaphid, done: &Done) -> Vec<Action> {
+fn deliver(hid: &mut Ctaphid, done: &Done) -> Vec<Report> {
     let mut reports = Vec::new();
     if hid.busy_txn() == Some(done.txn) {
         for _ in 0..done.delivery.keepalives_first {
@@ -293,7 +270,32 @@ fn deliver(hid: &mut Ctaphid, done: &Done) -> Vec<Action> {
     } else {
         reports.extend(answer);
     }
-    vec![Action::Send(reports)]
+    reports
+}
+
+async fn send_reports(transport: &mut Transport, reports: &[Report]) {
+    for r in reports {
+        if let Err(e) = transport.send(r).await {
+            tracing::warn!(error = %e, "could not send a report");
+        }
+    }
+}
+
+/// Runs a request in the driver, under the presence `mode` it was
+/// dispatched with (see [`answers_at_once`]).
+fn run_at_once(
+    authenticator: &SharedAuthenticator,
+    shared: &Shared,
+    req: Request,
+    mode: PresenceMode,
+) -> std::io::Result<Done> {
+    let Ok(mut a) = authenticator.lock() else {
+        return Err(std::io::Error::other("the authenticator worker stopped"));
+    };
+    a.env_mut().pin_presence(Some(mode));
+    let done = run_request(&mut a, shared, req, false);
+    a.env_mut().pin_presence(None);
+    Ok(done)
 }
 
 /// The presence mode to answer a request under without the worker, when
