@@ -87,9 +87,7 @@ pub fn forge_fuzzed_assertion(key: &PrivateKey, seed: u64, i: u32) -> Result<Str
             "allowCredentials": [{"type": "public-key", "id": "wMDAwMDAwMDAwMDAwMDAwA"}]}"#,
     )
     .map_err(|e| e.to_string())?;
-    let mut input = assertion_input(&options, "rp.example", "https://rp.example", &held)?;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(iteration_seed(seed, i));
-    fuzz_change(&mut rng, &mut input, held.counter);
+    let (input, _) = fuzzed_input(&options, "rp.example", "https://rp.example", &held, seed, i)?;
     let response = forge::assertion(&held, &input)?;
     serde_json::to_string(&response).map_err(|e| e.to_string())
 }
@@ -310,9 +308,8 @@ async fn send(
     let options: RequestOptions =
         json::parse_options(&t.http.begin(&mut jar, &t.flow, "login", &lane.user).await?)
             .map_err(|e| e.to_string())?;
-    let mut input = assertion_input(&options, &t.rp_id, &t.origin, &lane.held)?;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(iteration_seed(seed, i));
-    *what = fuzz_change(&mut rng, &mut input, lane.held.counter);
+    let (input, defect) = fuzzed_input(&options, &t.rp_id, &t.origin, &lane.held, seed, i)?;
+    *what = defect;
     let counter = input.counter;
     // Signing is the CPU work: on the blocking pool, so that workers sign
     // on as many cores as there are workers.
@@ -326,6 +323,22 @@ async fn send(
         .complete(&mut jar, &t.flow, &lane.user, &response)
         .await;
     Ok((v, counter))
+}
+
+/// The assertion `held` would answer `options` with, carrying iteration
+/// `i`'s defect (from `seed`); with the defect in a few words.
+fn fuzzed_input(
+    options: &RequestOptions,
+    rp_id: &str,
+    origin: &str,
+    held: &Held,
+    seed: u64,
+    i: u32,
+) -> Result<(AssertionInput, String), String> {
+    let mut input = assertion_input(options, rp_id, origin, held)?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(iteration_seed(seed, i));
+    let what = fuzz_change(&mut rng, &mut input, held.counter);
+    Ok((input, what))
 }
 
 /// One random defect of an assertion; every one makes it invalid.
