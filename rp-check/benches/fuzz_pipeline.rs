@@ -8,42 +8,17 @@
 #![allow(clippy::unwrap_used)]
 #![allow(missing_docs)]
 
-use std::time::{Duration, Instant};
-
 use authenticator_core::crypto::keys::{Algorithm, PrivateKey};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fidosim_rp_check::forge_fuzzed_assertion;
+use fidosim_tests::threads::{on_threads, thread_counts};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::elliptic_curve::Generate;
 use rand_chacha::rand_core::SeedableRng;
 
-/// Runs `work` `iters` times in all, split over as many threads as there
-/// are `state`s, each owning one, and returns the wall time.
-fn on_threads<S: Send>(state: &mut [S], iters: u64, work: impl Fn(&mut S, u64) + Sync) -> Duration {
-    let threads = state.len() as u64;
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for (i, s) in state.iter_mut().enumerate() {
-            let share = iters / threads + u64::from((i as u64) < iters % threads);
-            let work = &work;
-            scope.spawn(move || {
-                for n in 0..share {
-                    work(s, n);
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
-
 fn bench(c: &mut Criterion) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut counts: Vec<usize> = (0..)
-        .map(|k| 1usize << k)
-        .take_while(|&n| n < cores)
-        .collect();
-    counts.push(cores);
+    let counts = thread_counts();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
     let mut group = c.benchmark_group("fuzz_cores");
     group.throughput(Throughput::Elements(1));

@@ -12,11 +12,10 @@
 #![allow(clippy::unwrap_used)]
 #![allow(missing_docs)]
 
-use std::time::{Duration, Instant};
-
 use authenticator_core::env::TestEnv;
 use authenticator_core::{AttestationIdentity, Authenticator, DeviceConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fidosim_tests::threads::{on_threads, thread_counts};
 use fidosim_webauthn::json::{self, RequestOptions};
 use fidosim_webauthn::{Client, CtapDevice};
 use p256::ecdsa::signature::Signer;
@@ -87,39 +86,15 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// Runs `work` `iters` times in all, split over `threads` threads that each
-/// own one of `state`, and returns the wall time.
-fn on_threads<S: Send>(state: &mut [S], iters: u64, work: impl Fn(&mut S) + Sync) -> Duration {
-    let threads = state.len() as u64;
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for (i, s) in state.iter_mut().enumerate() {
-            let share = iters / threads + u64::from((i as u64) < iters % threads);
-            let work = &work;
-            scope.spawn(move || {
-                for _ in 0..share {
-                    work(s);
-                }
-            });
-        }
-    });
-    start.elapsed()
-}
-
 fn bench_cores(c: &mut Criterion) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut counts: Vec<usize> = (0..)
-        .map(|k| 1usize << k)
-        .take_while(|&n| n < cores)
-        .collect();
-    counts.push(cores);
+    let counts = thread_counts();
     let mut group = c.benchmark_group("cores");
     group.throughput(Throughput::Elements(1));
     for &threads in &counts {
         let mut rigs: Vec<Rig> = (0..threads).map(|t| rig(10 + t as u64)).collect();
         group.bench_function(BenchmarkId::new("client_get_json", threads), |b| {
             b.iter_custom(|iters| {
-                on_threads(&mut rigs, iters, |r: &mut Rig| {
+                on_threads(&mut rigs, iters, |r: &mut Rig, _| {
                     let resp = r.client.get(&mut r.device, &r.get).unwrap();
                     std::hint::black_box(serde_json::to_string(&resp).unwrap());
                 })
@@ -132,7 +107,7 @@ fn bench_cores(c: &mut Criterion) {
         let message = [0xA5u8; 37 + 32];
         group.bench_function(BenchmarkId::new("raw_p256_sign", threads), |b| {
             b.iter_custom(|iters| {
-                on_threads(&mut keys, iters, |k: &mut SigningKey| {
+                on_threads(&mut keys, iters, |k: &mut SigningKey, _| {
                     let sig: DerSignature = k.sign(std::hint::black_box(&message));
                     std::hint::black_box(sig);
                 })
