@@ -84,7 +84,7 @@ fn stored_credential_with(
         discoverable: true,
         cred_protect: 0,
         cred_blob: None,
-        created_ms: u64::try_from(index).unwrap(),
+        created_order: u64::try_from(index).unwrap(),
     }
 }
 

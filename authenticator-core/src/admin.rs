@@ -321,7 +321,7 @@ mod tests {
             discoverable,
             cred_protect: 0,
             cred_blob: None,
-            created_ms: u64::from(id[0]),
+            created_order: u64::from(id[0]),
         }
     }
 

@@ -8,6 +8,7 @@
 use rand_chacha::rand_core::SeedableRng;
 use rand_core::CryptoRng;
 
+use crate::accounts::{AccountChoice, AccountRule, ChoiceReason};
 use crate::status::StatusCode;
 use crate::store::{CredentialStore, MemoryStore};
 
@@ -144,6 +145,34 @@ pub enum Event<'a> {
     },
     /// authenticatorReset erased everything.
     Reset,
+    /// getAssertion found several discoverable credentials and the account
+    /// choice settled which to use (CTAP 2.1 §6.2.2 step 12.2).
+    AccountChoice {
+        /// The RP ID.
+        rp_id: &'a str,
+        /// How many credentials applied.
+        candidates: usize,
+        /// What was decided.
+        outcome: ChoiceOutcome<'a>,
+    },
+}
+
+/// The outcome of an account choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceOutcome<'a> {
+    /// Every credential went to the platform (numberOfCredentials).
+    Platform,
+    /// The virtual user chose one credential on the device.
+    Chosen {
+        /// Its ID.
+        credential_id: &'a [u8],
+        /// Its user handle.
+        user_id: &'a [u8],
+        /// Why.
+        reason: ChoiceReason,
+    },
+    /// The virtual user declined (CTAP2_ERR_OPERATION_DENIED).
+    Declined,
 }
 
 /// The environment of one authenticator.
@@ -174,6 +203,12 @@ pub trait Env {
     /// Hears of something that happened (the default ignores it).
     fn event(&mut self, event: &Event<'_>) {
         let _ = event;
+    }
+    /// How the user picks among several discoverable credentials on the
+    /// device (CTAP 2.1 §6.2.2 step 12.2). The default leaves the choice
+    /// to the platform, as a key without a display does.
+    fn account_choice(&self) -> AccountChoice {
+        AccountChoice::rule(AccountRule::Platform)
     }
 }
 
@@ -255,6 +290,11 @@ pub struct TestEnv {
     pub uv: UvPolicy,
     /// Every presence request seen, in order (for tests).
     pub presence_log: Vec<String>,
+    /// How the user picks among several discoverable credentials
+    /// (`platform` unless a test sets another).
+    pub accounts: AccountChoice,
+    /// Every event heard, as its Debug form (for tests).
+    pub events: Vec<String>,
 }
 
 impl TestEnv {
@@ -267,6 +307,8 @@ impl TestEnv {
             presence: PresencePolicy::Approve,
             uv: UvPolicy::Succeed,
             presence_log: Vec::new(),
+            accounts: AccountChoice::rule(AccountRule::Platform),
+            events: Vec::new(),
         }
     }
 }
@@ -296,5 +338,11 @@ impl Env for TestEnv {
         self.presence_log
             .push(format!("{request:?} up={up} uv={uv}"));
         apply_policy(self.presence, self.uv, up, uv)
+    }
+    fn event(&mut self, event: &Event<'_>) {
+        self.events.push(format!("{event:?}"));
+    }
+    fn account_choice(&self) -> AccountChoice {
+        self.accounts.clone()
     }
 }

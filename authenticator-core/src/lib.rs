@@ -18,6 +18,7 @@
 //! ([`env::TestEnv`] is a deterministic one).
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
 pub mod auth_data;
 pub mod cbor;

@@ -50,9 +50,11 @@ pub struct Credential {
     pub cred_protect: u8,
     /// The credBlob stored with a discoverable credential (CTAP 2.1 §12.2).
     pub cred_blob: Option<Vec<u8>>,
-    /// When it was created, in the environment's milliseconds; newer
-    /// credentials are offered first.
-    pub created_ms: u64,
+    /// Its place in the order of creation, larger = newer (CTAP 2.1 §6.2.2
+    /// step 12.2.1 offers newer credentials first). The store assigns it
+    /// when it saves a credential ([`CredentialStore::save`]) and keeps it
+    /// across restarts; whatever the caller put here is replaced.
+    pub created_order: u64,
 }
 
 /// Device-wide state that must survive a restart: the PIN, its retry
@@ -156,7 +158,10 @@ pub trait CredentialStore {
     /// Stores `credential`, in the same atomic operation deleting the
     /// credential `replacing` (the older discoverable credential of the same
     /// RP and user handle, CTAP 2.1 §6.1.2 step 17) and setting the new
-    /// credential's counter to `initial_counter`.
+    /// credential's counter to `initial_counter`. The credential becomes the
+    /// newest: the store gives it a `created_order` above every other one
+    /// it has handed out, a number that never repeats while the store lives
+    /// (a durable store: across restarts too).
     fn save(
         &mut self,
         credential: Credential,
@@ -290,6 +295,8 @@ pub struct MemoryStore {
     discoverable_count: usize,
     state: DeviceState,
     large_blob: Option<Vec<u8>>,
+    /// The `created_order` the next saved credential gets.
+    next_order: u64,
 }
 
 impl Default for MemoryStore {
@@ -311,7 +318,69 @@ impl MemoryStore {
             discoverable_count: 0,
             state: DeviceState::default(),
             large_blob: None,
+            next_order: 1,
         }
+    }
+
+    /// The `created_order` the next saved credential gets.
+    pub fn next_creation_order(&self) -> u64 {
+        self.next_order
+    }
+
+    /// Makes the next saved credential's `created_order` at least `next`
+    /// (a durable store continuing its sequence after a restart).
+    pub fn raise_next_creation_order(&mut self, next: u64) {
+        self.next_order = self.next_order.max(next);
+    }
+
+    /// Stores `credential` like [`CredentialStore::save`], but keeps its
+    /// `created_order` (a durable store loading its file, or assigning the
+    /// order itself); later credentials are ordered after it.
+    pub fn save_ordered(
+        &mut self,
+        credential: Credential,
+        replacing: Option<&[u8]>,
+        initial_counter: u32,
+    ) -> Result<(), StoreError> {
+        let order = credential.created_order;
+        self.insert(credential, replacing, initial_counter)?;
+        self.next_order = self.next_order.max(order.saturating_add(1));
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        credential: Credential,
+        replacing: Option<&[u8]>,
+        initial_counter: u32,
+    ) -> Result<(), StoreError> {
+        let frees = replacing.is_some_and(|id| self.credentials.contains_key(id))
+            || self.credentials.contains_key(&credential.id);
+        if credential.discoverable && !frees && self.remaining_discoverable()? == 0 {
+            return Err(StoreError::Full);
+        }
+        if let Some(old) = replacing {
+            self.unlink(old);
+        }
+        self.unlink(&credential.id);
+        let id = credential.id.clone();
+        self.by_rp
+            .entry(credential.rp_id_hash)
+            .or_default()
+            .push(id.clone());
+        self.counters.insert(
+            CounterScope::Credential(crate::crypto::sha256(&id)),
+            initial_counter,
+        );
+        if credential.discoverable {
+            self.discoverable_count += 1;
+            self.by_user.insert(
+                (credential.rp_id_hash, credential.user.id.clone()),
+                id.clone(),
+            );
+        }
+        self.credentials.insert(id, credential);
+        Ok(())
     }
 
     /// Every stored credential, ordered by ID.
@@ -384,37 +453,12 @@ impl CredentialStore for MemoryStore {
 
     fn save(
         &mut self,
-        credential: Credential,
+        mut credential: Credential,
         replacing: Option<&[u8]>,
         initial_counter: u32,
     ) -> Result<(), StoreError> {
-        let frees = replacing.is_some_and(|id| self.credentials.contains_key(id))
-            || self.credentials.contains_key(&credential.id);
-        if credential.discoverable && !frees && self.remaining_discoverable()? == 0 {
-            return Err(StoreError::Full);
-        }
-        if let Some(old) = replacing {
-            self.unlink(old);
-        }
-        self.unlink(&credential.id);
-        let id = credential.id.clone();
-        self.by_rp
-            .entry(credential.rp_id_hash)
-            .or_default()
-            .push(id.clone());
-        self.counters.insert(
-            CounterScope::Credential(crate::crypto::sha256(&id)),
-            initial_counter,
-        );
-        if credential.discoverable {
-            self.discoverable_count += 1;
-            self.by_user.insert(
-                (credential.rp_id_hash, credential.user.id.clone()),
-                id.clone(),
-            );
-        }
-        self.credentials.insert(id, credential);
-        Ok(())
+        credential.created_order = self.next_order;
+        self.save_ordered(credential, replacing, initial_counter)
     }
 
     fn delete(&mut self, id: &[u8]) -> Result<bool, StoreError> {
@@ -525,7 +569,7 @@ mod tests {
             discoverable,
             cred_protect: 0,
             cred_blob: None,
-            created_ms: u64::from(id),
+            created_order: u64::from(id),
         }
     }
 

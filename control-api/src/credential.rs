@@ -50,6 +50,14 @@ pub struct Credential {
     /// The credBlob, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cred_blob: Option<String>,
+    /// Its place in the key's order of creation, larger = newer: the order
+    /// in which getAssertion offers discoverable credentials (CTAP 2.1
+    /// §6.2.2, newest first). Always given on output. On import it only
+    /// orders the imported credentials among themselves: the key gives
+    /// them new numbers, after every credential it holds already (see
+    /// docs/control-api.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_order: Option<u64>,
 }
 
 /// `POST …/credentials`: one credential, or several (all or nothing).
@@ -65,7 +73,8 @@ pub enum CredentialImport {
 /// The answer to [`CredentialImport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Imported {
-    /// The imported IDs, base64, in order.
+    /// The imported IDs, base64, in the order they were stored (oldest
+    /// first: by `creationOrder` where given, then in the request's order).
     pub imported: Vec<String>,
 }
 

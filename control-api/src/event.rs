@@ -87,6 +87,27 @@ pub enum EventKind {
         /// The UV flag signed.
         uv: bool,
     },
+    /// getAssertion found several discoverable credentials of the RP and
+    /// the account choice settled which to use (CTAP 2.1 §6.2.2 step 12.2).
+    #[serde(rename = "account.chosen")]
+    AccountChosen {
+        /// The RP ID.
+        rp_id: String,
+        /// How many credentials applied.
+        candidates: usize,
+        /// `chosen` (the virtual user picked one on the device), `platform`
+        /// (all of them went to the platform, which chooses) or `declined`
+        /// (the virtual user refused: CTAP2_ERR_OPERATION_DENIED).
+        outcome: String,
+        /// The chosen credential's ID (base64), when one was chosen.
+        credential_id: Option<String>,
+        /// The chosen credential's user handle (base64), when one was chosen.
+        user_handle: Option<String>,
+        /// Why: `newest`, `newest-no-match` (no user:/credential: rule
+        /// matched), `user-handle`, `credential-id`; for `platform` and
+        /// `declined` the policy in force.
+        reason: String,
+    },
     /// A credential was deleted: by credential management (CTAP 2.1 §6.8.5,
     /// with `rpId`) or through the control API (with `by`).
     #[serde(rename = "credential.deleted")]
@@ -146,6 +167,12 @@ pub enum EventKind {
         /// The new mode (`approve`, `deny`, `delay:MS`, `timeout:MS`,
         /// `never`, `manual`).
         presence: String,
+    },
+    /// The virtual user's account choice changed.
+    #[serde(rename = "account.choice")]
+    AccountChoiceChanged {
+        /// The new policy (`platform`, `newest`, `refuse`, `user:HANDLE,…`).
+        account_choice: String,
     },
     /// A request is waiting for the user.
     #[serde(rename = "presence.waiting")]
@@ -278,6 +305,14 @@ mod tests {
                 up: true,
                 uv: false,
             },
+            EventKind::AccountChosen {
+                rp_id: "example.com".into(),
+                candidates: 2,
+                outcome: "chosen".into(),
+                credential_id: Some("AQID".into()),
+                user_handle: Some("YWxpY2U=".into()),
+                reason: "user-handle".into(),
+            },
             EventKind::CredentialDeleted {
                 rp_id: Some("example.com".into()),
                 credential_id: "AQID".into(),
@@ -306,6 +341,9 @@ mod tests {
             EventKind::PresenceChanged {
                 presence: "delay:250".into(),
             },
+            EventKind::AccountChoiceChanged {
+                account_choice: "user:YWxpY2U,newest".into(),
+            },
             EventKind::PresenceWaiting,
             EventKind::PresenceTouched,
             EventKind::UvChanged { uv: "fail".into() },
@@ -329,6 +367,7 @@ mod tests {
                     EventKind::DeviceCloned { .. } => "device.cloned",
                     EventKind::CredentialCreated { .. } => "credential.created",
                     EventKind::CredentialAsserted { .. } => "credential.asserted",
+                    EventKind::AccountChosen { .. } => "account.chosen",
                     EventKind::CredentialDeleted { .. } => "credential.deleted",
                     EventKind::CredentialImported { .. } => "credential.imported",
                     EventKind::CredentialsCleared { .. } => "credentials.cleared",
@@ -338,6 +377,7 @@ mod tests {
                     EventKind::PinChanged => "pin.changed",
                     EventKind::PinMismatch { .. } => "pin.mismatch",
                     EventKind::PresenceChanged { .. } => "presence.changed",
+                    EventKind::AccountChoiceChanged { .. } => "account.choice",
                     EventKind::PresenceWaiting => "presence.waiting",
                     EventKind::PresenceTouched => "presence.touched",
                     EventKind::UvChanged { .. } => "uv.changed",

@@ -86,6 +86,7 @@ fn credential(some: bool) -> Credential {
         rp_name: s("Example"),
         cred_protect: some.then_some(1),
         cred_blob: s("AAAA"),
+        creation_order: some.then_some(3),
     }
 }
 

@@ -149,15 +149,12 @@ pub fn to_json(
         rp_name: c.rp_name.clone(),
         cred_protect: (c.cred_protect != 0).then_some(c.cred_protect),
         cred_blob: c.cred_blob.as_deref().map(b64),
+        creation_order: Some(c.created_order),
     })
 }
 
 /// A credential from JSON, checked; with its signature counter.
-pub fn from_json(
-    j: &CredentialJson,
-    config: &DeviceConfig,
-    now_ms: u64,
-) -> Result<StoredCredential, CredError> {
+pub fn from_json(j: &CredentialJson, config: &DeviceConfig) -> Result<StoredCredential, CredError> {
     let id = unb64("credentialId", &j.credential_id)?;
     if id.is_empty() || id.len() > MAX_ID {
         return Err(CredError::Invalid(format!(
@@ -247,7 +244,8 @@ pub fn from_json(
         discoverable: j.is_resident_credential,
         cred_protect: j.cred_protect.unwrap_or(0),
         cred_blob,
-        created_ms: now_ms,
+        // The store orders it when it saves it (see import_all).
+        created_order: 0,
         id,
     };
     Ok(StoredCredential {
@@ -258,12 +256,23 @@ pub fn from_json(
 
 /// Every credential of `list` from JSON, checked; the first defect is
 /// the error.
+///
+/// They come back in the order they are to be stored, oldest first: an
+/// import places its credentials after every credential on the key (the
+/// store numbers them as it saves them), and among themselves orders them
+/// by `creationOrder` where given (an export, a clone), then the ones
+/// without one in the order of `list`.
 pub fn from_json_all(
     list: &[CredentialJson],
     config: &DeviceConfig,
-    now_ms: u64,
 ) -> Result<Vec<StoredCredential>, CredError> {
-    list.iter().map(|j| from_json(j, config, now_ms)).collect()
+    let mut checked = list
+        .iter()
+        .map(|j| Ok((j.creation_order, from_json(j, config)?)))
+        .collect::<Result<Vec<_>, CredError>>()?;
+    // Stable: equal keys keep the request's order.
+    checked.sort_by_key(|(order, _)| (order.is_none(), *order));
+    Ok(checked.into_iter().map(|(_, c)| c).collect())
 }
 
 /// Imports credentials into a store all or nothing ([`admin::import`]):
@@ -274,20 +283,20 @@ pub fn import_all(
     store: &mut dyn CredentialStore,
     config: &DeviceConfig,
     list: &[CredentialJson],
-    now_ms: u64,
     imported: &mut dyn FnMut(&[u8]),
 ) -> Result<Vec<Vec<u8>>, CredError> {
-    let checked = from_json_all(list, config, now_ms)?;
+    let checked = from_json_all(list, config)?;
     Ok(admin::import(store, config, checked, imported)?)
 }
 
 /// Imports credentials into a running authenticator, all or nothing
-/// ([`Authenticator::import_credentials`]), created now by its clock.
+/// ([`Authenticator::import_credentials`]), ordered as [`from_json_all`]
+/// says.
 pub fn import_into<E: Env>(
     a: &mut Authenticator<E>,
     list: &[CredentialJson],
 ) -> Result<Vec<Vec<u8>>, CredError> {
-    let checked = from_json_all(list, a.config(), a.env().now_ms())?;
+    let checked = from_json_all(list, a.config())?;
     Ok(a.import_credentials(checked)?)
 }
 
@@ -317,6 +326,7 @@ mod tests {
             rp_name: None,
             cred_protect: None,
             cred_blob: None,
+            creation_order: None,
         }
     }
 
@@ -325,31 +335,18 @@ mod tests {
         let config = DeviceConfig::default();
         let mut store = MemoryStore::default();
         let j = sample(true);
-        import_all(
-            &mut store,
-            &config,
-            std::slice::from_ref(&j),
-            0,
-            &mut |_| {},
-        )
-        .unwrap();
+        import_all(&mut store, &config, std::slice::from_ref(&j), &mut |_| {}).unwrap();
         let stored = admin::get(&store, &config, &[1, 2, 3, 4]).unwrap();
         assert_eq!(to_json(&stored, &config).unwrap(), j);
         // The same again clashes, by ID and by user handle.
         assert!(matches!(
-            import_all(
-                &mut store,
-                &config,
-                std::slice::from_ref(&j),
-                0,
-                &mut |_| {}
-            ),
+            import_all(&mut store, &config, std::slice::from_ref(&j), &mut |_| {}),
             Err(CredError::Conflict(_))
         ));
         let mut other = j.clone();
         other.credential_id = b64(&[9]);
         assert!(matches!(
-            import_all(&mut store, &config, &[other], 0, &mut |_| {}),
+            import_all(&mut store, &config, &[other], &mut |_| {}),
             Err(CredError::Conflict(m)) if m.contains("user handle")
         ));
     }
@@ -362,24 +359,18 @@ mod tests {
         let mut second = sample(false);
         second.credential_id = b64(&[5, 6]);
         assert!(matches!(
-            import_all(&mut store, &config, &[first.clone(), first.clone()], 0, &mut |_| {}),
+            import_all(&mut store, &config, &[first.clone(), first.clone()], &mut |_| {}),
             Err(CredError::Invalid(m)) if m.contains("twice")
         ));
-        import_all(&mut store, &config, &[second.clone()], 0, &mut |_| {}).unwrap();
+        import_all(&mut store, &config, &[second.clone()], &mut |_| {}).unwrap();
         // The second clashes with what is stored: the first goes out again.
         assert!(matches!(
-            import_all(
-                &mut store,
-                &config,
-                &[first.clone(), second],
-                0,
-                &mut |_| {}
-            ),
+            import_all(&mut store, &config, &[first.clone(), second], &mut |_| {}),
             Err(CredError::Conflict(_))
         ));
         assert!(store.get(&[1, 2, 3, 4]).unwrap().is_none());
         assert_eq!(
-            import_all(&mut store, &config, &[first], 0, &mut |_| {}).unwrap(),
+            import_all(&mut store, &config, &[first], &mut |_| {}).unwrap(),
             vec![vec![1, 2, 3, 4]]
         );
     }
@@ -390,7 +381,7 @@ mod tests {
         let check = |f: &dyn Fn(&mut CredentialJson), needle: &str| {
             let mut j = sample(true);
             f(&mut j);
-            match from_json(&j, &config, 0) {
+            match from_json(&j, &config) {
                 Err(CredError::Invalid(m)) => assert!(m.contains(needle), "{m}"),
                 other => panic!("{needle}: {other:?}"),
             }
@@ -411,7 +402,7 @@ mod tests {
         j.credential_id = b64url(&[0xfb, 0xff]);
         j.user_handle = None;
         assert_eq!(
-            from_json(&j, &config, 0).unwrap().credential.id,
+            from_json(&j, &config).unwrap().credential.id,
             vec![0xfb, 0xff]
         );
     }

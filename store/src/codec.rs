@@ -45,7 +45,9 @@ fn small(v: u64) -> Result<u8, StoreError> {
 
 /// A credential record. Keys: 1 id, 2 RP ID, 3 RP ID hash, 4 RP name, 5 user
 /// handle, 6 user name, 7 display name, 8 COSE algorithm, 9 private key, 10
-/// discoverable, 11 credProtect, 12 credBlob, 13 creation time.
+/// discoverable, 11 credProtect, 12 credBlob, 14 creation order (schema 2;
+/// schema 1 had 13, milliseconds on the clock of the process that created
+/// the credential, which restarted with every process).
 pub(crate) fn encode_credential(c: &Credential) -> Vec<u8> {
     cbor::encode(
         &MapBuilder::new()
@@ -61,12 +63,28 @@ pub(crate) fn encode_credential(c: &Credential) -> Vec<u8> {
             .int(10, c.discoverable)
             .int(11, u64::from(c.cred_protect))
             .opt(12, c.cred_blob.clone().map(cbor::bytes))
-            .int(13, c.created_ms)
+            .int(KEY_ORDER, c.created_order)
             .build(),
     )
 }
 
+/// The creation order's key in schema 2.
+const KEY_ORDER: i64 = 14;
+/// Schema 1's creation time, on the creating process's clock.
+const KEY_V1_CREATED_MS: i64 = 13;
+
+/// A credential record of the current schema.
 pub(crate) fn decode_credential(bytes: &[u8]) -> Result<Credential, StoreError> {
+    decode_with_order(bytes, KEY_ORDER)
+}
+
+/// A schema 1 record; its `created_order` holds the old creation time in
+/// milliseconds, which the upgrade turns into an order.
+pub(crate) fn decode_credential_v1(bytes: &[u8]) -> Result<Credential, StoreError> {
+    decode_with_order(bytes, KEY_V1_CREATED_MS)
+}
+
+fn decode_with_order(bytes: &[u8], order_key: i64) -> Result<Credential, StoreError> {
     let mut f = Fields::decode(bytes).map_err(corrupt)?;
     let id = req_bytes(&mut f, 1)?;
     let rp_id = cbor::as_text(f.required(2).map_err(corrupt)?, MAX_FIELD).map_err(corrupt)?;
@@ -83,7 +101,7 @@ pub(crate) fn decode_credential(bytes: &[u8]) -> Result<Credential, StoreError> 
     let discoverable = cbor::as_bool(f.required(10).map_err(corrupt)?).map_err(corrupt)?;
     let cred_protect = small(req_uint(&mut f, 11)?)?;
     let cred_blob = opt_bytes(&mut f, 12)?;
-    let created_ms = req_uint(&mut f, 13)?;
+    let created_order = req_uint(&mut f, order_key)?;
     Ok(Credential {
         id,
         rp_id,
@@ -94,7 +112,7 @@ pub(crate) fn decode_credential(bytes: &[u8]) -> Result<Credential, StoreError> 
         discoverable,
         cred_protect,
         cred_blob,
-        created_ms,
+        created_order,
     })
 }
 
@@ -207,7 +225,7 @@ mod tests {
                 discoverable: true,
                 cred_protect: 2,
                 cred_blob: blob,
-                created_ms: 99,
+                created_order: 99,
             };
             let back = decode_credential(&encode_credential(&c)).unwrap();
             assert_eq!(back.id, c.id);
@@ -219,7 +237,7 @@ mod tests {
             assert_eq!(back.key.algorithm(), alg);
             assert_eq!(back.cred_protect, 2);
             assert_eq!(back.cred_blob, c.cred_blob);
-            assert_eq!(back.created_ms, 99);
+            assert_eq!(back.created_order, 99);
         }
         assert_eq!(decode_credential(&[0xa0]).err(), Some(StoreError::Corrupt));
         assert_eq!(decode_credential(b"junk").err(), Some(StoreError::Corrupt));

@@ -43,7 +43,7 @@ use zeroize::Zeroizing;
 
 /// The schema this build writes. A file records the version it was
 /// written with; [`migrate`] upgrades older ones, newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How far ahead a signature counter is reserved on disk.
 pub const COUNTER_BLOCK: u32 = 32;
@@ -60,6 +60,9 @@ const K_SCHEMA: &str = "schema_version";
 const K_MASTER: &str = "master_secret";
 const K_STATE: &str = "device_state";
 const K_LARGE_BLOB: &str = "large_blob_array";
+/// The creation order the next saved credential gets (u64, little endian;
+/// schema 2).
+const K_NEXT_ORDER: &str = "next_credential_order";
 /// Prefix of attestation identity keys; the suffix names the identity.
 const K_IDENTITY: &str = "identity/";
 
@@ -125,13 +128,59 @@ fn backend<E: std::fmt::Display>(e: E) -> StoreError {
 
 /// Upgrades a file written with schema `from` (older than
 /// [`SCHEMA_VERSION`]) inside the opening transaction, which commits only
-/// when every step succeeded. Version 1 is the first schema, so no older
-/// file can exist yet; a schema change adds one step per version here.
-fn migrate(from: u32, _txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+/// when every step succeeded: one step per version.
+fn migrate(from: u32, txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+    let mut version = from;
+    if version == 1 {
+        migrate_1_to_2(txn)?;
+        version = 2;
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
     Err(OpenError(format!(
         "state schema version {from} has no upgrade path in this build (it knows {SCHEMA_VERSION}); \
          the file was left untouched: use the fidosim that wrote it, or another --state PATH"
     )))
+}
+
+/// Schema 1 → 2: credentials get a creation order that survives restarts.
+/// Schema 1 kept each credential's creation time on the clock of the
+/// process that made it, which started again at 0 with every process; the
+/// upgrade numbers the credentials in the order of those times (ties, and
+/// times from different processes, by credential ID). That is the order
+/// schema 1 offered them in, so a device upgraded in place signs with the
+/// same credential as before; the order becomes exact from then on.
+fn migrate_1_to_2(txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+    let fail = |e: &dyn std::fmt::Display| {
+        OpenError(format!(
+            "cannot upgrade the state file from schema 1 to 2 ({e}); it was left untouched: \
+             use the fidosim that wrote it, or another --state PATH"
+        ))
+    };
+    let mut table = txn.open_table(CREDENTIALS).map_err(|e| fail(&e))?;
+    let mut creds = Vec::new();
+    for row in table.iter().map_err(|e| fail(&e))? {
+        let (_, v) = row.map_err(|e| fail(&e))?;
+        creds.push(
+            codec::decode_credential_v1(v.value()).map_err(|_| fail(&"a damaged credential"))?,
+        );
+    }
+    creds.sort_by(|a, b| (a.created_order, &a.id).cmp(&(b.created_order, &b.id)));
+    let mut order = 0u64;
+    for mut c in creds {
+        order += 1;
+        c.created_order = order;
+        let record = codec::encode_credential(&c);
+        table
+            .insert(c.id.as_slice(), record.as_slice())
+            .map_err(|e| fail(&e))?;
+    }
+    txn.open_table(META)
+        .map_err(|e| fail(&e))?
+        .insert(K_NEXT_ORDER, (order + 1).to_le_bytes().as_slice())
+        .map_err(|e| fail(&e))?;
+    Ok(())
 }
 
 /// A device's state in a redb file.
@@ -275,8 +324,8 @@ impl DurableStore {
             ))
         };
         let txn = self.db.begin_write().map_err(|e| damaged(&e))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| damaged(&e))?;
+        let (version, empty) = {
+            let meta = txn.open_table(META).map_err(|e| damaged(&e))?;
             let version = match meta.get(K_SCHEMA).map_err(|e| damaged(&e))? {
                 Some(v) => {
                     let bytes: [u8; 4] = v
@@ -287,27 +336,24 @@ impl DurableStore {
                 }
                 None => None,
             };
-            match version {
-                None => {
-                    if meta.len().map_err(|e| damaged(&e))? != 0 {
-                        return Err(damaged(&"it has data but no schema version"));
-                    }
-                    meta.insert(K_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
-                        .map_err(|e| damaged(&e))?;
-                }
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(OpenError(format!(
-                        "the state file {shown} was written by a newer fidosim (schema {v}; this build knows {SCHEMA_VERSION}); \
-                         it was left untouched: use the newer fidosim, or another --state PATH"
-                    )));
-                }
-                Some(v) if v < SCHEMA_VERSION => {
-                    migrate(v, &txn)?;
-                    meta.insert(K_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
-                        .map_err(|e| damaged(&e))?;
-                }
-                Some(_) => {}
+            (version, meta.len().map_err(|e| damaged(&e))? == 0)
+        };
+        match version {
+            None if !empty => return Err(damaged(&"it has data but no schema version")),
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(OpenError(format!(
+                    "the state file {shown} was written by a newer fidosim (schema {v}; this build knows {SCHEMA_VERSION}); \
+                     it was left untouched: use the newer fidosim, or another --state PATH"
+                )));
             }
+            Some(v) if v < SCHEMA_VERSION => migrate(v, &txn)?,
+            _ => {}
+        }
+        if version != Some(SCHEMA_VERSION) {
+            txn.open_table(META)
+                .map_err(|e| damaged(&e))?
+                .insert(K_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())
+                .map_err(|e| damaged(&e))?;
         }
         // Make sure every table exists, so that readers need no special case.
         txn.open_table(CREDENTIALS).map_err(|e| damaged(&e))?;
@@ -345,6 +391,12 @@ impl DurableStore {
         if let Some(b) = get(K_LARGE_BLOB)? {
             let _ = self.mem.set_large_blob_array(&b);
         }
+        if let Some(n) = get(K_NEXT_ORDER)? {
+            let n: [u8; 8] = n
+                .try_into()
+                .map_err(|_| damaged("the next creation order is not a 64-bit number"))?;
+            self.mem.raise_next_creation_order(u64::from_le_bytes(n));
+        }
         let creds = txn
             .open_table(CREDENTIALS)
             .map_err(|e| damaged(&e.to_string()))?;
@@ -352,7 +404,7 @@ impl DurableStore {
             let (_, v) = row.map_err(|e| damaged(&e.to_string()))?;
             let c = codec::decode_credential(v.value()).map_err(|_| damaged("a credential"))?;
             self.mem
-                .save(c, None, 0)
+                .save_ordered(c, None, 0)
                 .map_err(|_| damaged("more discoverable credentials than fit"))?;
         }
         let counters = txn
@@ -471,9 +523,16 @@ impl CredentialStore for DurableStore {
         if credential.discoverable && !frees && self.mem.remaining_discoverable()? == 0 {
             return Err(StoreError::Full);
         }
+        // The credential becomes the newest; the next order is kept in the
+        // same transaction, so a number is never given out twice.
+        let mut credential = credential;
+        credential.created_order = self.mem.next_creation_order();
+        let next_order = credential.created_order.saturating_add(1);
         let record = codec::encode_credential(&credential);
         let counter_key = scope_key(&CounterScope::Credential(sha256(&credential.id)));
         self.write(|txn| {
+            txn.open_table(META)?
+                .insert(K_NEXT_ORDER, next_order.to_le_bytes().as_slice())?;
             let mut creds = txn.open_table(CREDENTIALS)?;
             let mut counters = txn.open_table(COUNTERS)?;
             if let Some(old) = replacing {
@@ -491,7 +550,8 @@ impl CredentialStore for DurableStore {
             CounterScope::Credential(sha256(&credential.id)),
             initial_counter,
         );
-        self.mem.save(credential, replacing, initial_counter)
+        self.mem
+            .save_ordered(credential, replacing, initial_counter)
     }
 
     fn delete(&mut self, id: &[u8]) -> Result<bool, StoreError> {

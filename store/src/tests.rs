@@ -45,7 +45,7 @@ fn cred(id: u8, rp: &str, user: u8, discoverable: bool) -> Credential {
         discoverable,
         cred_protect: 0,
         cred_blob: None,
-        created_ms: u64::from(id),
+        created_order: u64::from(id),
     }
 }
 

@@ -79,7 +79,7 @@ impl<E: Env> Authenticator<E> {
                     return Err(StatusCode::NoCredentials);
                 }
                 // Oldest first; the cursor pops from the end.
-                creds.sort_by_key(|c| std::cmp::Reverse(c.created_ms));
+                creds.sort_by_key(|c| std::cmp::Reverse(c.created_order));
                 let total = creds.len();
                 let first = creds.pop().ok_or(StatusCode::NoCredentials)?;
                 self.cred_mgmt.credentials = creds;

@@ -5,11 +5,12 @@ use super::extensions::{cred_protect, cred_random, large_blob_key, GaExtensions,
 use super::make_credential::up_error;
 use super::pin::permission;
 use super::Authenticator;
+use crate::accounts::Decision;
 use crate::auth_data::{flags, AuthData};
 use crate::cbor;
 use crate::config::BackupFlags;
 use crate::crypto::sha256;
-use crate::env::{Env, Event, PresenceRequest};
+use crate::env::{ChoiceOutcome, Env, Event, PresenceRequest};
 use crate::limits::GET_NEXT_ASSERTION_WINDOW_MS;
 use crate::status::StatusCode;
 use crate::store::{Credential, CredentialStore};
@@ -36,6 +37,8 @@ struct Ceremony {
     flags: u8,
     /// Whether user names go into the responses (see `assert`).
     identifying: bool,
+    /// Whether the user chose the credential on the device (step 12.2).
+    user_selected: bool,
     /// The extension inputs, applied to each credential in turn.
     ext: GaExtensions,
 }
@@ -134,7 +137,7 @@ impl<E: Env> Authenticator<E> {
                 found.retain(|c| verified || c.cred_protect < cred_protect::UV_OPTIONAL_WITH_LIST);
                 // Step 12.2.1: most recently created first.
                 found.reverse();
-                found.sort_by_key(|c| std::cmp::Reverse(c.created_ms));
+                found.sort_by_key(|c| std::cmp::Reverse(c.created_order));
                 found
             }
         };
@@ -160,6 +163,48 @@ impl<E: Env> Authenticator<E> {
         // Step 10: extensions.
         let ext = GaExtensions::parse(req.extensions.clone())?;
 
+        // Step 12.2.2: with several discoverable credentials and the user at
+        // the key (up or uv), the virtual user may choose one on the device
+        // as a key with a display lets its user do; the platform then gets
+        // only that one, marked userSelected, and shows no chooser. A user
+        // who declines ends the request with CTAP2_ERR_OPERATION_DENIED.
+        let mut user_selected = false;
+        if req.allow_list.is_none()
+            && credentials.len() > 1
+            && auth_flags & (flags::UP | flags::UV) != 0
+        {
+            let candidates = credentials.len();
+            match self.env.account_choice().decide(&credentials) {
+                Decision::Platform => self.env.event(&Event::AccountChoice {
+                    rp_id: &req.rp_id,
+                    candidates,
+                    outcome: ChoiceOutcome::Platform,
+                }),
+                Decision::Declined => {
+                    self.env.event(&Event::AccountChoice {
+                        rp_id: &req.rp_id,
+                        candidates,
+                        outcome: ChoiceOutcome::Declined,
+                    });
+                    return Err(StatusCode::OperationDenied);
+                }
+                Decision::Chosen { index, reason } => {
+                    let chosen = credentials.swap_remove(index);
+                    self.env.event(&Event::AccountChoice {
+                        rp_id: &req.rp_id,
+                        candidates,
+                        outcome: ChoiceOutcome::Chosen {
+                            credential_id: &chosen.id,
+                            user_id: &chosen.user.id,
+                            reason,
+                        },
+                    });
+                    credentials = vec![chosen];
+                    user_selected = true;
+                }
+            }
+        }
+
         // Steps 11–12: with an allowList one credential answers; without one,
         // the first of several, the rest via getNextAssertion.
         let total = credentials.len();
@@ -167,18 +212,20 @@ impl<E: Env> Authenticator<E> {
         let number_of_credentials = (req.allow_list.is_none() && total > 1)
             .then(|| u32::try_from(total).unwrap_or(u32::MAX));
         // Step 12.3 and the "user" member of §6.2.2's response: with one
-        // account for the RP only the user ID is returned; with several
-        // (and no display to choose on) name and displayName too, so the
-        // platform can show a chooser — but only after user verification.
+        // account for the RP (or one the user chose on the device) only the
+        // user ID is returned; with several for the platform to choose from,
+        // name and displayName too, so it can show a chooser — but only
+        // after user verification.
         let identifying = number_of_credentials.is_some() && auth_flags & flags::UV != 0;
         let ceremony = Ceremony {
             client_data_hash: req.client_data_hash,
             rp_id_hash,
             flags: auth_flags,
             identifying,
+            user_selected,
             ext,
         };
-        let response = self.assert(&first, &ceremony, number_of_credentials)?;
+        let response = self.assert(&first, &ceremony, number_of_credentials, true)?;
         if number_of_credentials.is_some() {
             self.next_assertion = Some(NextAssertion {
                 remaining: credentials.into_iter(),
@@ -199,7 +246,7 @@ impl<E: Env> Authenticator<E> {
         }
         let credential = state.remaining.next().ok_or(StatusCode::NotAllowed)?;
         // Steps 4–6.
-        let response = self.assert(&credential, &state.ceremony, None)?;
+        let response = self.assert(&credential, &state.ceremony, None, false)?;
         // Steps 7–8: reset the timer, advance the cursor.
         if state.remaining.len() > 0 {
             state.last_ms = now;
@@ -209,17 +256,21 @@ impl<E: Env> Authenticator<E> {
     }
 
     /// Step 13: advance and commit the counter, build authData, sign.
+    /// `first`: the response to getAssertion itself (userSelected is never
+    /// sent with getNextAssertion).
     fn assert(
         &mut self,
         credential: &Credential,
         ceremony: &Ceremony,
         number_of_credentials: Option<u32>,
+        first: bool,
     ) -> Result<Vec<u8>, StatusCode> {
         let Ceremony {
             client_data_hash,
             rp_id_hash,
             flags,
             identifying,
+            user_selected,
             ext,
         } = ceremony;
         let (mut auth_flags, identifying) = (*flags, *identifying);
@@ -274,6 +325,7 @@ impl<E: Env> Authenticator<E> {
             signature,
             user,
             number_of_credentials,
+            user_selected: *user_selected && first,
             // §12.3: only discoverable credentials have a largeBlobKey.
             large_blob_key: (ext.large_blob_key && credential.discoverable)
                 .then(|| large_blob_key(&credential.key).to_vec()),

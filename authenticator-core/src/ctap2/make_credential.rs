@@ -220,7 +220,6 @@ impl<E: Env> Authenticator<E> {
                 .store_ref()
                 .discoverable_for_user(&rp_id_hash, &req.user.id)?
                 .map(|c| c.id);
-            let now = self.env.now_ms();
             let credential = Credential {
                 id: credential_id.clone(),
                 rp_id: req.rp.id.clone(),
@@ -231,7 +230,8 @@ impl<E: Env> Authenticator<E> {
                 discoverable: true,
                 cred_protect: cred_protect_level,
                 cred_blob: cred_blob.clone(),
-                created_ms: now,
+                // The store places it after every other credential.
+                created_order: 0,
             };
             // Committed before the response is built: a durable store makes
             // the credential survive a crash once the client has it.
@@ -388,7 +388,7 @@ impl<E: Env> Authenticator<E> {
             discoverable: false,
             cred_protect: sealed.cred_protect,
             cred_blob: None,
-            created_ms: 0,
+            created_order: 0,
         })
     }
 

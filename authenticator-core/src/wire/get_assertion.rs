@@ -73,6 +73,8 @@ pub struct Response {
     pub user: Option<(User, bool)>,
     /// 0x05 numberOfCredentials.
     pub number_of_credentials: Option<u32>,
+    /// 0x06 userSelected: the user chose this credential on the device.
+    pub user_selected: bool,
     /// 0x07 largeBlobKey (CTAP 2.1 §12.3).
     pub large_blob_key: Option<Vec<u8>>,
 }
@@ -90,6 +92,7 @@ impl Response {
                     self.user.as_ref().map(|(u, ident)| encode_user(u, *ident)),
                 )
                 .opt(0x05, self.number_of_credentials)
+                .opt(0x06, self.user_selected.then_some(true))
                 .opt(0x07, self.large_blob_key.clone().map(cbor::bytes))
                 .build(),
         )

@@ -188,7 +188,7 @@ fn offline_credentials(a: &ClientArgs, path: PathBuf, cmd: CredentialCmd) -> Res
                 p.start("importing");
                 p
             });
-            let result = creds::import_all(store, &config, &items, 0, &mut |id| {
+            let result = creds::import_all(store, &config, &items, &mut |id| {
                 if let Some(p) = progress.as_mut() {
                     p.done(&creds::b64(id), "imported");
                     p.start("importing");

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use authenticator_core::env::{Env, Event, PresenceError, PresenceRequest, UserCheck};
+use authenticator_core::accounts::AccountChoice;
+use authenticator_core::env::{
+    ChoiceOutcome, Env, Event, PresenceError, PresenceRequest, UserCheck,
+};
 use authenticator_core::store::{CredentialStore, MemoryStore};
 use base64::Engine as _;
 use fidosim_control_api::event::EventKind;
@@ -71,9 +74,38 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The device event for an event of the core.
-fn event_kind(event: &Event<'_>) -> EventKind {
+/// The device event for an event of the core; `accounts` is the account
+/// choice in force (the reason of a `platform` or `declined` outcome).
+fn event_kind(event: &Event<'_>, accounts: impl Fn() -> AccountChoice) -> EventKind {
     match event {
+        Event::AccountChoice {
+            rp_id,
+            candidates,
+            outcome,
+        } => {
+            let (outcome, credential_id, user_handle, reason) = match outcome {
+                ChoiceOutcome::Chosen {
+                    credential_id,
+                    user_id,
+                    reason,
+                } => (
+                    "chosen",
+                    Some(b64(credential_id)),
+                    Some(b64(user_id)),
+                    reason.name().to_owned(),
+                ),
+                ChoiceOutcome::Platform => ("platform", None, None, accounts().to_string()),
+                ChoiceOutcome::Declined => ("declined", None, None, accounts().to_string()),
+            };
+            EventKind::AccountChosen {
+                rp_id: (*rp_id).to_owned(),
+                candidates: *candidates,
+                outcome: outcome.to_owned(),
+                credential_id,
+                user_handle,
+                reason,
+            }
+        }
         Event::CredentialCreated {
             rp_id,
             credential_id,
@@ -148,6 +180,11 @@ impl Env for DaemonEnv {
     }
 
     fn event(&mut self, event: &Event<'_>) {
-        self.shared.emit(event_kind(event));
+        self.shared
+            .emit(event_kind(event, || self.shared.account_choice()));
+    }
+
+    fn account_choice(&self) -> AccountChoice {
+        self.shared.account_choice()
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use authenticator_core::accounts::AccountChoice;
 use authenticator_core::env::UvPolicy;
 use fidosim_control_api::event::{Event, EventKind};
 use tokio::sync::broadcast;
@@ -32,6 +33,8 @@ pub struct Shared {
     /// Touches given while a request waited in [`PresenceMode::Manual`].
     touches: AtomicU64,
     policy: Mutex<(PresenceMode, UvPolicy)>,
+    /// How the virtual user picks among several discoverable credentials.
+    accounts: Mutex<AccountChoice>,
     events: EventBus,
 }
 
@@ -53,6 +56,7 @@ impl Shared {
             faults: crate::faults::Faults::default(),
             touches: AtomicU64::new(0),
             policy: Mutex::new((presence, uv)),
+            accounts: Mutex::new(AccountChoice::default()),
             events: EventBus::new(),
         }
     }
@@ -90,6 +94,23 @@ impl Shared {
         }
         self.emit(EventKind::UvChanged {
             uv: uv.name().to_owned(),
+        });
+    }
+
+    /// How the virtual user picks among several discoverable credentials
+    /// (CTAP 2.1 §6.2.2 step 12.2).
+    pub fn account_choice(&self) -> AccountChoice {
+        self.accounts.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Changes the account choice; the next getAssertion uses it.
+    pub fn set_account_choice(&self, choice: AccountChoice) {
+        let text = choice.to_string();
+        if let Ok(mut a) = self.accounts.lock() {
+            *a = choice;
+        }
+        self.emit(EventKind::AccountChoiceChanged {
+            account_choice: text,
         });
     }
 
