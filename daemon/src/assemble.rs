@@ -91,7 +91,10 @@ pub fn open_authenticator(
     } else {
         None
     };
-    let shared = Arc::new(Shared::new(&config.name, config.presence, config.uv));
+    let shared = Arc::new(
+        Shared::new(&config.name, config.presence, config.uv)
+            .with_account_choice(config.account_choice.clone()),
+    );
     if let Some(state) = &config.state {
         crate::event_log::log_events(&shared, state.with_extension("events.jsonl"));
     }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use authenticator_core::accounts::AccountChoice;
 use authenticator_core::config::{AttestationMode, BackupFlags, CounterOverflow, ResetPolicy};
 use authenticator_core::crypto::keys::Algorithm;
 use authenticator_core::env::UvPolicy;
@@ -46,6 +47,9 @@ pub struct RunConfig {
     pub presence: PresenceMode,
     /// The built-in UV at start.
     pub uv: UvPolicy,
+    /// How the virtual user picks among several discoverable credentials,
+    /// at start.
+    pub account_choice: AccountChoice,
     /// Where to write the attestation CA certificate at start.
     pub write_ca: Option<PathBuf>,
     /// The state file; `None` keeps the state in memory.
@@ -164,6 +168,10 @@ impl RunConfig {
             },
             device,
             presence: parse_presence(&a.presence)?,
+            account_choice: a
+                .account_choice
+                .parse()
+                .map_err(|e: String| ConfigError(format!("--account-choice: {e}")))?,
             uv: if a.uv == UvArg::Fail {
                 UvPolicy::Fail
             } else {

@@ -203,6 +203,18 @@ pub struct DeviceSettings {
     #[arg(long, default_value = "approve")]
     #[serde(deserialize_with = "de::text")]
     pub presence: String,
+    /// How the virtual user picks among several discoverable credentials of
+    /// one RP, as a key with a display lets its user do (CTAP 2.1 §6.2.2
+    /// step 12.2): newest (the most recently created; no account chooser
+    /// in the browser), platform (send them all; the browser shows its
+    /// chooser), refuse (decline: CTAP2_ERR_OPERATION_DENIED), or
+    /// user:HANDLE / credential:ID rules (base64), comma-separated, tried in
+    /// order, optionally ending in newest, platform or refuse for when none
+    /// matches (default: newest). The control API changes it while the key
+    /// runs.
+    #[arg(long, value_name = "POLICY", default_value = "newest")]
+    #[serde(deserialize_with = "de::text")]
+    pub account_choice: String,
     /// Built-in user verification.
     #[arg(long, value_enum, default_value_t = UvArg::Succeed)]
     pub uv: UvArg,

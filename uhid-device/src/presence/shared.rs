@@ -61,6 +61,13 @@ impl Shared {
         }
     }
 
+    /// The same, with `choice` as the account choice at start (no event).
+    #[must_use]
+    pub fn with_account_choice(mut self, choice: AccountChoice) -> Self {
+        self.accounts = Mutex::new(choice);
+        self
+    }
+
     /// The request being processed was cancelled, or the device is going
     /// away.
     pub fn cancelled(&self) -> bool {
