@@ -107,14 +107,16 @@ fn with_count(
     })
 }
 
-/// Every stored credential, ordered by ID, with its signature counter.
+/// Every stored credential with its signature counter, newest first: the
+/// order in which getAssertion offers an RP's discoverable credentials
+/// (CTAP 2.1 §6.2.2 step 12.2.1).
 pub fn list(
     store: &dyn CredentialStore,
     config: &DeviceConfig,
 ) -> Result<Vec<StoredCredential>, AdminError> {
-    store
-        .all_stored()?
-        .into_iter()
+    let mut all = store.all_stored()?;
+    all.sort_by_key(|c| std::cmp::Reverse(c.created_order));
+    all.into_iter()
         .map(|c| with_count(store, config, c))
         .collect()
 }
@@ -611,7 +613,8 @@ mod tests {
         .unwrap();
         delete(&mut store, &[2]).unwrap();
         assert_eq!(delete(&mut store, &[2]), Err(AdminError::NotFound(vec![2])));
-        assert_eq!(ids(&list(&store, &c).unwrap()), vec![vec![1], vec![3]]);
+        // Newest first.
+        assert_eq!(ids(&list(&store, &c).unwrap()), vec![vec![3], vec![1]]);
         assert_eq!(clear(&mut store).unwrap(), 2);
         assert_eq!(clear(&mut store).unwrap(), 0);
         assert!(list(&store, &c).unwrap().is_empty());
@@ -655,7 +658,7 @@ mod tests {
         let mut d = device();
         d.import_credentials(vec![item(&[1], b"a", 3), item(&[2], b"b", 5)])
             .unwrap();
-        assert_eq!(ids(&d.list_credentials().unwrap()), vec![vec![1], vec![2]]);
+        assert_eq!(ids(&d.list_credentials().unwrap()), vec![vec![2], vec![1]]);
         d.set_sign_count(&[2], 11).unwrap();
         assert_eq!(d.credential(&[2]).unwrap().sign_count, 11);
         assert_eq!(

@@ -331,13 +331,47 @@ mod tests {
     }
 
     #[test]
+    fn an_import_comes_after_what_is_stored_ordered_by_creation_order() {
+        let config = DeviceConfig::default();
+        let mut store = MemoryStore::default();
+        let one = |id: u8, user: &[u8], order: Option<u64>| CredentialJson {
+            credential_id: b64(&[id]),
+            user_handle: Some(b64(user)),
+            creation_order: order,
+            ..sample(true)
+        };
+        import_all(&mut store, &config, &[one(1, b"a", None)], &mut |_| {}).unwrap();
+        // 40 and 7 keep their relative order (7 before 40); the ones without
+        // an order follow, in the request's order.
+        let request = [
+            one(2, b"b", None),
+            one(3, b"c", Some(40)),
+            one(4, b"d", None),
+            one(5, b"e", Some(7)),
+        ];
+        let ids = import_all(&mut store, &config, &request, &mut |_| {}).unwrap();
+        assert_eq!(ids, [vec![5], vec![3], vec![2], vec![4]]);
+        let order = |id: u8| store.get(&[id]).unwrap().unwrap().created_order;
+        assert_eq!(
+            [1, 5, 3, 2, 4].map(order),
+            [1, 2, 3, 4, 5],
+            "what was stored comes first, then the import"
+        );
+    }
+
+    #[test]
     fn round_trip_through_a_store() {
         let config = DeviceConfig::default();
         let mut store = MemoryStore::default();
         let j = sample(true);
         import_all(&mut store, &config, std::slice::from_ref(&j), &mut |_| {}).unwrap();
         let stored = admin::get(&store, &config, &[1, 2, 3, 4]).unwrap();
-        assert_eq!(to_json(&stored, &config).unwrap(), j);
+        // The store numbered it: the first credential it holds.
+        let numbered = CredentialJson {
+            creation_order: Some(1),
+            ..j.clone()
+        };
+        assert_eq!(to_json(&stored, &config).unwrap(), numbered);
         // The same again clashes, by ID and by user handle.
         assert!(matches!(
             import_all(&mut store, &config, std::slice::from_ref(&j), &mut |_| {}),

@@ -49,6 +49,17 @@ fn small(v: u64) -> Result<u8, StoreError> {
 /// schema 1 had 13, milliseconds on the clock of the process that created
 /// the credential, which restarted with every process).
 pub(crate) fn encode_credential(c: &Credential) -> Vec<u8> {
+    encode_with_order(c, KEY_ORDER)
+}
+
+/// A schema 1 record, `created_order` standing for the old creation time
+/// (for upgrade tests).
+#[cfg(test)]
+pub(crate) fn encode_credential_v1(c: &Credential) -> Vec<u8> {
+    encode_with_order(c, KEY_V1_CREATED_MS)
+}
+
+fn encode_with_order(c: &Credential, order_key: i64) -> Vec<u8> {
     cbor::encode(
         &MapBuilder::new()
             .int(1, cbor::bytes(c.id.clone()))
@@ -63,7 +74,7 @@ pub(crate) fn encode_credential(c: &Credential) -> Vec<u8> {
             .int(10, c.discoverable)
             .int(11, u64::from(c.cred_protect))
             .opt(12, c.cred_blob.clone().map(cbor::bytes))
-            .int(KEY_ORDER, c.created_order)
+            .int(order_key, c.created_order)
             .build(),
     )
 }

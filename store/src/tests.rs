@@ -318,3 +318,139 @@ fn identities_are_kept() {
         .unwrap();
     assert_ne!(other.batch_cert_der(), first.batch_cert_der());
 }
+
+/// The discoverable credentials of `rp` by creation order, newest first.
+fn newest_first(s: &DurableStore, rp: &str) -> Vec<(u8, u64)> {
+    let mut v: Vec<(u8, u64)> = s
+        .discoverable(&sha256(rp.as_bytes()))
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id[0], c.created_order))
+        .collect();
+    v.sort_by_key(|&(_, order)| std::cmp::Reverse(order));
+    v
+}
+
+#[test]
+fn the_creation_order_survives_restarts_and_is_never_given_twice() {
+    let dir = TempDir::new("order");
+    let path = dir.file("dev.redb");
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        // Whatever the caller put in created_order, the store numbers.
+        s.save(cred(9, "a.example", 1, true), None, 0).unwrap();
+        s.save(cred(2, "a.example", 2, true), None, 0).unwrap();
+        assert_eq!(newest_first(&s, "a.example"), [(2, 2), (9, 1)]);
+    }
+    {
+        // A new process: its clock starts again, the order does not.
+        let mut s = DurableStore::open(&path).unwrap();
+        s.save(cred(1, "a.example", 3, true), None, 0).unwrap();
+        assert_eq!(newest_first(&s, "a.example"), [(1, 3), (2, 2), (9, 1)]);
+        // The newest goes; its number is not given out again.
+        s.delete(&[1; 16]).unwrap();
+    }
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        s.save(cred(4, "a.example", 4, true), None, 0).unwrap();
+        assert_eq!(newest_first(&s, "a.example"), [(4, 4), (2, 2), (9, 1)]);
+        // Replacing a user's credential makes the new one the newest.
+        s.save(cred(5, "a.example", 1, true), Some(&[9; 16]), 0)
+            .unwrap();
+        assert_eq!(newest_first(&s, "a.example"), [(5, 5), (4, 4), (2, 2)]);
+        s.reset(&[7; 32]).unwrap();
+    }
+    let mut s = DurableStore::open(&path).unwrap();
+    s.save(cred(6, "a.example", 1, true), None, 0).unwrap();
+    assert_eq!(newest_first(&s, "a.example"), [(6, 6)]);
+}
+
+#[test]
+fn a_schema_1_file_is_upgraded_with_its_old_order() {
+    let dir = TempDir::new("v1");
+    let path = dir.file("dev.redb");
+    {
+        // A schema 1 file: creation times on each process's own clock. 3 was
+        // made first (500 ms into one process), then 1 (20 ms into the next
+        // one), then 2 (900 ms into that one); schema 1 offered 2, 3, 1.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(K_SCHEMA, 1u32.to_le_bytes().as_slice())
+                .unwrap();
+            meta.insert(K_MASTER, [5u8; 32].as_slice()).unwrap();
+            let mut creds = txn.open_table(CREDENTIALS).unwrap();
+            let mut counters = txn.open_table(COUNTERS).unwrap();
+            for (id, user, ms) in [(3u8, 3u8, 500u64), (1, 1, 20), (2, 2, 900)] {
+                let mut c = cred(id, "a.example", user, true);
+                c.created_order = ms;
+                let record = codec::encode_credential_v1(&c);
+                creds.insert(c.id.as_slice(), record.as_slice()).unwrap();
+                let scope = CounterScope::Credential(sha256(&c.id));
+                counters
+                    .insert(scope_key(&scope).as_slice(), u32::from(id) * 10)
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        assert_eq!(
+            newest_first(&s, "a.example"),
+            [(2, 3), (3, 2), (1, 1)],
+            "the order schema 1 offered them in"
+        );
+        assert_eq!(*s.master_secret().unwrap().unwrap(), [5; 32]);
+        assert_eq!(
+            s.counter(CounterScope::Credential(sha256(&[2; 16])))
+                .unwrap(),
+            20
+        );
+        s.save(cred(4, "a.example", 4, true), None, 0).unwrap();
+    }
+    let s = DurableStore::open(&path).unwrap();
+    assert_eq!(
+        newest_first(&s, "a.example"),
+        [(4, 4), (2, 3), (3, 2), (1, 1)]
+    );
+    let txn = s.db.begin_read().unwrap();
+    let version = txn
+        .open_table(META)
+        .unwrap()
+        .get(K_SCHEMA)
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    assert_eq!(version, SCHEMA_VERSION.to_le_bytes());
+}
+
+#[test]
+fn a_damaged_schema_1_file_is_refused_and_left_alone() {
+    let dir = TempDir::new("v1bad");
+    let path = dir.file("dev.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(META)
+                .unwrap()
+                .insert(K_SCHEMA, 1u32.to_le_bytes().as_slice())
+                .unwrap();
+            txn.open_table(CREDENTIALS)
+                .unwrap()
+                .insert([1u8; 4].as_slice(), b"junk".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let before = fs::read(&path).unwrap();
+    let msg = open_err(&path);
+    assert!(
+        msg.contains("cannot upgrade the state file from schema 1 to 2"),
+        "{msg}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
