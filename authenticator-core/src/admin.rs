@@ -410,7 +410,19 @@ mod tests {
     /// A device with three discoverable credentials and a credential
     /// management enumeration of them under way (CTAP 2.1 §6.8.4).
     fn device_enumerating() -> Authenticator<TestEnv> {
-        let mut d = device_in_sequence();
+        enumerating(device_in_sequence()).0
+    }
+
+    /// The credential ID in a credential management response (0x07).
+    fn enumerated_id(resp: &[u8]) -> Vec<u8> {
+        let mut m = Fields::decode(resp).unwrap();
+        let mut cred = Fields::from_value(m.take(7).unwrap()).unwrap();
+        cbor::as_bytes(cred.take_text_key("id").unwrap(), 64).unwrap()
+    }
+
+    /// `d` with an enumeration of its three credentials of [`RP`] begun,
+    /// and the ID enumerateCredentialsBegin answered.
+    fn enumerating(mut d: Authenticator<TestEnv>) -> (Authenticator<TestEnv>, Vec<u8>) {
         let token = cm_token(&mut d);
         let params = MapBuilder::new()
             .int(1, cbor::bytes(sha256(RP.as_bytes()).to_vec()))
@@ -427,9 +439,11 @@ mod tests {
                 cbor::bytes(PinProtocol::V2.authenticate(&token, &message)),
             )
             .build();
-        let mut resp = Fields::decode(&d.process(0x0A, &cbor::encode(&req)).unwrap()).unwrap();
+        let resp = d.process(0x0A, &cbor::encode(&req)).unwrap();
+        let first = enumerated_id(&resp);
+        let mut resp = Fields::decode(&resp).unwrap();
         assert_eq!(resp.take(9), Some(cbor::Value::from(3)));
-        d
+        (d, first)
     }
 
     /// enumerateCredentialsGetNextCredential (0x05): its status.
@@ -716,6 +730,40 @@ mod tests {
         let mut d = device_in_sequence();
         d.import_credentials(vec![item(&[4], b"d", 0)]).unwrap();
         assert_eq!(get_next(&mut d), not_allowed, "after an import");
+    }
+
+    #[test]
+    fn imports_list_assert_and_enumerate_in_creation_order() {
+        // Made (imported) in the order 9, 1, 5: neither the IDs' order nor
+        // the created_order the items carried.
+        let mut d = device();
+        let mut late = item(&[9], b"a", 0);
+        late.credential.created_order = 1000;
+        d.import_credentials(vec![late]).unwrap();
+        d.import_credentials(vec![item(&[1], b"b", 0), item(&[5], b"c", 0)])
+            .unwrap();
+        let newest_first = vec![vec![5], vec![1], vec![9]];
+        assert_eq!(ids(&d.list_credentials().unwrap()), newest_first);
+        // getAssertion: newest first (CTAP 2.1 §6.2.2 step 12.2.1).
+        let mut asserted = Vec::new();
+        let mut resp = d.handle(&get_assertion());
+        while resp[0] == 0 {
+            let mut m = Fields::decode(&resp[1..]).unwrap();
+            let mut cred = Fields::from_value(m.take(1).unwrap()).unwrap();
+            asserted.push(cbor::as_bytes(cred.take_text_key("id").unwrap(), 64).unwrap());
+            resp = d.handle(&[0x08]);
+        }
+        assert_eq!(asserted, newest_first);
+        // Credential management: oldest first.
+        let (mut d, first) = enumerating(d);
+        let mut enumerated = vec![first];
+        for _ in 0..2 {
+            let req = MapBuilder::new().int(1, 0x05).build();
+            enumerated.push(enumerated_id(
+                &d.process(0x0A, &cbor::encode(&req)).unwrap(),
+            ));
+        }
+        assert_eq!(enumerated, vec![vec![9], vec![1], vec![5]]);
     }
 
     #[test]

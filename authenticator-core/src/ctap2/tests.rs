@@ -255,6 +255,7 @@ struct Asserted {
     signature: Vec<u8>,
     user: Option<Vec<(Value, Value)>>,
     number: Option<u64>,
+    user_selected: Option<bool>,
 }
 
 fn parse_ga(resp: &[u8]) -> Asserted {
@@ -265,12 +266,14 @@ fn parse_ga(resp: &[u8]) -> Asserted {
     let signature = cbor::as_bytes(m.take(3).unwrap(), 1000).unwrap();
     let user = m.take(4).map(|u| cbor::as_map(u).unwrap());
     let number = m.take(5).map(|n| cbor::as_uint(n).unwrap());
+    let user_selected = m.take(6).map(|v| cbor::as_bool(v).unwrap());
     Asserted {
         cred_id,
         auth_data,
         signature,
         user,
         number,
+        user_selected,
     }
 }
 
@@ -1151,6 +1154,161 @@ fn uv_assertion_returns_user_details() {
     // Several accounts without UV: IDs only.
     let a = parse_ga(&d.handle(&Ga::default().encode()));
     assert_eq!(a.user.unwrap().len(), 1);
+}
+
+/// A device with discoverable credentials for users 1, 2, 3 of
+/// example.com (made in that order) and the account choice `accounts`.
+fn device_with_three_accounts(accounts: &str) -> (Authenticator<TestEnv>, Vec<Made>) {
+    let mut d = device();
+    let made = (1..=3u8)
+        .map(|u| {
+            parse_mc(
+                &d.handle(
+                    &Mc {
+                        rk: Some(true),
+                        user_id: vec![u],
+                        ..Mc::default()
+                    }
+                    .encode(),
+                ),
+            )
+        })
+        .collect();
+    d.env_mut().accounts = accounts.parse().unwrap();
+    (d, made)
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[test]
+fn the_virtual_user_chooses_the_account_on_the_device() {
+    let uv = Ga {
+        uv: Some(true),
+        ..Ga::default()
+    };
+    for (policy, want, reason) in [
+        ("newest".to_owned(), 2, "Newest"),
+        (format!("user:{}", b64url(&[1])), 0, "UserHandle"),
+        (format!("user:{},refuse", b64url(&[2])), 1, "UserHandle"),
+        (format!("user:{}", b64url(&[9])), 2, "NewestNoMatch"),
+    ] {
+        let (mut d, made) = device_with_three_accounts(&policy);
+        for ga in [&Ga::default(), &uv] {
+            let a = parse_ga(&d.handle(&ga.encode()));
+            assert_eq!(a.cred_id, made[want].cred_id, "{policy}");
+            verify_assertion(&a, &made[want].public);
+            // §6.2.2: chosen on the device, so no numberOfCredentials, and
+            // userSelected; the user ID only, even after UV.
+            assert_eq!(a.number, None, "{policy}");
+            assert_eq!(a.user_selected, Some(true), "{policy}");
+            assert_eq!(
+                a.user.unwrap(),
+                vec![(Value::from("id"), cbor::bytes(vec![want as u8 + 1]))]
+            );
+            assert_eq!(
+                status(&d.handle(&[0x08])),
+                StatusCode::NotAllowed,
+                "no getNextAssertion sequence"
+            );
+        }
+        let event = d.env().events.iter().rev().nth(1).unwrap().clone();
+        assert!(
+            event.starts_with("AccountChoice")
+                && event.contains("candidates: 3")
+                && event.contains(&format!("reason: {reason}")),
+            "{policy}: {event}"
+        );
+    }
+    // By credential ID.
+    let (mut d, made) = device_with_three_accounts("platform");
+    d.env_mut().accounts = format!("credential:{}", b64url(&made[1].cred_id))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        parse_ga(&d.handle(&Ga::default().encode())).cred_id,
+        made[1].cred_id
+    );
+}
+
+#[test]
+fn a_declined_account_choice_signs_nothing() {
+    for policy in ["refuse".to_owned(), format!("user:{},refuse", b64url(&[9]))] {
+        let (mut d, made) = device_with_three_accounts(&policy);
+        let before: Vec<_> = made
+            .iter()
+            .map(|m| d.credential(&m.cred_id).unwrap().sign_count)
+            .collect();
+        // CTAP 2.1 §6.2.2 step 12.2.2: the user declines to select.
+        assert_eq!(
+            status(&d.handle(&Ga::default().encode())),
+            StatusCode::OperationDenied,
+            "{policy}"
+        );
+        let after: Vec<_> = made
+            .iter()
+            .map(|m| d.credential(&m.cred_id).unwrap().sign_count)
+            .collect();
+        assert_eq!(before, after, "{policy}: nothing signed");
+        let event = d.env().events.last().unwrap();
+        assert!(event.contains("Declined"), "{event}");
+        assert!(!event.contains("Asserted"));
+    }
+}
+
+#[test]
+fn no_account_choice_where_the_user_is_not_asked_or_there_is_none() {
+    let (mut d, made) = device_with_three_accounts("newest");
+    // Silent (up false, no uv): numberOfCredentials, as a key without a
+    // display (§6.2.2, numberOfCredentials: "the UV & UP flags are false").
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                up: Some(false),
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!((a.number, a.user_selected), (Some(3), None));
+    assert_eq!(a.cred_id, made[2].cred_id);
+    // An allowList: the first applicable credential, nothing chosen.
+    let a = parse_ga(
+        &d.handle(
+            &Ga {
+                allow: vec![made[0].cred_id.clone(), made[2].cred_id.clone()],
+                ..Ga::default()
+            }
+            .encode(),
+        ),
+    );
+    assert_eq!((a.number, a.user_selected), (None, None));
+    // `platform`: the old way, newest first, userSelected never sent.
+    d.env_mut().accounts = "platform".parse().unwrap();
+    let a = parse_ga(&d.handle(&Ga::default().encode()));
+    assert_eq!((a.number, a.user_selected), (Some(3), None));
+    assert_eq!(a.cred_id, made[2].cred_id);
+    let b = parse_ga(&d.handle(&[0x08]));
+    assert_eq!(
+        (b.cred_id, b.user_selected),
+        (made[1].cred_id.clone(), None)
+    );
+    // One account for the RP: nothing to choose.
+    let mut one = device();
+    one.env_mut().accounts = "refuse".parse().unwrap();
+    parse_mc(
+        &one.handle(
+            &Mc {
+                rk: Some(true),
+                ..Mc::default()
+            }
+            .encode(),
+        ),
+    );
+    let a = parse_ga(&one.handle(&Ga::default().encode()));
+    assert_eq!((a.number, a.user_selected), (None, None));
 }
 
 #[test]
