@@ -4,8 +4,12 @@
 use super::*;
 use authenticator_core::admin::{self, AdminError};
 
+/// One row per credential, newest first as the key lists them; CREATED is
+/// the creation order (larger = newer), the order getAssertion offers
+/// discoverable credentials in.
 fn credential_rows(list: &[CredentialJson]) {
     let mut rows = vec![vec![
+        "CREATED".to_owned(),
         "CREDENTIAL ID".to_owned(),
         "RP".into(),
         "USER".into(),
@@ -18,6 +22,8 @@ fn credential_rows(list: &[CredentialJson]) {
             .map(|b| creds::b64url(&b))
             .unwrap_or_default();
         rows.push(vec![
+            c.creation_order
+                .map_or_else(|| "-".to_owned(), |o| o.to_string()),
             id,
             or_dash(&c.rp_id),
             or_dash(&c.user_name),
