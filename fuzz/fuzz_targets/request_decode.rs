@@ -49,7 +49,7 @@ fn stored(
         discoverable: true,
         cred_protect,
         cred_blob,
-        created_ms: 0,
+        created_order: 0,
     }
 }
 
