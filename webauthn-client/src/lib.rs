@@ -620,7 +620,7 @@ impl Client {
             let how = if first.user_selected {
                 "which its user chose on the device (userSelected)"
             } else {
-                "the only one it offered (no numberOfCredentials)"
+                "the only one it offered (numberOfCredentials absent or 1)"
             };
             return Err(ClientError::NoAccount(format!(
                 "the key answered for {rp_id} with {}, {how}, but {} was asked for; \
