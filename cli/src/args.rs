@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use authenticator_core::accounts::AccountChoice;
 use clap::{Args, Parser, Subcommand};
 use fidosim_daemon::settings::{RunArgs, RUN_AFTER_HELP};
 
@@ -142,8 +143,53 @@ pub(crate) enum WebauthnCmd {
     Create(WebauthnArgs),
     /// navigator.credentials.get(): PublicKeyCredentialRequestOptionsJSON in,
     /// AuthenticationResponseJSON out.
-    Get(WebauthnArgs),
+    #[command(after_help = WEBAUTHN_GET_AFTER_HELP)]
+    Get(WebauthnGetArgs),
 }
+
+/// `fidosim webauthn get`: the common arguments, and which account signs
+/// in when several discoverable credentials apply.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WebauthnGetArgs {
+    #[command(flatten)]
+    pub(crate) common: WebauthnArgs,
+    /// Sign in as this user handle (response.userHandle; base64url as
+    /// WebAuthn's JSON writes it, or standard base64). Another account is
+    /// never signed with: without it, the command fails.
+    #[arg(long, value_name = "HANDLE", value_parser = parse_user_handle, conflicts_with = "credential_id")]
+    pub(crate) user_handle: Option<Id>,
+    /// Sign in with this credential (its id / rawId; base64url or standard
+    /// base64). Another credential is never signed with: without it, the
+    /// command fails.
+    #[arg(long, value_name = "ID", value_parser = parse_credential_id)]
+    pub(crate) credential_id: Option<Id>,
+    /// How the in-process key's virtual user picks among several
+    /// discoverable credentials (CTAP 2.1 §6.2.2 step 12.2), as `fidosim run
+    /// --account-choice` takes it: newest, platform, refuse, or
+    /// user:HANDLE / credential:ID rules. Default: newest, or the account
+    /// --user-handle / --credential-id names and refuse when it is missing.
+    /// Not with --udp: a running key's virtual user follows that key's own
+    /// policy (`fidosim run --account-choice`).
+    #[arg(long, value_name = "POLICY", value_parser = parse_account_choice)]
+    pub(crate) account_choice: Option<AccountChoice>,
+}
+
+/// A user handle or credential ID from the command line, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Id(pub(crate) Vec<u8>);
+
+const WEBAUTHN_GET_AFTER_HELP: &str = "\
+SEVERAL ACCOUNTS:
+    When allowCredentials is empty and several discoverable credentials of
+    the RP are on the key, the key's virtual user picks one, as on a key with
+    a display (CTAP 2.1 §6.2.2 step 12.2): by default the newest.
+    --user-handle or --credential-id picks that one; when the key has no such
+    credential the command fails (exit status 1) and signs with none.
+    --account-choice platform makes the key send them all (numberOfCredentials)
+    and this client walks authenticatorGetNextAssertion to the one asked for,
+    or takes the first (the newest) when none is asked for.
+    With --udp the running key's own --account-choice decides; the client
+    then checks that the account it got is the one asked for.";
 
 /// Where the options come from, which origin asks, and which key answers.
 #[derive(Debug, Clone, Args)]
@@ -314,6 +360,50 @@ fn parse_counter(s: &str) -> Result<u32, String> {
 fn parse_fault_id(s: &str) -> Result<u64, String> {
     s.parse()
         .map_err(|_| "a fault id is a number; `fidosim faults list` shows them".to_owned())
+}
+
+/// Base64 as WebAuthn's JSON writes IDs (URL-safe, unpadded) or standard,
+/// padding optional.
+fn unb64_any(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    [URL_SAFE_NO_PAD, URL_SAFE, STANDARD_NO_PAD, STANDARD]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
+}
+
+fn parse_user_handle(s: &str) -> Result<Id, String> {
+    match unb64_any(s) {
+        // WebAuthn §5.4.3: a user handle has 1 to 64 bytes.
+        Some(b) if (1..=64).contains(&b.len()) => Ok(Id(b)),
+        Some(b) => Err(format!(
+            "a user handle has 1 to 64 bytes, this one {}; give response.userHandle as the key returned it",
+            b.len()
+        )),
+        None => Err(
+            "not base64; give the user handle as WebAuthn's JSON writes it (base64url, like response.userHandle)"
+                .to_owned(),
+        ),
+    }
+}
+
+fn parse_credential_id(s: &str) -> Result<Id, String> {
+    match unb64_any(s) {
+        // CTAP 2.1 §6.1: a credential ID has at most 1023 bytes.
+        Some(b) if (1..=1023).contains(&b.len()) => Ok(Id(b)),
+        Some(b) if !b.is_empty() => Err(format!(
+            "a credential ID has at most 1023 bytes, this one {}; give the id (or rawId) of the registration response",
+            b.len()
+        )),
+        _ => Err(
+            "not a base64 credential ID; give the id (or rawId) of the registration response, or one from `fidosim credentials list`"
+                .to_owned(),
+        ),
+    }
+}
+
+fn parse_account_choice(s: &str) -> Result<AccountChoice, String> {
+    s.parse()
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {

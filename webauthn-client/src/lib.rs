@@ -10,6 +10,13 @@
 //! implemented for `Authenticator`), or a running fidosim key over
 //! CTAPHID/UDP ([`udp::UdpDevice`]).
 //!
+//! When several discoverable credentials apply to a sign-in, the client
+//! plays the part of a browser's account chooser: [`Client::account`] names
+//! the account its user picks (the first offered by default), and
+//! [`Client::get`] follows numberOfCredentials with
+//! authenticatorGetNextAssertion to it (CTAP 2.1 §6.2.2 step 12.2, §6.3), or
+//! refuses a single answer for another account ([`ClientError::NoAccount`]).
+//!
 //! ```no_run
 //! # use fidosim_webauthn::{Client, json};
 //! # fn demo(device: &mut dyn fidosim_webauthn::CtapDevice) -> Result<(), fidosim_webauthn::ClientError> {
@@ -48,6 +55,10 @@ pub enum ClientError {
     InvalidState(String),
     /// NotAllowedError: the authenticator refused, or has no credential.
     NotAllowed(String),
+    /// NotAllowedError too: the authenticator has credentials for the RP,
+    /// but none it offered is the account [`Client::account`] asks for, so
+    /// no assertion is returned rather than another account's.
+    NoAccount(String),
     /// The authenticator could not be reached or answered garbage.
     Device(String),
 }
@@ -59,7 +70,7 @@ impl std::fmt::Display for ClientError {
             Self::Security(m) => ("SecurityError", m),
             Self::NotSupported(m) => ("NotSupportedError", m),
             Self::InvalidState(m) => ("InvalidStateError", m),
-            Self::NotAllowed(m) => ("NotAllowedError", m),
+            Self::NotAllowed(m) | Self::NoAccount(m) => ("NotAllowedError", m),
             Self::Device(m) => ("device error", m),
         };
         write!(f, "{name}: {m}")
@@ -82,7 +93,7 @@ impl<E: Env> CtapDevice for Authenticator<E> {
 }
 
 /// The client: an origin (and, for a cross-origin iframe, the top-level
-/// origin), and the rules to break on purpose.
+/// origin), the rules to break on purpose, and the account its user picks.
 #[derive(Debug, Clone)]
 pub struct Client {
     /// The calling origin, as a URL (`https://shop.example`).
@@ -91,6 +102,148 @@ pub struct Client {
     pub top_origin: Option<String>,
     /// Browser rules to break on purpose.
     pub breaks: Breaks,
+    /// The account [`Client::get`] signs in with when the key offers
+    /// several, as a browser's user picks one in its account chooser.
+    pub account: Account,
+}
+
+/// The account a sign-in is for: what the user of a browser's account
+/// chooser picks (CTAP 2.1 §6.2.2 step 12.2, the platform's side: the key
+/// sends numberOfCredentials and the platform fetches the rest with
+/// authenticatorGetNextAssertion, §6.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Account {
+    /// The first the key offers (fidosim offers the newest first), or the
+    /// one the key's own user chose on the device (userSelected).
+    #[default]
+    First,
+    /// The credential of this user handle (WebAuthn §5.4.3 `user.id`).
+    UserHandle(Vec<u8>),
+    /// The credential with this ID.
+    CredentialId(Vec<u8>),
+}
+
+impl Account {
+    /// Whether an assertion is for this account.
+    fn matches(&self, a: &Assertion) -> bool {
+        match self {
+            Self::First => true,
+            Self::UserHandle(h) => a.user_handle.as_deref() == Some(h.as_slice()),
+            Self::CredentialId(id) => a.credential_id == *id,
+        }
+    }
+}
+
+/// `user handle dXNlcg` / `credential ID AAEC` / `the first account
+/// offered`, IDs in base64url as WebAuthn's JSON writes them.
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::First => f.write_str("the first account offered"),
+            Self::UserHandle(h) => write!(f, "user handle {}", b64url(h)),
+            Self::CredentialId(id) => write!(f, "credential ID {}", b64url(id)),
+        }
+    }
+}
+
+/// One answer to authenticatorGetAssertion or authenticatorGetNextAssertion
+/// (CTAP 2.1 §6.2.2, "authenticatorGetAssertion response structure").
+#[derive(Debug)]
+struct Assertion {
+    /// credential (0x01), its `id`.
+    credential_id: Vec<u8>,
+    /// authData (0x02).
+    auth_data: Vec<u8>,
+    /// signature (0x03).
+    signature: Vec<u8>,
+    /// user (0x04), its `id`.
+    user_handle: Option<Vec<u8>>,
+    /// numberOfCredentials (0x05).
+    number_of_credentials: Option<u64>,
+    /// userSelected (0x06).
+    user_selected: bool,
+}
+
+impl Assertion {
+    /// Reads an answer to `command`; `only_allowed` stands in for a
+    /// credential the key left out, which §6.2.2 permits when the allowList
+    /// had exactly one.
+    fn parse(
+        mut f: Fields,
+        command: &str,
+        only_allowed: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
+        let bad = |what: &str| ClientError::Device(format!("the answer to {command}: {what}"));
+        let credential_id = match f.take(1) {
+            Some(v) => {
+                let mut d =
+                    Fields::from_value(v).map_err(|_| bad("a malformed credential descriptor"))?;
+                d.take_text_key("id")
+                    .and_then(|v| cbor::as_bytes(v, 1024).ok())
+                    .ok_or_else(|| bad("a credential without an id"))?
+            }
+            None => only_allowed
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| bad("it names no credential"))?,
+        };
+        let auth_data = bytes_field(&mut f, 2, "authData")?;
+        let signature = bytes_field(&mut f, 3, "signature")?;
+        let user_handle = match f.take(4) {
+            Some(v) => Fields::from_value(v)
+                .ok()
+                .and_then(|mut u| u.take_text_key("id"))
+                .and_then(|v| cbor::as_bytes(v, 64).ok()),
+            None => None,
+        };
+        let number_of_credentials = match f.take(5) {
+            None => None,
+            Some(v) => match cbor::as_uint(v) {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    return Err(bad(
+                        "numberOfCredentials (0x05) is not a count of 1 or more",
+                    ))
+                }
+            },
+        };
+        let user_selected = match f.take(6) {
+            None => false,
+            Some(v) => cbor::as_bool(v).map_err(|_| bad("userSelected (0x06) is not a boolean"))?,
+        };
+        // §6.2.2: userSelected means the user chose this one credential on
+        // the device, and numberOfCredentials is then left out; both
+        // together contradict each other.
+        if user_selected && number_of_credentials.is_some_and(|n| n > 1) {
+            return Err(bad(&format!(
+                "userSelected (0x06) with numberOfCredentials {} (0x05); a key whose user chose \
+                 an account sends that one alone (CTAP 2.1 §6.2.2)",
+                number_of_credentials.unwrap_or_default()
+            )));
+        }
+        Ok(Self {
+            credential_id,
+            auth_data,
+            signature,
+            user_handle,
+            number_of_credentials,
+            user_selected,
+        })
+    }
+
+    /// `credential ID … (user handle …)`, for messages.
+    fn describe(&self) -> String {
+        match &self.user_handle {
+            Some(h) => format!(
+                "credential ID {} (user handle {})",
+                b64url(&self.credential_id),
+                b64url(h)
+            ),
+            None => format!(
+                "credential ID {} (no user handle)",
+                b64url(&self.credential_id)
+            ),
+        }
+    }
 }
 
 /// The clientDataJSON a browser serializes (WebAuthn L3 §5.8.1.1): the
@@ -220,6 +373,7 @@ impl Client {
             origin: origin.to_owned(),
             top_origin: None,
             breaks: Breaks::default(),
+            account: Account::First,
         }
     }
 
@@ -390,9 +544,12 @@ impl Client {
         })
     }
 
-    /// `navigator.credentials.get()`: an authentication. With several
-    /// discoverable credentials the first the authenticator offers is
-    /// used, as if the user picked it.
+    /// `navigator.credentials.get()`: an authentication, for the account
+    /// [`Client::account`] names. When the key offers several credentials
+    /// (numberOfCredentials), the rest are fetched with
+    /// authenticatorGetNextAssertion until the asked one comes; when it
+    /// answers with one (its user chose it, or only one applies), that one
+    /// must be the asked one, else [`ClientError::NoAccount`].
     pub fn get(
         &self,
         device: &mut dyn CtapDevice,
@@ -419,49 +576,93 @@ impl Client {
         if let Some(uv) = uv {
             req = req.int(5, MapBuilder::new().text("uv", uv).build());
         }
-        let mut f = call(
+        let only_allowed = match options.allow_credentials.as_slice() {
+            [one] => Some(unb64url("credential id", &one.id)?),
+            _ => None,
+        };
+        let command = "authenticatorGetAssertion";
+        let f = call(
             device,
-            "authenticatorGetAssertion",
+            command,
             [vec![0x02], cbor::encode(&req.build())].concat(),
         )?;
-        // §6.2.2: the credential may be left out when the allowList had
-        // exactly one.
-        let credential_id = match f.take(1) {
-            Some(v) => {
-                let mut d = Fields::from_value(v)
-                    .map_err(|_| ClientError::Device("a malformed credential descriptor".into()))?;
-                d.take_text_key("id")
-                    .and_then(|v| cbor::as_bytes(v, 1024).ok())
-                    .ok_or_else(|| ClientError::Device("a credential without an id".into()))?
-            }
-            None if options.allow_credentials.len() == 1 => {
-                unb64url("credential id", &options.allow_credentials[0].id)?
-            }
-            None => return Err(ClientError::Device("the answer names no credential".into())),
-        };
-        let auth_data = bytes_field(&mut f, 2, "authData")?;
-        let signature = bytes_field(&mut f, 3, "signature")?;
-        let user_handle = match f.take(4) {
-            Some(v) => Fields::from_value(v)
-                .ok()
-                .and_then(|mut u| u.take_text_key("id"))
-                .and_then(|v| cbor::as_bytes(v, 64).ok()),
-            None => None,
-        };
-        let id = b64url(&credential_id);
+        let first = Assertion::parse(f, command, only_allowed.as_deref())?;
+        let chosen = self.choose(device, &rp_id, first)?;
+        let id = b64url(&chosen.credential_id);
         Ok(json::AuthenticationResponse {
             raw_id: id.clone(),
             id,
             response: json::AssertionResponse {
                 client_data_json: b64url(client_data.as_bytes()),
-                authenticator_data: b64url(&auth_data),
-                signature: b64url(&signature),
-                user_handle: user_handle.map(|u| b64url(&u)),
+                authenticator_data: b64url(&chosen.auth_data),
+                signature: b64url(&chosen.signature),
+                user_handle: chosen.user_handle.map(|u| b64url(&u)),
             },
             authenticator_attachment: "cross-platform".into(),
             client_extension_results: json!({}),
             kind: "public-key".into(),
         })
+    }
+
+    /// The platform's account choice (CTAP 2.1 §6.2.2 step 12.2 and §6.3):
+    /// `first` is the answer to getAssertion.
+    fn choose(
+        &self,
+        device: &mut dyn CtapDevice,
+        rp_id: &str,
+        first: Assertion,
+    ) -> Result<Assertion, ClientError> {
+        let total = first.number_of_credentials.unwrap_or(1);
+        if total == 1 {
+            if self.account.matches(&first) {
+                return Ok(first);
+            }
+            let how = if first.user_selected {
+                "which its user chose on the device (userSelected)"
+            } else {
+                "the only one it offered (numberOfCredentials absent or 1)"
+            };
+            return Err(ClientError::NoAccount(format!(
+                "the key answered for {rp_id} with {}, {how}, but {} was asked for; \
+                 the assertion is not returned",
+                first.describe(),
+                self.account
+            )));
+        }
+        if self.account.matches(&first) {
+            return Ok(first);
+        }
+        // §6.3: the remaining numberOfCredentials − 1 assertions, one
+        // authenticatorGetNextAssertion each, in the key's order.
+        let mut offered = vec![first.describe()];
+        for k in 2..=total {
+            let command = "authenticatorGetNextAssertion";
+            let next = call(device, command, vec![0x08])
+                .and_then(|f| Assertion::parse(f, command, None))
+                .map_err(|e| {
+                    ClientError::Device(format!(
+                        "the key announced {total} credentials for {rp_id} (numberOfCredentials), \
+                         but {command} for number {k} failed: {e}"
+                    ))
+                })?;
+            if next.user_selected {
+                return Err(ClientError::Device(format!(
+                    "the key marked credential number {k} of {total} for {rp_id} userSelected \
+                     (0x06) in an answer to {command}; only a getAssertion answer with one \
+                     credential may carry it (CTAP 2.1 §6.2.2)"
+                )));
+            }
+            if self.account.matches(&next) {
+                return Ok(next);
+            }
+            offered.push(next.describe());
+        }
+        Err(ClientError::NoAccount(format!(
+            "the key offered {total} credentials for {rp_id} ({}), none with {}; \
+             no assertion is returned",
+            offered.join(", "),
+            self.account
+        )))
     }
 }
 

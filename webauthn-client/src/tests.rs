@@ -208,3 +208,264 @@ fn browser_rules_and_their_breaks() {
     assert!(json::parse_options::<CreationOptions>("{").is_err());
     assert!(json::parse_options::<CreationOptions>(r#"{"rp": {}}"#).is_err());
 }
+
+/// Three discoverable credentials for shop.example, created in this order
+/// for user handles `user-1`, `user-2`, `user-3`: their IDs.
+fn three_accounts(d: &mut Authenticator<TestEnv>) -> Vec<String> {
+    let client = Client::new("https://shop.example");
+    (1..=3)
+        .map(|i| {
+            let options = creation(json!({
+                "user": {"id": b64url(format!("user-{i}").as_bytes()), "name": format!("u{i}"), "displayName": format!("U{i}")},
+                "authenticatorSelection": { "residentKey": "required" },
+            }));
+            client.create(d, &options).unwrap().id
+        })
+        .collect()
+}
+
+fn handle(i: u8) -> Vec<u8> {
+    format!("user-{i}").into_bytes()
+}
+
+fn choosing(account: Account) -> Client {
+    let mut c = Client::new("https://shop.example");
+    c.account = account;
+    c
+}
+
+/// The key hands every credential to the platform (numberOfCredentials):
+/// the client takes the first, or walks authenticatorGetNextAssertion to
+/// the asked one (CTAP 2.1 §6.2.2 step 12.2, §6.3).
+#[test]
+fn the_platform_picks_among_all_credentials_the_key_offers() {
+    let mut d = device(DeviceConfig::default());
+    assert!(d.env().accounts.is_platform());
+    let ids = three_accounts(&mut d);
+    let first = choosing(Account::First)
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(first.id, ids[2], "the newest comes first");
+    assert_eq!(first.response.user_handle, Some(b64url(&handle(3))));
+    let by_user = choosing(Account::UserHandle(handle(1)))
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(by_user.id, ids[0]);
+    assert_eq!(by_user.response.user_handle, Some(b64url(&handle(1))));
+    let by_id = choosing(Account::CredentialId(unb(&ids[1])))
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(by_id.id, ids[1]);
+    assert_eq!(by_id.response.user_handle, Some(b64url(&handle(2))));
+    // None of the offered is the asked one: no assertion, and every
+    // offered account named.
+    let r = choosing(Account::UserHandle(b"user-9".to_vec())).get(&mut d, &request(json!({})));
+    let Err(ClientError::NoAccount(m)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(m.contains(&b64url(b"user-9")), "{m}");
+    assert!(m.contains("offered 3 credentials"), "{m}");
+    for i in 1..=3 {
+        assert!(m.contains(&b64url(&handle(i))), "{m}");
+    }
+}
+
+/// The key's user chose on the device (userSelected): the client takes that
+/// one, and refuses it when another account was asked for.
+#[test]
+fn a_choice_on_the_device_must_be_the_asked_account() {
+    let mut d = device(DeviceConfig::default());
+    let ids = three_accounts(&mut d);
+    d.env_mut().accounts = "newest".parse().unwrap();
+    let newest = choosing(Account::First)
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(newest.id, ids[2]);
+    let asked_third = choosing(Account::UserHandle(handle(3)))
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(asked_third.id, ids[2]);
+    let r = choosing(Account::UserHandle(handle(1))).get(&mut d, &request(json!({})));
+    let Err(ClientError::NoAccount(m)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        m.contains("userSelected")
+            && m.contains(&b64url(&handle(3)))
+            && m.contains(&ids[2])
+            && m.contains(&format!("user handle {} was asked", b64url(&handle(1)))),
+        "{m}"
+    );
+    // A policy picking the asked account on the device.
+    d.env_mut().accounts = format!("user:{},refuse", b64url(&handle(1)))
+        .parse()
+        .unwrap();
+    let r = choosing(Account::UserHandle(handle(1)))
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(r.id, ids[0]);
+    // The same policy without that account on the key: its user declines.
+    d.env_mut().accounts = format!("user:{},refuse", b64url(b"user-9"))
+        .parse()
+        .unwrap();
+    let r = choosing(Account::UserHandle(b"user-9".to_vec())).get(&mut d, &request(json!({})));
+    assert!(
+        matches!(r, Err(ClientError::NotAllowed(ref m)) if m.contains("OPERATION_DENIED")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_single_credential_that_is_not_the_asked_one_is_refused() {
+    let mut d = device(DeviceConfig::default());
+    let reg = Client::new("https://shop.example")
+        .create(
+            &mut d,
+            &creation(json!({ "authenticatorSelection": { "residentKey": "required" } })),
+        )
+        .unwrap();
+    let r = choosing(Account::CredentialId(vec![7; 16])).get(&mut d, &request(json!({})));
+    let Err(ClientError::NoAccount(m)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        m.contains("the only one it offered")
+            && m.contains(&reg.id)
+            && m.contains(&b64url(&[7; 16])),
+        "{m}"
+    );
+    let r = choosing(Account::CredentialId(unb(&reg.id)))
+        .get(&mut d, &request(json!({})))
+        .unwrap();
+    assert_eq!(r.id, reg.id);
+}
+
+/// The in-process key, failing authenticatorGetNextAssertion number
+/// `fail_at` (counting from 2, as the client does) with `status`.
+struct FailingNext {
+    inner: Authenticator<TestEnv>,
+    next_calls: u64,
+    fail_at: u64,
+    status: u8,
+}
+
+impl CtapDevice for FailingNext {
+    fn transact(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
+        if request.first() == Some(&0x08) {
+            self.next_calls += 1;
+            if self.next_calls + 1 == self.fail_at {
+                return Ok(vec![self.status]);
+            }
+        }
+        self.inner.transact(request)
+    }
+}
+
+#[test]
+fn a_get_next_assertion_failing_midway_is_a_device_error() {
+    let mut d = device(DeviceConfig::default());
+    three_accounts(&mut d);
+    let mut failing = FailingNext {
+        inner: d,
+        next_calls: 0,
+        fail_at: 3,
+        status: 0x30, // CTAP2_ERR_NOT_ALLOWED
+    };
+    let r = choosing(Account::UserHandle(handle(1))).get(&mut failing, &request(json!({})));
+    let Err(ClientError::Device(m)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        m.contains("announced 3 credentials")
+            && m.contains("authenticatorGetNextAssertion for number 3")
+            && m.contains("NOT_ALLOWED"),
+        "{m}"
+    );
+    assert_eq!(failing.next_calls, 2, "stopped at the failure");
+    // The first one offered needs no getNextAssertion.
+    failing.next_calls = 0;
+    failing.fail_at = 2;
+    assert!(choosing(Account::First)
+        .get(&mut failing, &request(json!({})))
+        .is_ok());
+    assert_eq!(failing.next_calls, 0);
+}
+
+/// A key that answers getInfo with nothing and getAssertion with `answer`.
+struct Scripted {
+    answer: Value,
+}
+
+impl CtapDevice for Scripted {
+    fn transact(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let body = match request.first() {
+            Some(0x04) => MapBuilder::new().build(),
+            Some(0x02) => self.answer.clone(),
+            _ => return Ok(vec![0x30]),
+        };
+        Ok([vec![0], cbor::encode(&body)].concat())
+    }
+}
+
+fn scripted_assertion(number: Option<i64>, user_selected: Option<Value>) -> Value {
+    let mut m = MapBuilder::new()
+        .int(
+            1,
+            MapBuilder::new()
+                .text("id", cbor::bytes(vec![1; 16]))
+                .text("type", "public-key")
+                .build(),
+        )
+        .int(2, cbor::bytes(vec![0; 37]))
+        .int(3, cbor::bytes(vec![2; 64]))
+        .int(
+            4,
+            MapBuilder::new().text("id", cbor::bytes(handle(1))).build(),
+        );
+    if let Some(n) = number {
+        m = m.int(5, n);
+    }
+    if let Some(s) = user_selected {
+        m = m.int(6, s);
+    }
+    m.build()
+}
+
+#[test]
+fn contradictory_answers_are_device_errors() {
+    let get = |answer: Value| {
+        Client::new("https://shop.example").get(&mut Scripted { answer }, &request(json!({})))
+    };
+    // userSelected with numberOfCredentials > 1 (§6.2.2).
+    let r = get(scripted_assertion(Some(3), Some(Value::Bool(true))));
+    assert!(
+        matches!(r, Err(ClientError::Device(ref m)) if m.contains("userSelected (0x06) with numberOfCredentials 3")),
+        "{r:?}"
+    );
+    for (n, s) in [
+        (Some(0), None),
+        (Some(-1), None),
+        (None, Some(Value::from(1))),
+    ] {
+        let r = get(scripted_assertion(n, s));
+        assert!(matches!(r, Err(ClientError::Device(_))), "{n:?}: {r:?}");
+    }
+    // Announced 2, and the second never comes.
+    let r = get(scripted_assertion(Some(2), None));
+    assert!(matches!(r, Ok(ref a) if a.id == b64url(&[1; 16])), "{r:?}");
+    let r = choosing(Account::UserHandle(handle(2))).get(
+        &mut Scripted {
+            answer: scripted_assertion(Some(2), None),
+        },
+        &request(json!({})),
+    );
+    assert!(
+        matches!(r, Err(ClientError::Device(ref m)) if m.contains("for number 2 failed")),
+        "{r:?}"
+    );
+    // userSelected alone, or with a count of 1, is a choice on the device.
+    for n in [None, Some(1)] {
+        let r = get(scripted_assertion(n, Some(Value::Bool(true))));
+        assert!(r.is_ok(), "{n:?}: {r:?}");
+    }
+}
