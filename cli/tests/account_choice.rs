@@ -104,12 +104,7 @@ impl Key {
 
     /// Each stored credential's ID (base64) and signature counter.
     fn counters(&self) -> Vec<(String, u64)> {
-        let (status, v) = api(
-            self.sock(),
-            "GET",
-            "/v1/devices/default/credentials",
-            None,
-        );
+        let (status, v) = api(self.sock(), "GET", "/v1/devices/default/credentials", None);
         assert_eq!(status, 200, "{v}");
         let mut out: Vec<(String, u64)> = v
             .as_array()
@@ -375,10 +370,7 @@ fn a_bad_policy_changes_nothing() {
             json!({ "presence": "sometimes", "accountChoice": "refuse" }),
             "presence",
         ),
-        (
-            json!({ "uv": "maybe", "accountChoice": "refuse" }),
-            "uv",
-        ),
+        (json!({ "uv": "maybe", "accountChoice": "refuse" }), "uv"),
         (
             json!({ "accountChoice": "refuse,user:YWxpY2U" }),
             "`refuse` must come last",
@@ -388,7 +380,12 @@ fn a_bad_policy_changes_nothing() {
             "give `presence`, `uv`, `accountChoice` or any combination",
         ),
     ] {
-        let (status, v) = api(sock, "PUT", "/v1/devices/default/presence", Some(body.clone()));
+        let (status, v) = api(
+            sock,
+            "PUT",
+            "/v1/devices/default/presence",
+            Some(body.clone()),
+        );
         assert_eq!(status, 400, "{body}: {v}");
         let msg = v["error"].as_str().unwrap_or("");
         assert!(msg.contains(needle), "{body}: `{msg}` lacks `{needle}`");
@@ -487,10 +484,7 @@ fn the_cli_changes_and_shows_the_account_choice() {
         "account-choice=oldest",
     ]);
     assert_eq!(code, 1);
-    assert!(
-        err.contains("settings.account-choice: `oldest`"),
-        "{err}"
-    );
+    assert!(err.contains("settings.account-choice: `oldest`"), "{err}");
 }
 
 #[test]

@@ -151,7 +151,9 @@ fn the_server_answers_as_its_openapi_document_says() {
             .replace("{id}", "AQID")
             .replace("{fault}", "1");
         let body = match op["operationId"].as_str().unwrap() {
-            "setPresence" => Some(json!({ "presence": "approve", "uv": "succeed", "accountChoice": "newest" })),
+            "setPresence" => {
+                Some(json!({ "presence": "approve", "uv": "succeed", "accountChoice": "newest" }))
+            }
             "importCredentials" => Some(credential(&format!("BB{n:02}"), false)),
             "addDevice" => Some(
                 json!({ "name": format!("dev{n}"), "settings": { "transport": "udp", "udp-listen": "127.0.0.1:0", "ephemeral": true } }),

@@ -449,7 +449,9 @@ mod tests {
     fn a_bad_account_choice_names_the_key() {
         let e = table("account-choice = \"oldest\"").unwrap_err();
         assert!(
-            e.starts_with("[device.a] account-choice: `oldest`: `oldest` is not a rule; give platform"),
+            e.starts_with(
+                "[device.a] account-choice: `oldest`: `oldest` is not a rule; give platform"
+            ),
             "{e}"
         );
         let e = json(serde_json::json!({ "account-choice": ["refuse", "user:YQ"] })).unwrap_err();
