@@ -51,7 +51,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         cmd: CounterCmd,
     },
-    /// The virtual user: presence mode, touch, built-in UV outcome.
+    /// The virtual user: presence mode, touch, built-in UV outcome, account
+    /// choice.
     Presence {
         #[command(flatten)]
         client: ClientArgs,
@@ -301,6 +302,16 @@ pub(crate) enum PresenceCmd {
     Uv {
         #[arg(value_parser = ["succeed", "fail"])]
         outcome: String,
+    },
+    /// How the virtual user picks among several discoverable credentials of
+    /// one RP (CTAP 2.1 §6.2.2 step 12.2): newest, platform, refuse, or
+    /// user:HANDLE / credential:ID rules (base64), comma-separated, tried in
+    /// order, optionally ending in newest, platform or refuse for when none
+    /// matches (default: newest). The next getAssertion uses it.
+    #[command(name = "account-choice")]
+    AccountChoice {
+        #[arg(value_name = "POLICY")]
+        policy: String,
     },
 }
 

@@ -151,7 +151,9 @@ fn the_server_answers_as_its_openapi_document_says() {
             .replace("{id}", "AQID")
             .replace("{fault}", "1");
         let body = match op["operationId"].as_str().unwrap() {
-            "setPresence" => Some(json!({ "presence": "approve", "uv": "succeed" })),
+            "setPresence" => {
+                Some(json!({ "presence": "approve", "uv": "succeed", "accountChoice": "newest" }))
+            }
             "importCredentials" => Some(credential(&format!("BB{n:02}"), false)),
             "addDevice" => Some(
                 json!({ "name": format!("dev{n}"), "settings": { "transport": "udp", "udp-listen": "127.0.0.1:0", "ephemeral": true } }),
@@ -696,7 +698,9 @@ counter = "global"
         .spawn()
         .unwrap();
     let deadline = Instant::now() + T;
-    while !sock.exists() {
+    // The socket file appears when it is bound, a moment before it
+    // listens: wait until a connection is taken.
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
         assert!(Instant::now() < deadline, "no control socket");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -30,6 +30,9 @@ pub struct DeviceStatus {
     pub presence: String,
     /// The built-in UV: `succeed` or `fail`.
     pub uv: String,
+    /// How the virtual user picks among several discoverable credentials
+    /// (`platform`, `newest`, `refuse`, `user:HANDLE,…`).
+    pub account_choice: String,
     /// Whether a request waits for a touch.
     pub waiting_for_user: bool,
     /// How many credentials are stored.

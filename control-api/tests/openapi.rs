@@ -60,6 +60,7 @@ fn status(some: bool) -> DeviceStatus {
         state: some.then(|| "/tmp/x.redb".into()),
         presence: "approve".into(),
         uv: "succeed".into(),
+        account_choice: "newest".into(),
         waiting_for_user: false,
         stored_credentials: some.then_some(1),
         discoverable_credentials: some.then_some(1),
@@ -94,14 +95,16 @@ fn credential(some: bool) -> Credential {
 fn schemas_match_the_types() {
     check("DeviceStatus", &status(true), &status(false));
     check("Credential", &credential(true), &credential(false));
-    let both = PresenceChange {
+    let all = PresenceChange {
         presence: Some("approve".into()),
         uv: Some("succeed".into()),
+        account_choice: Some("platform".into()),
     };
-    check("PresenceChange", &both, &PresenceChange::default());
+    check("PresenceChange", &all, &PresenceChange::default());
     let p = Presence {
         presence: "approve".into(),
         uv: "succeed".into(),
+        account_choice: "user:YWxpY2U,newest".into(),
     };
     check("Presence", &p, &p);
     let req = FaultRequest {

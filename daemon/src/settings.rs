@@ -213,7 +213,7 @@ pub struct DeviceSettings {
     /// matches (default: newest). The control API changes it while the key
     /// runs.
     #[arg(long, value_name = "POLICY", default_value = "newest")]
-    #[serde(deserialize_with = "de::text")]
+    #[serde(deserialize_with = "de::account_choice")]
     pub account_choice: String,
     /// Built-in user verification.
     #[arg(long, value_enum, default_value_t = UvArg::Succeed)]
@@ -423,6 +423,47 @@ mod tests {
         assert_eq!(t.backup, BackupArg::Synced);
         assert_eq!(t.reset, ResetArg::Always);
         assert!(t.ephemeral && t.always_uv);
+    }
+
+    #[test]
+    fn account_choice_reads_from_a_table_and_an_object() {
+        assert_eq!(DeviceSettings::default().account_choice, "newest");
+        let t = table("account-choice = \"platform\"").unwrap();
+        assert_eq!(t.account_choice, "platform");
+        let j = json(serde_json::json!({ "account-choice": "platform" })).unwrap();
+        assert_eq!(j.account_choice, "platform");
+        // Several rules: one string, or a list of them (what `devices add
+        // --set account-choice=user:YWxpY2U,refuse` sends).
+        let t = table("account-choice = \"user:YWxpY2U,refuse\"\nephemeral = true").unwrap();
+        let j = json(serde_json::json!({
+            "account-choice": ["user:YWxpY2U", "refuse"], "ephemeral": true,
+        }))
+        .unwrap();
+        assert_eq!(t.account_choice, "user:YWxpY2U,refuse");
+        assert_eq!(j.account_choice, t.account_choice);
+        let c = crate::config::RunConfig::from_settings("a", t).unwrap();
+        assert_eq!(c.account_choice.to_string(), "user:YWxpY2U,refuse");
+    }
+
+    #[test]
+    fn a_bad_account_choice_names_the_key() {
+        let e = table("account-choice = \"oldest\"").unwrap_err();
+        assert!(
+            e.starts_with(
+                "[device.a] account-choice: `oldest`: `oldest` is not a rule; give platform"
+            ),
+            "{e}"
+        );
+        let e = json(serde_json::json!({ "account-choice": ["refuse", "user:YQ"] })).unwrap_err();
+        assert!(
+            e.starts_with("settings.account-choice: `refuse,user:YQ`: `refuse` must come last"),
+            "{e}"
+        );
+        let e = table("account-choice = true").unwrap_err();
+        assert!(
+            e.starts_with("[device.a] account-choice: a string, not the boolean true"),
+            "{e}"
+        );
     }
 
     #[test]

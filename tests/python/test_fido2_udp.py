@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,8 +351,10 @@ def test_register_and_authenticate(daemon, client, alg_name, rk, uv):
     verify_assertion_signature(reg.cred, response)
 
 
+@pytest.mark.parametrize("daemon", [["--account-choice", "platform"]], indirect=True, ids=["platform"])
 def test_discoverable_credentials_of_two_users(daemon, client):
-    """Username-less authentication returns every discoverable credential of the RP."""
+    """Username-less authentication, the platform choosing: every discoverable
+    credential of the RP comes back (numberOfCredentials, getNextAssertion)."""
     server, _ = make_server(daemon, ALGS["es256"])
     alice = register(client, server, new_user("alice"), rk=True, uv=PREFERRED)
     bob = register(client, server, new_user("bob"), rk=True, uv=PREFERRED)
@@ -370,6 +374,64 @@ def test_discoverable_credentials_of_two_users(daemon, client):
     for i in range(2):
         r = selection.get_response(i)
         verify_assertion_signature(creds[r.raw_id], r)
+
+
+def test_the_key_picks_the_newest_of_two_users_by_default(daemon, client):
+    """Username-less authentication with the default account choice: the key
+    answers with the newest credential alone, marked userSelected."""
+    server, _ = make_server(daemon, ALGS["es256"])
+    register(client, server, new_user("alice"), rk=True, uv=PREFERRED)
+    bob = register(client, server, new_user("bob"), rk=True, uv=PREFERRED)
+    selection, response, _ = authenticate(client, server, None, expected_creds=[bob.cred])
+    assertions = selection.get_assertions()
+    assert len(assertions) == 1
+    assert assertions[0].credential["id"] == bob.cred.credential_id
+    assert assertions[0].user_selected is True
+    assert assertions[0].number_of_credentials is None
+    assert assertions[0].user == {"id": bob.user["id"]}
+    verify_assertion_signature(bob.cred, response)
+
+
+def test_rig_helper_changes_the_account_choice(fidosim_factory, tmp_path):
+    """tests/rigs/fidosim_control.py's set_account_choice, against a running key."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "rigs"))
+    from fidosim_control import Fidosim
+
+    sock = tmp_path / "control.sock"
+    daemon = fidosim_factory("--control-socket", str(sock))
+    device = open_udp_device(*daemon.addr)
+    try:
+        client = Fido2Client(device, client_data_collector=DefaultClientDataCollector(ORIGIN))
+        server, _ = make_server(daemon, ALGS["es256"])
+        alice = register(client, server, new_user("alice"), rk=True, uv=PREFERRED)
+        bob = register(client, server, new_user("bob"), rk=True, uv=PREFERRED)
+        control = Fidosim(str(sock))
+        events = control.follow()
+        try:
+            assert control.set_account_choice("platform")["accountChoice"] == "platform"
+            assert events.next("account.choice", timeout=10)["accountChoice"] == "platform"
+            selection, _, _ = authenticate(
+                client, server, None, expected_creds=[alice.cred, bob.cred]
+            )
+            assert len(selection.get_assertions()) == 2
+
+            handle = base64.urlsafe_b64encode(alice.user["id"]).decode().rstrip("=")
+            answer = control.set_account_choice(f"user:{handle}")
+            assert answer["accountChoice"] == f"user:{handle},newest"
+            selection, _, _ = authenticate(client, server, None, expected_creds=[alice.cred])
+            (only,) = selection.get_assertions()
+            assert only.credential["id"] == alice.cred.credential_id
+            chosen = events.next("account.chosen", lambda e: e["outcome"] == "chosen", timeout=10)
+            assert chosen["reason"] == "user-handle"
+            assert chosen["userHandle"] == base64.b64encode(alice.user["id"]).decode()
+
+            with pytest.raises(RuntimeError, match="accountChoice: `oldest`"):
+                control.set_account_choice("oldest")
+            assert control.request("GET", "")["accountChoice"] == f"user:{handle},newest"
+        finally:
+            events.close()
+    finally:
+        device.close()
 
 
 def test_signature_counter_increments(daemon, client):

@@ -4,6 +4,7 @@
 //
 //   const key = new Fidosim();            // $FIDOSIM_CONTROL_SOCKET or the default socket
 //   await key.request('POST', '/reset');  // paths below /v1/devices/NAME
+//   await key.setAccountChoice('platform'); // the browser shows its account chooser
 //   const events = key.follow();          // from now on
 //   const created = await events.next('credential.created');
 //   events.close();
@@ -32,6 +33,18 @@ export class Fidosim {
   /** One control request; `path` is below /v1/devices/NAME. Resolves to the JSON answer. */
   request(method, path, body) {
     return this.#call(method, `/v1/devices/${encodeURIComponent(this.device)}${path}`, body);
+  }
+
+  /**
+   * How the key picks among several passkeys of one site: 'newest' (the
+   * default: no account chooser), 'platform' (all of them go to the browser,
+   * which shows its chooser), 'refuse', or 'user:HANDLE' / 'credential:ID'
+   * rules (base64), comma-separated, optionally ending in one of the first
+   * three. Resolves to the answer of PUT /presence, whose `accountChoice` is
+   * the policy now in force.
+   */
+  setAccountChoice(policy) {
+    return this.request('PUT', '/presence', { accountChoice: policy });
   }
 
   #call(method, path, body) {

@@ -4,6 +4,7 @@ its events to assert what the key itself saw.
 
     key = Fidosim()                    # $FIDOSIM_CONTROL_SOCKET or the default socket
     key.request("POST", "/reset")      # paths below /v1/devices/NAME
+    key.set_account_choice("platform") # the browser shows its account chooser
     events = key.follow()              # from now on
     created = events.next("credential.created")
     events.close()
@@ -70,6 +71,15 @@ class Fidosim:
             error = answer.get("error") if isinstance(answer, dict) else text
             raise RuntimeError(f"fidosim {method} {full}: {resp.status} {error}")
         return answer
+
+    def set_account_choice(self, policy):
+        """How the key picks among several passkeys of one site: "newest"
+        (the default: no account chooser), "platform" (all of them go to the
+        browser, which shows its chooser), "refuse", or "user:HANDLE" /
+        "credential:ID" rules (base64), comma-separated, optionally ending in
+        one of the first three. Returns the answer of PUT /presence, whose
+        `accountChoice` is the policy now in force."""
+        return self.request("PUT", "/presence", {"accountChoice": policy})
 
     def follow(self):
         """This key's events from now on (see Events)."""

@@ -10,7 +10,7 @@ pub(crate) async fn presence(a: ClientArgs, cmd: PresenceCmd) -> Result<(), Erro
         PresenceCmd::Set { mode } => {
             let change = api::PresenceChange {
                 presence: Some(mode.clone()),
-                uv: None,
+                ..api::PresenceChange::default()
             };
             (
                 to_json(&c.set_presence(dev, &change).await.map_err(failed)?),
@@ -19,13 +19,23 @@ pub(crate) async fn presence(a: ClientArgs, cmd: PresenceCmd) -> Result<(), Erro
         }
         PresenceCmd::Uv { outcome } => {
             let change = api::PresenceChange {
-                presence: None,
                 uv: Some(outcome.to_string()),
+                ..api::PresenceChange::default()
             };
             (
                 to_json(&c.set_presence(dev, &change).await.map_err(failed)?),
                 format!("built-in UV of {dev} will {outcome}"),
             )
+        }
+        PresenceCmd::AccountChoice { policy } => {
+            let change = api::PresenceChange {
+                account_choice: Some(policy.clone()),
+                ..api::PresenceChange::default()
+            };
+            let answer = c.set_presence(dev, &change).await.map_err(failed)?;
+            // The daemon's canonical form: what a later status shows.
+            let what = format!("account choice of {dev} is now {}", answer.account_choice);
+            (to_json(&answer), what)
         }
         PresenceCmd::Touch => (
             to_json(&c.touch(dev).await.map_err(failed)?),

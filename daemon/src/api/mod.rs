@@ -203,6 +203,7 @@ async fn status_of(d: &DeviceHandle) -> Result<api::DeviceStatus, ApiError> {
         state: f.state.clone(),
         presence: presence.to_string(),
         uv: uv.name().to_owned(),
+        account_choice: d.shared.account_choice().to_string(),
         waiting_for_user: d
             .shared
             .waiting_for_user

@@ -2,6 +2,7 @@
 //! user and the event stream.
 
 use super::*;
+use authenticator_core::accounts::AccountChoice;
 
 pub(super) async fn set_presence(
     State(r): State<Registry>,
@@ -10,9 +11,13 @@ pub(super) async fn set_presence(
 ) -> ApiResult {
     let d = r.get(&name)?;
     let Json(body) = body?;
-    if body.presence.is_none() && body.uv.is_none() {
-        return Err(ApiError::bad("give `presence`, `uv` or both"));
+    if body.presence.is_none() && body.uv.is_none() && body.account_choice.is_none() {
+        return Err(ApiError::bad(
+            "give `presence`, `uv`, `accountChoice` or any combination of them",
+        ));
     }
+    // Every value is checked before any is applied: a request with one bad
+    // value changes nothing.
     let presence = body
         .presence
         .as_deref()
@@ -29,16 +34,28 @@ pub(super) async fn set_presence(
                 .map_err(|e| ApiError::bad(format!("uv: {e}")))
         })
         .transpose()?;
+    let account_choice = body
+        .account_choice
+        .as_deref()
+        .map(|c| {
+            c.parse::<AccountChoice>()
+                .map_err(|e| ApiError::bad(format!("accountChoice: {e}")))
+        })
+        .transpose()?;
     if let Some(p) = presence {
         d.shared.set_presence(p);
     }
     if let Some(u) = uv {
         d.shared.set_uv(u);
     }
+    if let Some(c) = account_choice {
+        d.shared.set_account_choice(c);
+    }
     let (p, u) = d.shared.policy();
     ok(api::Presence {
         presence: p.to_string(),
         uv: u.name().to_owned(),
+        account_choice: d.shared.account_choice().to_string(),
     })
 }
 

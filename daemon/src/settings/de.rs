@@ -67,6 +67,19 @@ pub(super) fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
     }
 }
 
+/// The account choice: one policy string, or its comma-separated items as
+/// a list (`["user:YWxpY2U", "refuse"]`, as `devices add --set` sends a
+/// value with commas). Checked here, so that a mistake names the key.
+pub(super) fn account_choice<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = match Written::deserialize(d)? {
+        Written::List(items) => items.join(","),
+        other => other.text()?,
+    };
+    text.parse::<authenticator_core::accounts::AccountChoice>()
+        .map_err(D::Error::custom)?;
+    Ok(text)
+}
+
 /// uvRetries: 1 to 25, as `--uv-retries` takes.
 pub(super) fn uv_retries<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     let t = text(d)?;
