@@ -32,6 +32,18 @@ Usage:
                   and the RP no registration within --pin-wait seconds
                   (headless, nobody types a PIN); then the driver aborts the
                   request (Firefox ignores that: the case must come last)
+          accounts
+                  the driver plugs in a new key with a state file; two users
+                  register discoverable credentials on it, then the page
+                  signs in three times without allowCredentials, each time
+                  with the key (re)started with another --account-choice
+                  (CTAP 2.1 §6.2.2 step 12.2): newest (the default: the
+                  second user, no account chooser), user:HANDLE of the
+                  first user (that user), platform (the key sends
+                  numberOfCredentials 2, the browser's chooser waits: the
+                  RP must get nothing for --chooser-wait seconds, then the
+                  driver aborts). The RP says who signed in, the key's
+                  event log (account.chosen) what the key chose
     timeout  the WebAuthn timeout option (milliseconds) the page passes
 
 Expected UV flags (registration and sign-in): set when UV is preferred or
@@ -42,6 +54,7 @@ UV discouraged it depends on the browser (BROWSER_FACTS).
 """
 
 import argparse
+import base64
 import datetime
 import glob
 import json
@@ -59,9 +72,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_PY = os.path.join(HERE, "..", "..", ".venv", "bin", "python")
 PORT = 8765
 AAGUID = "f1d0f1d0-5eed-4b1d-a7e5-000000000001"
-MODES = ("yes", "pause", "fresh", "denied", "pin")
+MODES = ("yes", "pause", "fresh", "denied", "pin", "accounts")
 # what the page does for each mode (rp_app.py runCase)
-PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg"}
+PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg",
+             "accounts": "accounts"}
 CLIENT_PIN_SUBCOMMANDS = {
     1: "getPINRetries", 2: "getKeyAgreement", 3: "setPIN", 4: "changePIN",
     5: "getPinToken", 6: "getPinUvAuthTokenUsingUvWithPermissions", 7: "getUVRetries",
@@ -156,6 +170,10 @@ BROWSER_FACTS = {
         # status 47"): it waits for another touch, again until the page
         # aborts. So no NotAllowedError reaches the page headless.
         "denied_ends_with": None,
+        # two discoverable credentials and --account-choice platform: the
+        # key answers numberOfCredentials 2, Chromium fetches the second
+        # assertion and waits at its account chooser
+        "chooser_fetches_next": True,
     },
     "firefox": {
         # Firefox asks for no UV there, and the key does not need it
@@ -167,6 +185,8 @@ BROWSER_FACTS = {
         "pin_abort": False,
         # a refused touch: Firefox gives up by itself, about 3 s later
         "denied_ends_with": "NotAllowedError",
+        # the same for Firefox
+        "chooser_fetches_next": True,
     },
 }
 
@@ -263,6 +283,9 @@ def main():
                         "when BROWSER_FACTS says the browser keeps the request open), then the page aborts")
     p.add_argument("--pin-wait", type=float, default=10.0,
                    help="seconds the RP must get nothing from the PIN key after the browser asked it about its PIN")
+    p.add_argument("--chooser-wait", type=float, default=5.0,
+                   help="seconds the RP must get nothing while the browser's account chooser waits "
+                        "(mode accounts, --account-choice platform), then the page aborts")
     p.add_argument("--logdir", default=tempfile.gettempdir())
     p.add_argument("cases", nargs="+")
     args = p.parse_args()
@@ -288,12 +311,14 @@ def main():
     page_stuck = False
     t0 = time.monotonic()
 
-    def plug(extra, label):
+    def plug(extra, label, state=None):
+        """Plug in a key: fresh (--ephemeral), or from the state file."""
         nonlocal key, key_log, plugs
         before = hidraw_count()
         plugs += 1
         key_log = os.path.join(args.logdir, f"fidosim-{plugs}-{label}.log")
-        key = start([args.fidosim, "run", "--ephemeral", "--no-control", *extra],
+        where = ["--state", state] if state else ["--ephemeral"]
+        key = start([args.fidosim, "run", *where, "--no-control", *extra],
                     stdout=subprocess.DEVNULL, stderr=open(key_log, "w"))
         if not wait_for(lambda: hidraw_count() > before, time.monotonic() + 30, "the hidraw node"):
             raise RuntimeError("the key did not appear")
@@ -373,6 +398,120 @@ def main():
                 log(f"{name}: {args.browser} ignores the AbortSignal while it waits for the PIN (as measured)")
         return settled
 
+    def accounts(name, state):
+        """Mode accounts: two users of the RP register discoverable
+        credentials on one key; then three username-less sign-ins with UV
+        required, the key restarted from its state file with another
+        --account-choice before each of the last two (CTAP 2.1 §6.2.2 step
+        12.2). The RP's verdict says who signed in; the key's event log
+        (beside its state file) says what the key chose."""
+        events_path = os.path.splitext(state)[0] + ".events.jsonl"
+        handle = {u: base64.b64encode(f"{name}-{u}".encode()).decode() for u in ("1", "2")}
+        user = {u: f"user-{name}-{u}" for u in ("1", "2")}
+        checked = 0  # account.chosen events looked at so far
+
+        def chosen_events():
+            return [e for e in read_verdicts(events_path) if e.get("type") == "account.chosen"]
+
+        def next_chosen(phase):
+            """The next account.chosen event (the key's choice for this
+            phase's getAssertion), or None."""
+            nonlocal checked
+            if not wait_for(lambda: len(chosen_events()) > checked, time.monotonic() + 90,
+                            f"{name}.{phase}: the key's account.chosen event"):
+                return None
+            ev = chosen_events()[checked]
+            checked += 1
+            log(f"{name}.{phase}: the key: {json.dumps(ev)}")
+            return ev
+
+        def phase_logins(phase):
+            return [v for v in verdicts() if v.get("case") == name and v.get("step") == "login"
+                    and v.get("phase") == phase]
+
+        def phase_errors(phase):
+            return [v for v in verdicts() if v.get("case") in (name, f"{name}.{phase}")
+                    and v.get("step") in ("error", "server-error") and v.get("error") != "waiting"]
+
+        def expect_chosen(phase, ev, who, reason):
+            want = {"type": "account.chosen", "rpId": "localhost", "candidates": 2, "outcome": "chosen",
+                    "userHandle": handle[who], "reason": reason}
+            got = {k: ev.get(k) for k in want} if ev else None
+            if got != want:
+                failures.append(f"{name}.{phase}: the key's choice {got}, expected {want}")
+
+        def signed_in(phase, who, reason):
+            """The page's sign-in for this phase must complete by itself, as
+            the named user, with UV; the key must have chosen that user and
+            sent no further assertions (no getNextAssertion)."""
+            ended = lambda: phase_logins(phase) or phase_errors(phase)
+            if not wait_for(ended, time.monotonic() + 180, f"{name}.{phase}: the sign-in"):
+                failures.append(f"{name}.{phase}: no sign-in within 180 s (an account chooser?)")
+                return False
+            expect_chosen(phase, next_chosen(phase), who, reason)
+            got = key_requests()
+            log(f"{name}.{phase}: requests the key got: {', '.join(got)}")
+            if "getNextAssertion" in got:
+                failures.append(f"{name}.{phase}: the browser sent getNextAssertion: {got}")
+            if phase_errors(phase):
+                failures.append(f"{name}.{phase}: {phase_errors(phase)}")
+                return False
+            a = phase_logins(phase)[0]
+            want = {"ok": True, "user": user[who], "up": True, "uv": True,
+                    "user_handle_present": True, "user_handle_matches": True}
+            if {k: a.get(k) for k in want} != want:
+                failures.append(f"{name}.{phase}: sign-in verdict {a}, expected {want}")
+                return False
+            log(f"{name}.{phase}: the RP signed in {a['user']} (no account chooser)")
+            return True
+
+        def restart(phase, policy):
+            gate = f"{name}.{phase}"
+            if not wait_for(lambda: gate_reached(gate), time.monotonic() + 120, f"{gate}: its gate"):
+                raise RuntimeError(f"{gate}: the page never reached the gate")
+            log(f"{gate}: restart the key from its state with --account-choice {policy}")
+            unplug()
+            plug(["--account-choice", policy], gate, state)
+            open(f"{verdict_file}.go.{gate}", "w").close()
+
+        # newest (the default): the newest credential, user 2's, comes back alone
+        if not signed_in("newest", "2", "newest"):
+            return
+        regs = [v for v in verdicts() if v.get("case") == name and v.get("step") == "register"]
+        if [(r.get("ok"), r.get("user"), r.get("uv")) for r in regs] != [(True, user["1"], True), (True, user["2"], True)]:
+            failures.append(f"{name}: registrations {regs}, expected {user['1']} then {user['2']}, with UV")
+
+        # user:HANDLE: the first user's credential, although it is older
+        restart("user", f"user:{handle['1']}")
+        if not signed_in("user", "1", "user-handle"):
+            return
+
+        # platform: the key sends numberOfCredentials 2 and leaves the choice
+        # to the browser, whose chooser nobody can click headless
+        restart("platform", "platform")
+        phase = "platform"
+        ev = next_chosen(phase)
+        want = {"type": "account.chosen", "rpId": "localhost", "candidates": 2, "outcome": "platform"}
+        if ev is None or {k: ev.get(k) for k in want} != want:
+            failures.append(f"{name}.{phase}: the key's choice {ev}, expected {want}")
+        ended = lambda: phase_logins(phase) or phase_errors(phase)
+        wait_for(ended, time.monotonic() + args.chooser_wait, f"{name}.{phase}: nothing (as expected)")
+        got = key_requests()
+        log(f"{name}.{phase}: requests the key got: {', '.join(got)}")
+        fetches = BROWSER_FACTS[args.browser]["chooser_fetches_next"]
+        if ("getNextAssertion" in got) != fetches:
+            failures.append(f"{name}.{phase}: getNextAssertion {'missing' if fetches else 'sent'}: {got}")
+        if phase_logins(phase):
+            failures.append(f"{name}.{phase}: the RP got a sign-in although the choice was the browser's: "
+                            f"{phase_logins(phase)}")
+        elif phase_errors(phase):
+            failures.append(f"{name}.{phase}: the request ended by itself: {phase_errors(phase)}")
+        else:
+            log(f"{name}.{phase}: no sign-in for {args.chooser_wait:.0f}s: the browser's chooser waits")
+            abort(f"{name}.{phase}")
+            if phase_logins(phase):
+                failures.append(f"{name}.{phase}: the RP got a sign-in: {phase_logins(phase)}")
+
     try:
         exe = shutil.which("systemd-udevd") or "/lib/systemd/systemd-udevd"
         os.makedirs("/run/udev", exist_ok=True)
@@ -418,7 +557,15 @@ def main():
                 log(f"{name}: a key started with {args.pin_key_args} (traced: -vv)")
                 unplug()
                 plug([*shlex.split(args.pin_key_args), "-vv"], name)
+            elif mode == "accounts":
+                accounts_state = os.path.join(tempfile.mkdtemp(prefix="fidosim-accounts-"), "key.redb")
+                log(f"{name}: a new key with a state file, default account choice (newest)")
+                unplug()
+                plug([], name, accounts_state)
             open(f"{verdict_file}.go.{name}", "w").close()
+
+            if mode == "accounts":
+                accounts(name, accounts_state)
 
             if mode == "denied":
                 # The refusing key answers once: makeCredential gets
@@ -494,7 +641,7 @@ def main():
             dt = f"+{t - t_prev:5.1f}s" if t is not None and t_prev is not None else " " * 7
             t_prev = t if t is not None else t_prev
             log(f"verdict {at} {dt} {json.dumps(v)}")
-        failures += check(args.browser, [c for c in cases if c[4] not in ("denied", "pin")], vs)
+        failures += check(args.browser, [c for c in cases if c[4] not in ("denied", "pin", "accounts")], vs)
     except RuntimeError as e:
         failures.append(str(e))
     finally:
