@@ -344,12 +344,12 @@ def main():
 
     def key_requests():
         """The current key's requests: "command" for CTAP2_OK, else
-        "command STATUS"; clientPIN with its subcommand when traced."""
+        "command STATUS"; clientPIN with its subcommand when traced (-vv)."""
         subs = iter(client_pin_requests(key_log))
         out = []
         for cmd, status in re.findall(r'command="(\w+)" .*?status=(\w+)', key_log_text()):
             if cmd == "clientPIN":
-                cmd = f"clientPIN {next(subs, '?')}"
+                cmd = " ".join(filter(None, ("clientPIN", next(subs, None))))
             out.append(cmd if status == "CTAP2_OK" else f"{cmd} {status}")
         return out
 
