@@ -74,13 +74,19 @@ function abortable(name) {
   }, 1000);
   return {signal: ctl.signal, done: () => clearInterval(timer)};
 }
+// A page-level timeout (cfg.pagetimeout ms) for one create()/get() call, on
+// top of the driver's abort: a browser that keeps a refused request open
+// (headless Chromium) still ends it.
+function withTimeout(cfg, signal) {
+  return cfg.pagetimeout ? AbortSignal.any([signal, AbortSignal.timeout(cfg.pagetimeout)]) : signal;
+}
 async function register(cfg, signal, user) {
   const opts = await post('/register/begin', user ? {...cfg, user: user} : cfg);
   const pk = opts.publicKey;
   pk.challenge = b64(pk.challenge);
   pk.user.id = b64(pk.user.id);
   (pk.excludeCredentials || []).forEach(c => c.id = b64(c.id));
-  const cred = await navigator.credentials.create({publicKey: pk, signal: signal});
+  const cred = await navigator.credentials.create({publicKey: pk, signal: withTimeout(cfg, signal)});
   const reg = await post('/register/complete', {case: cfg.case, credential: regJSON(cred)});
   log(cfg.case + ' register' + (user ? ' user ' + user : '') + ': ' + JSON.stringify(reg));
   return reg.ok;
@@ -90,7 +96,7 @@ async function signIn(cfg, signal, phase) {
   const apk = aopts.publicKey;
   apk.challenge = b64(apk.challenge);
   (apk.allowCredentials || []).forEach(c => c.id = b64(c.id));
-  const assertion = await navigator.credentials.get({publicKey: apk, signal: signal});
+  const assertion = await navigator.credentials.get({publicKey: apk, signal: withTimeout(cfg, signal)});
   const login = await post('/login/complete', {case: cfg.case, credential: authJSON(assertion)});
   log(cfg.case + ' login' + (phase ? ' (' + phase + ')' : '') + ': ' + JSON.stringify(login));
 }
@@ -156,12 +162,13 @@ async function runCase(cfg) {
     ab.done();
   }
 }
-// ?cases=name:alg:rk:uv[:login],… — run one after the other.
+// ?cases=name:alg:rk:uv[:login[:timeout[:pagetimeout]]],… — run one after the other.
 async function run() {
   for (const spec of (q.get('cases') || '').split(',').filter(Boolean)) {
-    const [name, alg, rk, uv, login, timeout] = spec.split(':');
+    const [name, alg, rk, uv, login, timeout, pagetimeout] = spec.split(':');
     await runCase({case: name, alg: Number(alg), rk: rk, uv: uv, login: login || 'yes',
-                   timeout: timeout ? Number(timeout) : undefined});
+                   timeout: timeout ? Number(timeout) : undefined,
+                   pagetimeout: pagetimeout ? Number(pagetimeout) : undefined});
   }
   await post('/report', {case: '*', error: 'done', message: 'all cases ran'});
 }

@@ -12,7 +12,7 @@ when every case got exactly its expected verdicts.
 Usage:
   run_browser.py --browser chromium|firefox --fidosim BIN [--presence P]
                  [--pin-key-args ARGS] CASE...
-  CASE = name:alg:rk:uv[:mode[:timeout]]
+  CASE = name:alg:rk:uv[:mode[:timeout[:pagetimeout]]]
     alg   -7 (ES256) or -8 (EdDSA)
     rk    required (discoverable, username-less sign-in) or discouraged
     uv    discouraged, preferred or required
@@ -45,6 +45,12 @@ Usage:
                   driver aborts). The RP says who signed in, the key's
                   event log (account.chosen) what the key chose
     timeout  the WebAuthn timeout option (milliseconds) the page passes
+    pagetimeout
+             a page-level timeout (milliseconds): the page adds
+             AbortSignal.timeout(pagetimeout) to the signal of each
+             create()/get() call, the workaround for a browser that keeps
+             a refused request open (mode denied: the page must then end
+             with PAGE_TIMEOUT_ERROR unless the browser rejects first)
 
 Expected UV flags (registration and sign-in): set when UV is preferred or
 required, and for discoverable credentials at registration (a key protected
@@ -73,6 +79,9 @@ VENV_PY = os.path.join(HERE, "..", "..", ".venv", "bin", "python")
 PORT = 8765
 AAGUID = "f1d0f1d0-5eed-4b1d-a7e5-000000000001"
 MODES = ("yes", "pause", "fresh", "denied", "pin", "accounts")
+# how a request ends when the page's AbortSignal.timeout(ms) fires (the
+# signal's reason, which WebAuthn rejects with)
+PAGE_TIMEOUT_ERROR = "TimeoutError"
 # what the page does for each mode (rp_app.py runCase)
 PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg",
              "accounts": "accounts"}
@@ -168,7 +177,10 @@ BROWSER_FACTS = {
         # refusal; with UV preferred the key answers the UV token request
         # CTAP2_ERR_USER_ACTION_TIMEOUT, which Chromium ignores ("Ignoring
         # status 47"): it waits for another touch, again until the page
-        # aborts. So no NotAllowedError reaches the page headless.
+        # aborts. So no NotAllowedError reaches the page headless. Measured
+        # again with Chromium 156.0.8078.129: still open 60 s after the
+        # refusal; a page-level AbortSignal.timeout(10000) ended it with
+        # TimeoutError at +10.5 s.
         "denied_ends_with": None,
         # two discoverable credentials and --account-choice platform: the
         # key answers numberOfCredentials 2, Chromium fetches the second
@@ -291,12 +303,14 @@ def main():
     args = p.parse_args()
     cases = []
     timeouts = {}  # case -> the WebAuthn timeout (ms) for the page, "" for none
+    page_timeouts = {}  # case -> the page-level AbortSignal.timeout (ms), "" for none
     for c in args.cases:
         name, alg, rk, uv, *rest = c.split(":")
         mode = rest[0] if rest else "yes"
         if mode not in MODES:
             p.error(f"{c}: mode must be one of {MODES}")
         timeouts[name] = rest[1] if len(rest) > 1 else ""
+        page_timeouts[name] = rest[2] if len(rest) > 2 else ""
         cases.append((name, int(alg), rk, uv, mode))
 
     verdict_file = tempfile.mktemp(prefix="verdicts-", suffix=".jsonl")
@@ -521,7 +535,7 @@ def main():
         subprocess.run(["udevadm", "settle", "--timeout=20"], check=False)
 
         profile = tempfile.mkdtemp(prefix=f"{args.browser}-profile-")
-        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}" + (f":{timeouts[n]}" if timeouts[n] else "")
+        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}:{timeouts[n]}:{page_timeouts[n]}".rstrip(":")
                         for n, a, r, u, m in cases)
         browser_log = os.path.join(args.logdir, f"{args.browser}-{int(time.time() * 1000)}.log")
         br = start(browser_cmd(args.browser, f"http://localhost:{PORT}/?cases={spec}", profile),
@@ -574,11 +588,18 @@ def main():
                 # the built-in UV token request gets the refusal first,
                 # CTAP2_ERR_USER_ACTION_TIMEOUT (0x2F) for timeout:MS. The RP
                 # must get nothing. The page must hear of it by itself as
-                # BROWSER_FACTS says, else it aborts the request.
+                # BROWSER_FACTS says; else, with a page-level timeout, the
+                # page's AbortSignal.timeout must end it (PAGE_TIMEOUT_ERROR),
+                # and without one the driver aborts the request.
                 refusal = re.compile(r"status=(CTAP2_ERR_OPERATION_DENIED|CTAP2_ERR_USER_ACTION_TIMEOUT)")
                 refused = lambda: refusal.search(key_log_text())
                 ends_with = BROWSER_FACTS[args.browser]["denied_ends_with"]
+                page_ms = int(page_timeouts[name] or 0)
+                if page_ms and not ends_with:
+                    ends_with = PAGE_TIMEOUT_ERROR
                 wait = args.denied_wait if args.denied_wait is not None else (15 if ends_with else 3)
+                if page_ms:
+                    wait = max(wait, page_ms / 1000 + 15)
                 if wait_for(refused, time.monotonic() + 90, f"{name}: the browser to meet the refusing key"):
                     status = refused().group(1)
                     log(f"{name}: the browser received {status}")
@@ -586,7 +607,8 @@ def main():
                                        f"{name}: the page to hear of it")
                     timing = denied_timing(name)
                     if settled:
-                        log(f"{name}: the page got {case_error(name)} by itself {timing}")
+                        by = f"(page timeout {page_ms} ms) " if page_ms else "by itself "
+                        log(f"{name}: the page got {case_error(name)} {by}{timing}")
                     else:
                         log(f"{name}: the page heard nothing for {wait:.0f}s {timing}")
                     if ends_with and case_error(name) != ends_with:
