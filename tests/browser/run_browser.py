@@ -607,7 +607,8 @@ def main():
                                        f"{name}: the page to hear of it")
                     timing = denied_timing(name)
                     if settled:
-                        by = f"(page timeout {page_ms} ms) " if page_ms else "by itself "
+                        by = (f"from its {page_ms} ms page timeout "
+                              if page_ms and case_error(name) == PAGE_TIMEOUT_ERROR else "by itself ")
                         log(f"{name}: the page got {case_error(name)} {by}{timing}")
                     else:
                         log(f"{name}: the page heard nothing for {wait:.0f}s {timing}")
