@@ -184,7 +184,7 @@ BROWSER_FACTS = {
         "denied_ends_with": None,
         # two discoverable credentials and --account-choice platform: the
         # key answers numberOfCredentials 2, Chromium fetches the second
-        # assertion and waits at its account chooser
+        # assertion and waits at its account chooser until the page aborts
         "chooser_fetches_next": True,
     },
     "firefox": {
@@ -195,9 +195,10 @@ BROWSER_FACTS = {
         # before it sends anything else; the page cannot abort that request
         "pin_key_requests": ["getInfo"],
         "pin_abort": False,
-        # a refused touch: Firefox gives up by itself, about 3 s later
+        # a refused touch: Firefox gives up by itself, 1-3 s later
         "denied_ends_with": "NotAllowedError",
-        # the same for Firefox
+        # Firefox too fetches the second assertion and waits at its account
+        # chooser; there, unlike at its PIN prompt, the AbortSignal ends it
         "chooser_fetches_next": True,
     },
 }
