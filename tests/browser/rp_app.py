@@ -74,34 +74,87 @@ function abortable(name) {
   }, 1000);
   return {signal: ctl.signal, done: () => clearInterval(timer)};
 }
+// A page-level timeout (cfg.pagetimeout ms) for one create()/get() call, on
+// top of the driver's abort: a browser that keeps a refused request open
+// (headless Chromium) still ends it.
+function withTimeout(cfg, signal) {
+  return cfg.pagetimeout ? AbortSignal.any([signal, AbortSignal.timeout(cfg.pagetimeout)]) : signal;
+}
+async function register(cfg, signal, user) {
+  const opts = await post('/register/begin', user ? {...cfg, user: user} : cfg);
+  const pk = opts.publicKey;
+  pk.challenge = b64(pk.challenge);
+  pk.user.id = b64(pk.user.id);
+  (pk.excludeCredentials || []).forEach(c => c.id = b64(c.id));
+  const cred = await navigator.credentials.create({publicKey: pk, signal: withTimeout(cfg, signal)});
+  const reg = await post('/register/complete', {case: cfg.case, credential: regJSON(cred)});
+  log(cfg.case + ' register' + (user ? ' user ' + user : '') + ': ' + JSON.stringify(reg));
+  return reg.ok;
+}
+async function signIn(cfg, signal, phase) {
+  const aopts = await post('/login/begin', phase ? {...cfg, phase: phase} : cfg);
+  const apk = aopts.publicKey;
+  apk.challenge = b64(apk.challenge);
+  (apk.allowCredentials || []).forEach(c => c.id = b64(c.id));
+  const assertion = await navigator.credentials.get({publicKey: apk, signal: withTimeout(cfg, signal)});
+  const login = await post('/login/complete', {case: cfg.case, credential: authJSON(assertion)});
+  log(cfg.case + ' login' + (phase ? ' (' + phase + ')' : '') + ': ' + JSON.stringify(login));
+}
+// login 'accounts': two users register discoverable credentials on one key
+// (the driver plugs it in at the gate), then three username-less sign-ins,
+// each after a gate CASE.PHASE where the driver restarts the key with
+// another --account-choice: 'newest' (the default), 'user' (the first
+// user's handle), 'platform' (the browser's chooser waits; the driver
+// aborts the request through CASE.platform). Each phase reports its own
+// error under CASE.PHASE, so one that fails does not hide the next.
+async function runAccounts(cfg) {
+  await gate(cfg.case);
+  const ab = abortable(cfg.case);
+  try {
+    for (const user of ['1', '2']) {
+      if (!await register(cfg, ab.signal, user)) return;
+    }
+  } finally {
+    ab.done();
+  }
+  for (const phase of ['newest', 'user', 'platform']) {
+    const name = cfg.case + '.' + phase;
+    if (phase !== 'newest') await gate(name);
+    const pab = abortable(name);
+    try {
+      await signIn(cfg, pab.signal, phase);
+    } catch (e) {
+      log(name + ' error: ' + e.name + ': ' + e.message);
+      await post('/report', {case: name, error: e.name, message: e.message});
+    } finally {
+      pab.done();
+    }
+  }
+}
 // login: 'yes' register and sign in; 'gate' wait for the driver, then both;
 // 'pause' register, wait for the driver, sign in; 'gatereg' wait for the
-// driver, then only register; 'reg' only register; 'login' only sign in.
+// driver, then only register; 'reg' only register; 'login' only sign in;
+// 'accounts' see runAccounts.
 async function runCase(cfg) {
+  if (cfg.login === 'accounts') {
+    try {
+      await runAccounts(cfg);
+    } catch (e) {
+      log(cfg.case + ' error: ' + e.name + ': ' + e.message);
+      await post('/report', {case: cfg.case, error: e.name, message: e.message});
+    }
+    return;
+  }
   const ab = abortable(cfg.case);
   try {
     if (cfg.login === 'gate' || cfg.login === 'gatereg') await gate(cfg.case);
     if (cfg.login !== 'login') {
-    const opts = await post('/register/begin', cfg);
-    const pk = opts.publicKey;
-    pk.challenge = b64(pk.challenge);
-    pk.user.id = b64(pk.user.id);
-    (pk.excludeCredentials || []).forEach(c => c.id = b64(c.id));
-    const cred = await navigator.credentials.create({publicKey: pk, signal: ab.signal});
-    const reg = await post('/register/complete', {case: cfg.case, credential: regJSON(cred)});
-    log(cfg.case + ' register: ' + JSON.stringify(reg));
-    if (!reg.ok) return;
-    if (cfg.login === 'reg' || cfg.login === 'gatereg') return;
-    // The driver replugs the key now; sign in once it says go.
-    if (cfg.login === 'pause') await gate(cfg.case);
+      if (!await register(cfg, ab.signal)) return;
+      if (cfg.login === 'reg' || cfg.login === 'gatereg') return;
+      // The driver replugs the key now; sign in once it says go.
+      if (cfg.login === 'pause') await gate(cfg.case);
     }
-    const aopts = await post('/login/begin', cfg);
-    const apk = aopts.publicKey;
-    apk.challenge = b64(apk.challenge);
-    (apk.allowCredentials || []).forEach(c => c.id = b64(c.id));
-    const assertion = await navigator.credentials.get({publicKey: apk, signal: ab.signal});
-    const login = await post('/login/complete', {case: cfg.case, credential: authJSON(assertion)});
-    log(cfg.case + ' login: ' + JSON.stringify(login));
+    await signIn(cfg, ab.signal);
   } catch (e) {
     log(cfg.case + ' error: ' + e.name + ': ' + e.message);
     await post('/report', {case: cfg.case, error: e.name, message: e.message});
@@ -109,12 +162,13 @@ async function runCase(cfg) {
     ab.done();
   }
 }
-// ?cases=name:alg:rk:uv[:login],… — run one after the other.
+// ?cases=name:alg:rk:uv[:login[:timeout[:pagetimeout]]],… — run one after the other.
 async function run() {
   for (const spec of (q.get('cases') || '').split(',').filter(Boolean)) {
-    const [name, alg, rk, uv, login, timeout] = spec.split(':');
+    const [name, alg, rk, uv, login, timeout, pagetimeout] = spec.split(':');
     await runCase({case: name, alg: Number(alg), rk: rk, uv: uv, login: login || 'yes',
-                   timeout: timeout ? Number(timeout) : undefined});
+                   timeout: timeout ? Number(timeout) : undefined,
+                   pagetimeout: pagetimeout ? Number(pagetimeout) : undefined});
   }
   await post('/report', {case: '*', error: 'done', message: 'all cases ran'});
 }
@@ -137,18 +191,25 @@ class App:
 
     def register_begin(self, cfg):
         case = cfg["case"]
+        # A case registers one user, named after the case; with "user" in
+        # cfg, one of several users of the case (the case's credentials
+        # accumulate on one server, so a sign-in may match any of them).
+        suffix = f"-{cfg['user']}" if cfg.get("user") else ""
         user = PublicKeyCredentialUserEntity(
-            id=case.encode()[:64], name=f"user-{case}", display_name=f"User {case}"
+            id=f"{case}{suffix}".encode()[:64], name=f"user-{case}{suffix}", display_name=f"User {case}{suffix}"
         )
-        # One server per case, offering only the case's algorithm.
-        server = Fido2Server(
-            PublicKeyCredentialRpEntity(id="localhost", name="fidosim test RP"),
-            attestation="direct",
-            verify_origin=lambda o: o == self.origin,
-        )
-        server.allowed_algorithms = [a for a in server.allowed_algorithms if a.alg == cfg["alg"]]
+        c = self.cases.get(case) if suffix else None
+        if c is None:
+            # One server per case, offering only the case's algorithm.
+            server = Fido2Server(
+                PublicKeyCredentialRpEntity(id="localhost", name="fidosim test RP"),
+                attestation="direct",
+                verify_origin=lambda o: o == self.origin,
+            )
+            server.allowed_algorithms = [a for a in server.allowed_algorithms if a.alg == cfg["alg"]]
+            c = self.cases[case] = {"server": server, "credentials": [], "owners": {}}
         timeout = cfg.get("timeout")
-        options, state = server.register_begin(
+        options, state = c["server"].register_begin(
             user,
             resident_key_requirement=ResidentKeyRequirement(cfg["rk"]),
             user_verification=UserVerificationRequirement(cfg["uv"]),
@@ -156,9 +217,7 @@ class App:
         options = dict(options)
         if timeout:
             options["publicKey"] = dict(options["publicKey"], timeout=timeout)
-        self.cases[case] = {
-            "server": server, "state": state, "credentials": [], "cfg": cfg, "user": user,
-        }
+        c.update(state=state, cfg=cfg, user=user)
         # when the page starts its request (the WebAuthn timeout counts from here)
         self.verdict(case=case, step="begin", ok=True, timeout=timeout)
         return options
@@ -172,10 +231,12 @@ class App:
             return {"ok": False, "reason": repr(e)}
         cred = auth_data.credential_data
         c["credentials"].append(cred)
+        c["owners"][bytes(cred.credential_id)] = c["user"]
         out = {
             "case": body["case"],
             "step": "register",
             "ok": True,
+            "user": c["user"].name,
             "alg": cred.public_key[3],
             "up": bool(auth_data.flags & 0x01),
             "uv": bool(auth_data.flags & 0x04),
@@ -191,29 +252,35 @@ class App:
             creds, user_verification=UserVerificationRequirement(cfg["uv"])
         )
         c["login_state"] = state
+        c["phase"] = cfg.get("phase")
         return dict(options)
 
     def login_complete(self, body):
         c = self.cases[body["case"]]
+        phase = {"phase": c["phase"]} if c.get("phase") else {}
         try:
-            c["server"].authenticate_complete(c["login_state"], c["credentials"], body["credential"])
+            cred = c["server"].authenticate_complete(c["login_state"], c["credentials"], body["credential"])
         except Exception as e:
-            self.verdict(case=body["case"], step="login", ok=False, reason=repr(e))
+            self.verdict(case=body["case"], step="login", ok=False, reason=repr(e), **phase)
             return {"ok": False, "reason": repr(e)}
         from fido2.utils import websafe_decode
         from fido2.webauthn import AuthenticatorData
 
+        # Who signed in: the owner of the credential the server verified.
+        owner = c["owners"][bytes(cred.credential_id)]
         ad = AuthenticatorData(websafe_decode(body["credential"]["response"]["authenticatorData"]))
         handle = body["credential"]["response"].get("userHandle")
         out = {
             "case": body["case"],
             "step": "login",
+            **phase,
             "ok": True,
+            "user": owner.name,
             "up": bool(ad.flags & 0x01),
             "uv": bool(ad.flags & 0x04),
             "counter": ad.counter,
             "user_handle_matches": handle is None
-            or websafe_decode(handle) == c["user"].id,
+            or websafe_decode(handle) == owner.id,
             "user_handle_present": handle is not None,
         }
         self.verdict(**out)

@@ -12,7 +12,7 @@ when every case got exactly its expected verdicts.
 Usage:
   run_browser.py --browser chromium|firefox --fidosim BIN [--presence P]
                  [--pin-key-args ARGS] CASE...
-  CASE = name:alg:rk:uv[:mode[:timeout]]
+  CASE = name:alg:rk:uv[:mode[:timeout[:pagetimeout]]]
     alg   -7 (ES256) or -8 (EdDSA)
     rk    required (discoverable, username-less sign-in) or discouraged
     uv    discouraged, preferred or required
@@ -32,7 +32,25 @@ Usage:
                   and the RP no registration within --pin-wait seconds
                   (headless, nobody types a PIN); then the driver aborts the
                   request (Firefox ignores that: the case must come last)
+          accounts
+                  the driver plugs in a new key with a state file; two users
+                  register discoverable credentials on it, then the page
+                  signs in three times without allowCredentials, each time
+                  with the key (re)started with another --account-choice
+                  (CTAP 2.1 §6.2.2 step 12.2): newest (the default: the
+                  second user, no account chooser), user:HANDLE of the
+                  first user (that user), platform (the key sends
+                  numberOfCredentials 2, the browser's chooser waits: the
+                  RP must get nothing for --chooser-wait seconds, then the
+                  driver aborts). The RP says who signed in, the key's
+                  event log (account.chosen) what the key chose
     timeout  the WebAuthn timeout option (milliseconds) the page passes
+    pagetimeout
+             a page-level timeout (milliseconds): the page adds
+             AbortSignal.timeout(pagetimeout) to the signal of each
+             create()/get() call, the workaround for a browser that keeps
+             a refused request open (mode denied: the page must then end
+             with PAGE_TIMEOUT_ERROR unless the browser rejects first)
 
 Expected UV flags (registration and sign-in): set when UV is preferred or
 required, and for discoverable credentials at registration (a key protected
@@ -42,6 +60,7 @@ UV discouraged it depends on the browser (BROWSER_FACTS).
 """
 
 import argparse
+import base64
 import datetime
 import glob
 import json
@@ -59,9 +78,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_PY = os.path.join(HERE, "..", "..", ".venv", "bin", "python")
 PORT = 8765
 AAGUID = "f1d0f1d0-5eed-4b1d-a7e5-000000000001"
-MODES = ("yes", "pause", "fresh", "denied", "pin")
+MODES = ("yes", "pause", "fresh", "denied", "pin", "accounts")
+# how a request ends when the page's AbortSignal.timeout(ms) fires (the
+# signal's reason, which WebAuthn rejects with)
+PAGE_TIMEOUT_ERROR = "TimeoutError"
 # what the page does for each mode (rp_app.py runCase)
-PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg"}
+PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg",
+             "accounts": "accounts"}
 CLIENT_PIN_SUBCOMMANDS = {
     1: "getPINRetries", 2: "getKeyAgreement", 3: "setPIN", 4: "changePIN",
     5: "getPinToken", 6: "getPinUvAuthTokenUsingUvWithPermissions", 7: "getUVRetries",
@@ -154,8 +177,15 @@ BROWSER_FACTS = {
         # refusal; with UV preferred the key answers the UV token request
         # CTAP2_ERR_USER_ACTION_TIMEOUT, which Chromium ignores ("Ignoring
         # status 47"): it waits for another touch, again until the page
-        # aborts. So no NotAllowedError reaches the page headless.
+        # aborts. So no NotAllowedError reaches the page headless. Measured
+        # again with Chromium 156.0.8078.129: still open 60 s after the
+        # refusal; a page-level AbortSignal.timeout(10000) ended it with
+        # TimeoutError at +10.5 s.
         "denied_ends_with": None,
+        # two discoverable credentials and --account-choice platform: the
+        # key answers numberOfCredentials 2, Chromium fetches the second
+        # assertion and waits at its account chooser until the page aborts
+        "chooser_fetches_next": True,
     },
     "firefox": {
         # Firefox asks for no UV there, and the key does not need it
@@ -165,8 +195,11 @@ BROWSER_FACTS = {
         # before it sends anything else; the page cannot abort that request
         "pin_key_requests": ["getInfo"],
         "pin_abort": False,
-        # a refused touch: Firefox gives up by itself, about 3 s later
+        # a refused touch: Firefox gives up by itself, 1-3 s later
         "denied_ends_with": "NotAllowedError",
+        # Firefox too fetches the second assertion and waits at its account
+        # chooser; there, unlike at its PIN prompt, the AbortSignal ends it
+        "chooser_fetches_next": True,
     },
 }
 
@@ -263,17 +296,22 @@ def main():
                         "when BROWSER_FACTS says the browser keeps the request open), then the page aborts")
     p.add_argument("--pin-wait", type=float, default=10.0,
                    help="seconds the RP must get nothing from the PIN key after the browser asked it about its PIN")
+    p.add_argument("--chooser-wait", type=float, default=5.0,
+                   help="seconds the RP must get nothing while the browser's account chooser waits "
+                        "(mode accounts, --account-choice platform), then the page aborts")
     p.add_argument("--logdir", default=tempfile.gettempdir())
     p.add_argument("cases", nargs="+")
     args = p.parse_args()
     cases = []
     timeouts = {}  # case -> the WebAuthn timeout (ms) for the page, "" for none
+    page_timeouts = {}  # case -> the page-level AbortSignal.timeout (ms), "" for none
     for c in args.cases:
         name, alg, rk, uv, *rest = c.split(":")
         mode = rest[0] if rest else "yes"
         if mode not in MODES:
             p.error(f"{c}: mode must be one of {MODES}")
         timeouts[name] = rest[1] if len(rest) > 1 else ""
+        page_timeouts[name] = rest[2] if len(rest) > 2 else ""
         cases.append((name, int(alg), rk, uv, mode))
 
     verdict_file = tempfile.mktemp(prefix="verdicts-", suffix=".jsonl")
@@ -288,12 +326,14 @@ def main():
     page_stuck = False
     t0 = time.monotonic()
 
-    def plug(extra, label):
+    def plug(extra, label, state=None):
+        """Plug in a key: fresh (--ephemeral), or from the state file."""
         nonlocal key, key_log, plugs
         before = hidraw_count()
         plugs += 1
         key_log = os.path.join(args.logdir, f"fidosim-{plugs}-{label}.log")
-        key = start([args.fidosim, "run", "--ephemeral", "--no-control", *extra],
+        where = ["--state", state] if state else ["--ephemeral"]
+        key = start([args.fidosim, "run", *where, "--no-control", *extra],
                     stdout=subprocess.DEVNULL, stderr=open(key_log, "w"))
         if not wait_for(lambda: hidraw_count() > before, time.monotonic() + 30, "the hidraw node"):
             raise RuntimeError("the key did not appear")
@@ -319,12 +359,12 @@ def main():
 
     def key_requests():
         """The current key's requests: "command" for CTAP2_OK, else
-        "command STATUS"; clientPIN with its subcommand when traced."""
+        "command STATUS"; clientPIN with its subcommand when traced (-vv)."""
         subs = iter(client_pin_requests(key_log))
         out = []
         for cmd, status in re.findall(r'command="(\w+)" .*?status=(\w+)', key_log_text()):
             if cmd == "clientPIN":
-                cmd = f"clientPIN {next(subs, '?')}"
+                cmd = " ".join(filter(None, ("clientPIN", next(subs, None))))
             out.append(cmd if status == "CTAP2_OK" else f"{cmd} {status}")
         return out
 
@@ -373,6 +413,120 @@ def main():
                 log(f"{name}: {args.browser} ignores the AbortSignal while it waits for the PIN (as measured)")
         return settled
 
+    def accounts(name, state):
+        """Mode accounts: two users of the RP register discoverable
+        credentials on one key; then three username-less sign-ins with UV
+        required, the key restarted from its state file with another
+        --account-choice before each of the last two (CTAP 2.1 §6.2.2 step
+        12.2). The RP's verdict says who signed in; the key's event log
+        (beside its state file) says what the key chose."""
+        events_path = os.path.splitext(state)[0] + ".events.jsonl"
+        handle = {u: base64.b64encode(f"{name}-{u}".encode()).decode() for u in ("1", "2")}
+        user = {u: f"user-{name}-{u}" for u in ("1", "2")}
+        checked = 0  # account.chosen events looked at so far
+
+        def chosen_events():
+            return [e for e in read_verdicts(events_path) if e.get("type") == "account.chosen"]
+
+        def next_chosen(phase):
+            """The next account.chosen event (the key's choice for this
+            phase's getAssertion), or None."""
+            nonlocal checked
+            if not wait_for(lambda: len(chosen_events()) > checked, time.monotonic() + 90,
+                            f"{name}.{phase}: the key's account.chosen event"):
+                return None
+            ev = chosen_events()[checked]
+            checked += 1
+            log(f"{name}.{phase}: the key: {json.dumps(ev)}")
+            return ev
+
+        def phase_logins(phase):
+            return [v for v in verdicts() if v.get("case") == name and v.get("step") == "login"
+                    and v.get("phase") == phase]
+
+        def phase_errors(phase):
+            return [v for v in verdicts() if v.get("case") in (name, f"{name}.{phase}")
+                    and v.get("step") in ("error", "server-error") and v.get("error") != "waiting"]
+
+        def expect_chosen(phase, ev, who, reason):
+            want = {"type": "account.chosen", "rpId": "localhost", "candidates": 2, "outcome": "chosen",
+                    "userHandle": handle[who], "reason": reason}
+            got = {k: ev.get(k) for k in want} if ev else None
+            if got != want:
+                failures.append(f"{name}.{phase}: the key's choice {got}, expected {want}")
+
+        def signed_in(phase, who, reason):
+            """The page's sign-in for this phase must complete by itself, as
+            the named user, with UV; the key must have chosen that user and
+            sent no further assertions (no getNextAssertion)."""
+            ended = lambda: phase_logins(phase) or phase_errors(phase)
+            if not wait_for(ended, time.monotonic() + 180, f"{name}.{phase}: the sign-in"):
+                failures.append(f"{name}.{phase}: no sign-in within 180 s (an account chooser?)")
+                return False
+            expect_chosen(phase, next_chosen(phase), who, reason)
+            got = key_requests()
+            log(f"{name}.{phase}: requests the key got: {', '.join(got)}")
+            if "getNextAssertion" in got:
+                failures.append(f"{name}.{phase}: the browser sent getNextAssertion: {got}")
+            if phase_errors(phase):
+                failures.append(f"{name}.{phase}: {phase_errors(phase)}")
+                return False
+            a = phase_logins(phase)[0]
+            want = {"ok": True, "user": user[who], "up": True, "uv": True,
+                    "user_handle_present": True, "user_handle_matches": True}
+            if {k: a.get(k) for k in want} != want:
+                failures.append(f"{name}.{phase}: sign-in verdict {a}, expected {want}")
+                return False
+            log(f"{name}.{phase}: the RP signed in {a['user']} (no account chooser)")
+            return True
+
+        def restart(phase, policy):
+            gate = f"{name}.{phase}"
+            if not wait_for(lambda: gate_reached(gate), time.monotonic() + 120, f"{gate}: its gate"):
+                raise RuntimeError(f"{gate}: the page never reached the gate")
+            log(f"{gate}: restart the key from its state with --account-choice {policy}")
+            unplug()
+            plug(["--account-choice", policy], gate, state)
+            open(f"{verdict_file}.go.{gate}", "w").close()
+
+        # newest (the default): the newest credential, user 2's, comes back alone
+        if not signed_in("newest", "2", "newest"):
+            return
+        regs = [v for v in verdicts() if v.get("case") == name and v.get("step") == "register"]
+        if [(r.get("ok"), r.get("user"), r.get("uv")) for r in regs] != [(True, user["1"], True), (True, user["2"], True)]:
+            failures.append(f"{name}: registrations {regs}, expected {user['1']} then {user['2']}, with UV")
+
+        # user:HANDLE: the first user's credential, although it is older
+        restart("user", f"user:{handle['1']}")
+        if not signed_in("user", "1", "user-handle"):
+            return
+
+        # platform: the key sends numberOfCredentials 2 and leaves the choice
+        # to the browser, whose chooser nobody can click headless
+        restart("platform", "platform")
+        phase = "platform"
+        ev = next_chosen(phase)
+        want = {"type": "account.chosen", "rpId": "localhost", "candidates": 2, "outcome": "platform"}
+        if ev is None or {k: ev.get(k) for k in want} != want:
+            failures.append(f"{name}.{phase}: the key's choice {ev}, expected {want}")
+        ended = lambda: phase_logins(phase) or phase_errors(phase)
+        wait_for(ended, time.monotonic() + args.chooser_wait, f"{name}.{phase}: nothing (as expected)")
+        got = key_requests()
+        log(f"{name}.{phase}: requests the key got: {', '.join(got)}")
+        fetches = BROWSER_FACTS[args.browser]["chooser_fetches_next"]
+        if ("getNextAssertion" in got) != fetches:
+            failures.append(f"{name}.{phase}: getNextAssertion {'missing' if fetches else 'sent'}: {got}")
+        if phase_logins(phase):
+            failures.append(f"{name}.{phase}: the RP got a sign-in although the choice was the browser's: "
+                            f"{phase_logins(phase)}")
+        elif phase_errors(phase):
+            failures.append(f"{name}.{phase}: the request ended by itself: {phase_errors(phase)}")
+        else:
+            log(f"{name}.{phase}: no sign-in for {args.chooser_wait:.0f}s: the browser's chooser waits")
+            abort(f"{name}.{phase}")
+            if phase_logins(phase):
+                failures.append(f"{name}.{phase}: the RP got a sign-in: {phase_logins(phase)}")
+
     try:
         exe = shutil.which("systemd-udevd") or "/lib/systemd/systemd-udevd"
         os.makedirs("/run/udev", exist_ok=True)
@@ -382,7 +536,7 @@ def main():
         subprocess.run(["udevadm", "settle", "--timeout=20"], check=False)
 
         profile = tempfile.mkdtemp(prefix=f"{args.browser}-profile-")
-        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}" + (f":{timeouts[n]}" if timeouts[n] else "")
+        spec = ",".join(f"{n}:{a}:{r}:{u}:{PAGE_MODE[m]}:{timeouts[n]}:{page_timeouts[n]}".rstrip(":")
                         for n, a, r, u, m in cases)
         browser_log = os.path.join(args.logdir, f"{args.browser}-{int(time.time() * 1000)}.log")
         br = start(browser_cmd(args.browser, f"http://localhost:{PORT}/?cases={spec}", profile),
@@ -418,7 +572,15 @@ def main():
                 log(f"{name}: a key started with {args.pin_key_args} (traced: -vv)")
                 unplug()
                 plug([*shlex.split(args.pin_key_args), "-vv"], name)
+            elif mode == "accounts":
+                accounts_state = os.path.join(tempfile.mkdtemp(prefix="fidosim-accounts-"), "key.redb")
+                log(f"{name}: a new key with a state file, default account choice (newest)")
+                unplug()
+                plug([], name, accounts_state)
             open(f"{verdict_file}.go.{name}", "w").close()
+
+            if mode == "accounts":
+                accounts(name, accounts_state)
 
             if mode == "denied":
                 # The refusing key answers once: makeCredential gets
@@ -427,11 +589,18 @@ def main():
                 # the built-in UV token request gets the refusal first,
                 # CTAP2_ERR_USER_ACTION_TIMEOUT (0x2F) for timeout:MS. The RP
                 # must get nothing. The page must hear of it by itself as
-                # BROWSER_FACTS says, else it aborts the request.
+                # BROWSER_FACTS says; else, with a page-level timeout, the
+                # page's AbortSignal.timeout must end it (PAGE_TIMEOUT_ERROR),
+                # and without one the driver aborts the request.
                 refusal = re.compile(r"status=(CTAP2_ERR_OPERATION_DENIED|CTAP2_ERR_USER_ACTION_TIMEOUT)")
                 refused = lambda: refusal.search(key_log_text())
                 ends_with = BROWSER_FACTS[args.browser]["denied_ends_with"]
+                page_ms = int(page_timeouts[name] or 0)
+                if page_ms and not ends_with:
+                    ends_with = PAGE_TIMEOUT_ERROR
                 wait = args.denied_wait if args.denied_wait is not None else (15 if ends_with else 3)
+                if page_ms:
+                    wait = max(wait, page_ms / 1000 + 15)
                 if wait_for(refused, time.monotonic() + 90, f"{name}: the browser to meet the refusing key"):
                     status = refused().group(1)
                     log(f"{name}: the browser received {status}")
@@ -439,7 +608,9 @@ def main():
                                        f"{name}: the page to hear of it")
                     timing = denied_timing(name)
                     if settled:
-                        log(f"{name}: the page got {case_error(name)} by itself {timing}")
+                        by = (f"from its {page_ms} ms page timeout "
+                              if page_ms and case_error(name) == PAGE_TIMEOUT_ERROR else "by itself ")
+                        log(f"{name}: the page got {case_error(name)} {by}{timing}")
                     else:
                         log(f"{name}: the page heard nothing for {wait:.0f}s {timing}")
                     if ends_with and case_error(name) != ends_with:
@@ -494,7 +665,7 @@ def main():
             dt = f"+{t - t_prev:5.1f}s" if t is not None and t_prev is not None else " " * 7
             t_prev = t if t is not None else t_prev
             log(f"verdict {at} {dt} {json.dumps(v)}")
-        failures += check(args.browser, [c for c in cases if c[4] not in ("denied", "pin")], vs)
+        failures += check(args.browser, [c for c in cases if c[4] not in ("denied", "pin", "accounts")], vs)
     except RuntimeError as e:
         failures.append(str(e))
     finally:

@@ -33,11 +33,20 @@ browser_scenarios() {
     #   must see; a replug between one registration and its sign-in; one
     #   discoverable credential per key (with two, a browser shows an
     #   account chooser, as for a real key), so fresh keys come in;
+    # - two users' discoverable credentials on one key (state file), then
+    #   username-less sign-ins with UV required under three account-choice
+    #   policies (CTAP 2.1 §6.2.2 step 12.2): newest (the default; the
+    #   second user signs in, no chooser), user:HANDLE (the first user),
+    #   platform (numberOfCredentials 2: the browser's chooser waits, the
+    #   RP gets nothing, the page aborts);
     # - a key that refuses the touch: the browser must receive
-    #   CTAP2_ERR_OPERATION_DENIED and the RP must get nothing;
+    #   CTAP2_ERR_OPERATION_DENIED and the RP must get nothing; Firefox
+    #   rejects with NotAllowedError, headless Chromium keeps the request
+    #   open, so the page's own AbortSignal.timeout(10000) ends it with
+    #   TimeoutError (the workaround docs/recipes/ describe);
     # - a key with a PIN: the browser must ask the key about its PIN and the
     #   RP get no registration with UV required (nobody types the PIN).
-    browser_run "hot-plug, UV discouraged/preferred/required, replug, fresh keys, refused touch, PIN" \
+    browser_run "hot-plug, UV discouraged/preferred/required, replug, fresh keys, account choice, refused touch, PIN" \
         --presence delay:1500 ${PIN_KEY_ARGS:+--pin-key-args "$PIN_KEY_ARGS"} \
         es-nr-pref:-7:discouraged:preferred \
         ed-nr-req:-8:discouraged:required \
@@ -45,6 +54,7 @@ browser_scenarios() {
         es-rk-req:-7:required:required \
         ed-rk-pref:-8:required:preferred:fresh \
         es-rk-disc:-7:required:discouraged:fresh \
-        denied:-7:discouraged:discouraged:denied \
+        accounts:-7:required:required:accounts \
+        denied:-7:discouraged:discouraged:denied::10000 \
         pin:-7:discouraged:required:pin
 }

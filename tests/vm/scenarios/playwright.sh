@@ -14,5 +14,5 @@ cd "$RIGS"
 # The repo is read-only in the VM: results go to the run directory.
 PYTHON=$VM_REPO/.venv/bin/python PW_OUTPUT_DIR=${VM_RESULTS:-/tmp}/playwright-results \
     node node_modules/@playwright/test/cli.js test || fail "playwright test"
-ok "playwright: chromium and firefox signed up and in, and refused the rewound counter"
+ok "playwright: chromium and firefox signed up and in, refused the rewound counter and ended a refused touch"
 stop_fidosim

@@ -16,5 +16,5 @@ rig_setup
 
 step "pytest tests/rigs/selenium (chromium, firefox)"
 "$PY" -m pytest -v -s -p no:cacheprovider -o faulthandler_timeout=240 "$VM_REPO/tests/rigs/selenium" || fail "selenium tests"
-ok "selenium: chromium and firefox signed up and in, and refused the rewound counter"
+ok "selenium: chromium and firefox signed up and in, refused the rewound counter and ended a refused touch"
 stop_fidosim
