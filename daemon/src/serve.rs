@@ -18,18 +18,27 @@ pub async fn serve(config: DaemonConfig) -> Result<(), Error> {
     // right after a device announced itself (a test rig that saw the
     // ready line) must stop the daemon cleanly, not kill it.
     let signals = Signals::install();
+    // A token file that cannot be used stops the start before any key
+    // appears.
+    let given_token = match &config.control.token {
+        Some(TokenSource::File(path)) => Some(
+            guard::read_token_file(path, "--control-token-file", true).map_err(Error::Config)?,
+        ),
+        _ => None,
+    };
     let registry = Registry::default();
     for d in config.devices {
         let handle = start_device(d).await?;
         registry.add(handle);
     }
-    let (api, generated_token) = match start_control(&config.control, registry.clone()).await {
-        Ok(started) => started,
-        Err(e) => {
-            registry.shutdown_all().await;
-            return Err(e);
-        }
-    };
+    let (api, generated_token) =
+        match start_control(&config.control, given_token, registry.clone()).await {
+            Ok(started) => started,
+            Err(e) => {
+                registry.shutdown_all().await;
+                return Err(e);
+            }
+        };
     let result = tokio::select! {
         () = stop_signal(signals, registry.clone()) => Ok(()),
         r = registry.all_stopped() => r,
@@ -51,16 +60,9 @@ pub async fn serve(config: DaemonConfig) -> Result<(), Error> {
 /// with the tasks, the token file it generated (removed at the end).
 async fn start_control(
     config: &ControlConfig,
+    given_token: Option<String>,
     registry: Registry,
 ) -> Result<(Vec<tokio::task::JoinHandle<()>>, Option<std::path::PathBuf>), Error> {
-    // A token file that cannot be read stops the start before anything
-    // listens.
-    let given_token = match &config.token {
-        Some(TokenSource::File(path)) => Some(
-            guard::read_token_file(path, "--control-token-file", true).map_err(Error::Config)?,
-        ),
-        _ => None,
-    };
     let mut tasks = Vec::new();
     let mut unix = None;
     if let Some(path) = &config.socket {
