@@ -453,3 +453,64 @@ fn a_given_token_file_is_used_and_one_that_cannot_be_is_refused() {
     assert!(err.contains("--control-listen"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_documented_operation_is_guarded_as_the_openapi_document_says() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(
+        (scheme["type"].as_str(), scheme["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    assert!(doc["security"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({ "bearerAuth": [] })));
+
+    let port = free_tcp_port();
+    let listen = format!("127.0.0.1:{port}");
+    let d = Daemon::udp(Path::new(BIN), &["--control-listen", &listen]);
+    let sock = d.control.clone();
+    let before = snapshot(&sock);
+    let mut n = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let url = path
+                .replace("{device}", "default")
+                .replace("{id}", "AQID")
+                .replace("{fault}", "1");
+            let method = method.to_uppercase();
+            let body = (method != "GET" && method != "DELETE").then_some("{}");
+            let answers = [
+                (401, tcp(port, &method, &url, &[("Host", &listen)], body)),
+                (
+                    403,
+                    tcp(port, &method, &url, &[("Host", "evil.example")], body),
+                ),
+                (
+                    403,
+                    unix(
+                        &sock,
+                        &method,
+                        &url,
+                        &[("Host", "fidosim"), ("Origin", "http://localhost:3000")],
+                        body,
+                    ),
+                ),
+            ];
+            for (expected, (status, v)) in answers {
+                assert_eq!(status, expected, "{method} {url}: {v}");
+                assert!(
+                    !op["responses"][status.to_string()].is_null(),
+                    "{method} {path}: {status} is not documented"
+                );
+                assert_eq!(v.as_object().map(|o| o.len()), Some(1), "{v}");
+                error_of(&v);
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 13, "{n}");
+    assert_eq!(snapshot(&sock), before);
+}
