@@ -292,6 +292,7 @@ fn check_token(tcp: &TcpGuard, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
