@@ -116,8 +116,21 @@ pub(crate) struct ClientArgs {
     )]
     pub(crate) socket: Option<PathBuf>,
     /// The daemon's loopback TCP control address instead (HOST:PORT).
+    /// Its token is read from --control-token-file, else from the token
+    /// file beside the default socket
+    /// ($XDG_RUNTIME_DIR/fidosim/control.token).
     #[arg(long, value_name = "ADDR", conflicts_with = "socket", global = true)]
     pub(crate) control: Option<String>,
+    /// The file holding the daemon's TCP control token (with --control):
+    /// the daemon's --control-token-file, or the control.token it wrote
+    /// beside its socket.
+    #[arg(
+        long,
+        env = "FIDOSIM_CONTROL_TOKEN_FILE",
+        value_name = "PATH",
+        global = true
+    )]
+    pub(crate) control_token_file: Option<PathBuf>,
     /// Which key (default: `default`; `events` without it follows all).
     #[arg(long, value_name = "NAME", global = true)]
     pub(crate) device: Option<String>,

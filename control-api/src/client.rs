@@ -88,6 +88,10 @@ fn reason(e: &std::io::Error) -> String {
 #[derive(Debug, Clone)]
 pub struct Client {
     endpoint: Endpoint,
+    /// The bearer token the daemon wants on TCP.
+    token: Option<String>,
+    /// Where the token came from (or was looked for), added to a 401.
+    token_note: Option<String>,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -105,7 +109,21 @@ fn segment(id: &str) -> String {
 impl Client {
     /// A client of the daemon at `endpoint`.
     pub fn new(endpoint: Endpoint) -> Self {
-        Self { endpoint }
+        Self {
+            endpoint,
+            token: None,
+            token_note: None,
+        }
+    }
+
+    /// The same client, sending `token` as `Authorization: Bearer` (the
+    /// daemon wants it on TCP). `note` says where the token came from, or
+    /// where it was looked for; it is added to the message of a 401.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>, note: impl Into<String>) -> Self {
+        self.token = token;
+        self.token_note = Some(note.into());
+        self
     }
 
     /// Where it connects.
@@ -175,7 +193,10 @@ impl Client {
         match serde_json::from_slice::<ErrorAnswer>(body) {
             Ok(e) => ClientError::Refused {
                 status: status.as_u16(),
-                message: e.error,
+                message: match (&self.token_note, status) {
+                    (Some(note), StatusCode::UNAUTHORIZED) => format!("{} ({note})", e.error),
+                    _ => e.error,
+                },
             },
             Err(_) => ClientError::Broken(format!(
                 "{} answered HTTP {} without a message; is it a fidosim daemon? (--socket PATH or --control ADDR)",
@@ -193,11 +214,21 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
         let mut sender = self.connect().await?;
-        let req = Request::builder()
+        // On TCP the daemon wants its own address as Host (a defence
+        // against DNS rebinding); on the Unix socket any name does.
+        let host = match &self.endpoint {
+            Endpoint::Unix(_) => "fidosim",
+            Endpoint::Tcp(a) => a.as_str(),
+        };
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "fidosim")
-            .header("content-type", "application/json")
+            .header("host", host)
+            .header("content-type", "application/json");
+        if let Some(token) = &self.token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Broken(format!("cannot build the request: {e}")))?;
         let resp = sender

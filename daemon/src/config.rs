@@ -74,6 +74,29 @@ pub struct ControlConfig {
     pub socket: Option<PathBuf>,
     /// A TCP address too.
     pub listen: Option<SocketAddr>,
+    /// Where the TCP listener's bearer token comes from (`None` without
+    /// TCP).
+    pub token: Option<TokenSource>,
+}
+
+/// Where the token of the control API on TCP comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Read from this file (`--control-token-file`), which the daemon
+    /// leaves in place.
+    File(PathBuf),
+    /// Generated at start and written to this file (mode 0600), which the
+    /// daemon removes when it stops.
+    Generate(PathBuf),
+}
+
+impl TokenSource {
+    /// The file that holds the token.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Self::File(p) | Self::Generate(p) => p,
+        }
+    }
 }
 
 /// A command-line value that does not make sense.
@@ -202,13 +225,32 @@ impl ControlConfig {
                 )));
             }
         }
+        let socket = (!a.no_control).then(|| {
+            a.control_socket
+                .clone()
+                .unwrap_or_else(crate::api::default_socket)
+        });
+        let token = match (a.control_listen, &a.control_token_file, &socket) {
+            (None, Some(_), _) => {
+                return Err(ConfigError(
+                    "--control-token-file: the token guards the control API on TCP; add --control-listen ADDR, or drop --control-token-file".into(),
+                ))
+            }
+            (None, None, _) => None,
+            (Some(_), Some(file), _) => Some(TokenSource::File(file.clone())),
+            (Some(_), None, Some(socket)) => Some(TokenSource::Generate(
+                crate::api::guard::token_file_beside(socket),
+            )),
+            (Some(addr), None, None) => {
+                return Err(ConfigError(format!(
+                    "--control-listen {addr} without a control socket has no place for a generated token; give --control-token-file PATH"
+                )))
+            }
+        };
         Ok(ControlConfig {
-            socket: (!a.no_control).then(|| {
-                a.control_socket
-                    .clone()
-                    .unwrap_or_else(crate::api::default_socket)
-            }),
+            socket,
             listen: a.control_listen,
+            token,
         })
     }
 }
@@ -219,6 +261,7 @@ const DAEMON_ARGS: &[&str] = &[
     "config",
     "control_socket",
     "control_listen",
+    "control_token_file",
     "no_control",
     "allow_remote",
 ];

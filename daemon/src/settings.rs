@@ -125,9 +125,18 @@ pub struct RunArgs {
     #[arg(long, env = "FIDOSIM_CONTROL_SOCKET", value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
     /// Also serve the control API on this TCP address (loopback only
-    /// unless --allow-remote).
+    /// unless --allow-remote). TCP requests need the bearer token
+    /// (`Authorization: Bearer TOKEN`): generated at each start and written,
+    /// mode 0600, beside the socket (control.sock -> control.token), where
+    /// the CLI finds it. Remote control belongs behind an SSH tunnel or a
+    /// TLS proxy: plain TCP carries the token in clear.
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub control_listen: Option<SocketAddr>,
+    /// Take the TCP control token from this file (one line; readable by
+    /// its owner only, `chmod 600`) instead of generating one. Needs
+    /// --control-listen.
+    #[arg(long, value_name = "PATH")]
+    pub control_token_file: Option<PathBuf>,
     /// No control API.
     #[arg(long, conflicts_with_all = ["control_socket", "control_listen"])]
     pub no_control: bool,
@@ -289,7 +298,13 @@ struct DefaultsOnly {
 }
 
 /// Flags of `fidosim run` that belong to the daemon, not to a device.
-const DAEMON_KEYS: &[&str] = &["config", "control-socket", "control-listen", "no-control"];
+const DAEMON_KEYS: &[&str] = &[
+    "config",
+    "control-socket",
+    "control-listen",
+    "control-token-file",
+    "no-control",
+];
 
 impl DeviceSettings {
     /// The keys a table or a JSON object may hold: the device flags'

@@ -40,6 +40,21 @@ impl Daemon {
             std::process::id(),
             addr.port()
         ));
+        Self::start(bin, args, rust_log, addr, control)
+    }
+
+    /// Like [`Daemon::udp`], with its control socket at `control`.
+    pub fn udp_with_socket(bin: &Path, args: &[&str], control: &Path) -> Self {
+        Self::start(bin, args, "debug", free_udp_addr(), control.to_owned())
+    }
+
+    fn start(
+        bin: &Path,
+        args: &[&str],
+        rust_log: &str,
+        addr: SocketAddr,
+        control: std::path::PathBuf,
+    ) -> Self {
         let mut child = Command::new(bin)
             .args([
                 "run",

@@ -60,18 +60,62 @@ fn client(a: &ClientArgs) -> Result<Client, Error> {
             )));
         }
     }
-    Ok(Client::new(match &a.control {
-        Some(addr) => Endpoint::Tcp(
-            addr.trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_owned(),
-        ),
-        None => Endpoint::Unix(
+    let Some(addr) = &a.control else {
+        return Ok(Client::new(Endpoint::Unix(
             a.socket
                 .clone()
                 .unwrap_or_else(fidosim_daemon::api::default_socket),
+        )));
+    };
+    let endpoint = Endpoint::Tcp(
+        addr.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned(),
+    );
+    let (token, note) = tcp_token(a.control_token_file.as_deref())?;
+    Ok(Client::new(endpoint).with_token(token, note))
+}
+
+/// The token for the daemon's TCP control API, and a note for a 401 saying
+/// where it came from. A file the user named must hold one; the default
+/// file beside the default socket may be missing (the daemon then says
+/// the token is needed).
+fn tcp_token(given: Option<&std::path::Path>) -> Result<(Option<String>, String), Error> {
+    use fidosim_daemon::api::guard;
+    if let Some(path) = given {
+        let token = guard::read_token_file(
+            path,
+            "--control-token-file or FIDOSIM_CONTROL_TOKEN_FILE",
+            false,
+        )
+        .map_err(Error::Runtime)?;
+        return Ok((
+            Some(token),
+            format!(
+                "the token was read from {}; give the daemon's token file with --control-token-file PATH",
+                path.display()
+            ),
+        ));
+    }
+    let default = guard::token_file_beside(&fidosim_daemon::api::default_socket());
+    if !default.exists() {
+        return Ok((
+            None,
+            format!(
+                "no token sent: there is no {}; give the daemon's token file with --control-token-file PATH (or FIDOSIM_CONTROL_TOKEN_FILE)",
+                default.display()
+            ),
+        ));
+    }
+    let token = guard::read_token_file(&default, "the default token file", false)
+        .map_err(Error::Runtime)?;
+    Ok((
+        Some(token),
+        format!(
+            "the token was read from {}; give the daemon's token file with --control-token-file PATH (or FIDOSIM_CONTROL_TOKEN_FILE)",
+            default.display()
         ),
-    }))
+    ))
 }
 
 /// The command's failure, with the client's message.

@@ -32,6 +32,7 @@ use crate::settings::DeviceSettings;
 mod credentials;
 mod devices;
 mod faults;
+pub mod guard;
 mod presence;
 
 use credentials::*;
@@ -227,8 +228,9 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// The API's routes.
-pub fn router(registry: Registry) -> Router {
+/// The API's routes, behind `guard` (the rules of the listener that
+/// serves them: see [`guard`]).
+pub fn router(registry: Registry, guard: guard::Guard) -> Router {
     Router::new()
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/devices", get(list_devices).post(add_device))
@@ -267,6 +269,7 @@ pub fn router(registry: Registry) -> Router {
         .route("/v1/events", get(events))
         .fallback(not_found_route)
         .with_state(registry)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }
 
 /// The default control socket: `$XDG_RUNTIME_DIR/fidosim/control.sock`,
