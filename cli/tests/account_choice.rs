@@ -533,24 +533,7 @@ fn a_config_file_sets_the_account_choice() {
     )
     .unwrap();
     let sock = dir.join("control.sock");
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--config",
-            file.to_str().unwrap(),
-            "--control-socket",
-            sock.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + T;
-    // The socket file appears when it is bound, a moment before it
-    // listens: wait until a connection is taken.
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "no control socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = fidosim_tests::daemon::run_config(Path::new(BIN), &file, &sock);
     let (status, v) = api(&sock, "GET", "/v1/devices/a", None);
     Command::new("kill")
         .arg(child.id().to_string())

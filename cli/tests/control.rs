@@ -686,24 +686,7 @@ counter = "global"
 "#,
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            "--config",
-            file.to_str().unwrap(),
-            "--control-socket",
-            sock.to_str().unwrap(),
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + T;
-    // The socket file appears when it is bound, a moment before it
-    // listens: wait until a connection is taken.
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "no control socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = fidosim_tests::daemon::run_config(Path::new(BIN), &file, &sock);
     let (_, list) = api(&sock, "GET", "/v1/devices", None);
     let got: Vec<(String, String, String)> = list
         .as_array()

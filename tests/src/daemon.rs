@@ -19,6 +19,30 @@ pub struct Daemon {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// Starts `bin run --config FILE --control-socket SOCK` (stderr dropped)
+/// and waits until the control socket takes a connection: the socket file
+/// appears when it is bound, a moment before it listens.
+pub fn run_config(bin: &Path, config: &Path, sock: &Path) -> Child {
+    let mut child = Command::new(bin)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--control-socket")
+        .arg(sock)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start fidosim");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(sock).is_err() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no control socket at {}", sock.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 /// A free loopback UDP port (bound, then released).
 pub fn free_udp_addr() -> SocketAddr {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
