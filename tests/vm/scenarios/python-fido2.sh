@@ -8,8 +8,12 @@ SCRIPT=$VM_REPO/tests/vm/scenarios/python_fido2_hidraw.py
 [ -x "$PY" ] || fail "$PY missing: run tests/vm/prepare.sh on the host"
 export PYTHONDONTWRITEBYTECODE=1     # the host root is read-only in the VM
 
+# python-fido2 is the platform here and chooses among the discoverable
+# credentials itself (numberOfCredentials, getNextAssertion), so the key
+# leaves the account choice to it: --account-choice platform.
+
 # 1. fidosim without built-in UV (and no PIN)
-start_fidosim --uv none --write-ca /tmp/fidosim-ca.pem
+start_fidosim --uv none --account-choice platform --write-ca /tmp/fidosim-ca.pem
 [ -s /tmp/fidosim-ca.pem ] || fail "fidosim did not write its CA with --write-ca"
 step "python-fido2 (stock) against fidosim --uv none over $FIDO_DEV"
 "$PY" "$SCRIPT" stock "$FIDO_DEV" /tmp/fidosim-ca.pem
@@ -17,7 +21,7 @@ stop_fidosim
 
 # 2. fidosim's defaults (built-in UV, no PIN), then ClientPin: set a PIN
 #    and use it
-start_fidosim --write-ca /tmp/fidosim-ca.pem
+start_fidosim --account-choice platform --write-ca /tmp/fidosim-ca.pem
 # `fidosim doctor` on a kernel with uhid and a key plugged in: all green.
 step "fidosim doctor with the key plugged in"
 "$FIDOSIM" doctor --json > /tmp/doctor.json || { cat /tmp/doctor.json; fail "fidosim doctor failed with uhid present"; }
