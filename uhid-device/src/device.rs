@@ -51,7 +51,7 @@ impl Transport {
     }
 
     async fn send(&mut self, report: &Report) -> std::io::Result<()> {
-        tracing::trace!(report = %framing(report), "→ host");
+        tracing::trace!(report = %hex(report), "→ host");
         match self {
             Self::Uhid(t) => t.send(report),
             Self::Udp(t) => t.send(report).await,
@@ -79,30 +79,8 @@ impl Transport {
     }
 }
 
-/// A report's framing for the packet trace: channel, then the command,
-/// message length and first payload byte (CTAP2 command or status) of an
-/// initialization packet, or the sequence number of a continuation. The
-/// payload itself is left out: it can hold secrets (a largeBlobKey, a
-/// large blob, a credBlob).
-fn framing(report: &[u8]) -> String {
-    let byte = |i: usize| report.get(i).copied().unwrap_or(0);
-    let cid = format!(
-        "{:02x}{:02x}{:02x}{:02x}",
-        byte(0),
-        byte(1),
-        byte(2),
-        byte(3)
-    );
-    if byte(4) & 0x80 != 0 {
-        let len = u16::from_be_bytes([byte(5), byte(6)]);
-        format!(
-            "cid={cid} init cmd={:#04x} len={len} first={:#04x}",
-            byte(4) & 0x7f,
-            byte(7)
-        )
-    } else {
-        format!("cid={cid} cont seq={}", byte(4))
-    }
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Work on the authenticator itself, run by the worker between requests.
@@ -194,7 +172,7 @@ pub async fn run(
         let actions = tokio::select! {
             r = transport.recv() => match r {
                 Ok(report) => {
-                    tracing::trace!(report = %framing(&report), "← host");
+                    tracing::trace!(report = %hex(&report), "← host");
                     hid.receive(now_ms(), &report)
                 }
                 Err(e) => break Err(e),
@@ -595,22 +573,5 @@ fn describe(req: &Request, response: &[u8]) -> (&'static str, String) {
                 .map_or("unknown", |s| s.name());
             (command, status.to_owned())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::framing;
-
-    #[test]
-    fn the_packet_trace_shows_framing_without_payload() {
-        let mut init = [0u8; 64];
-        init[..8].copy_from_slice(&[0x01, 0x02, 0x03, 0x04, 0x90, 0x01, 0x2c, 0x0c]);
-        init[8..].fill(0xab);
-        let line = framing(&init);
-        assert_eq!(line, "cid=01020304 init cmd=0x10 len=300 first=0x0c");
-        let mut cont = [0xabu8; 64];
-        cont[..5].copy_from_slice(&[0x01, 0x02, 0x03, 0x04, 0x02]);
-        assert_eq!(framing(&cont), "cid=01020304 cont seq=2");
     }
 }
