@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fidosim_tests::control::{self, api};
+use fidosim_tests::control::{self, api, Events};
 use fidosim_tests::daemon::Daemon;
 use fidosim_tests::hid::UdpHid;
 use fidosim_tests::requests;
@@ -96,8 +96,20 @@ fn newest_first_survives_restarts_replugs_and_imports() {
     assert!(d.stop().is_some());
     let d = Daemon::udp(Path::new(BIN), &args);
     made.push(register(d.addr, b"u3"));
+    // The replug is queued to the device: wait until it happened, so that
+    // the next registration does not meet it half-way.
+    let mut events = Events::follow(&d.control, "?device=default");
     let (code, _) = api(&d.control, "POST", "/v1/devices/default/replug", None);
     assert_eq!(code, 200);
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let e = events
+            .next_before(deadline)
+            .expect("the device.replugged event");
+        if e["type"] == "device.replugged" {
+            break;
+        }
+    }
     made.push(register(d.addr, b"u4"));
     let newest_first: Vec<Vec<u8>> = made.iter().rev().cloned().collect();
     assert_eq!(offered(d.addr), newest_first);
