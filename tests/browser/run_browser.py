@@ -85,13 +85,6 @@ PAGE_TIMEOUT_ERROR = "TimeoutError"
 # what the page does for each mode (rp_app.py runCase)
 PAGE_MODE = {"yes": "yes", "pause": "pause", "fresh": "gate", "denied": "gatereg", "pin": "gatereg",
              "accounts": "accounts"}
-CLIENT_PIN_SUBCOMMANDS = {
-    1: "getPINRetries", 2: "getKeyAgreement", 3: "setPIN", 4: "changePIN",
-    5: "getPinToken", 6: "getPinUvAuthTokenUsingUvWithPermissions", 7: "getUVRetries",
-    9: "getPinUvAuthTokenUsingPinWithPermissions",
-}
-
-
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -253,36 +246,6 @@ def check(browser, cases, verdicts):
     return failures
 
 
-def client_pin_requests(key_log):
-    """clientPIN subcommands the host sent, from the key's trace log (-vv):
-    the initial CTAPHID_CBOR packet of each clientPIN request."""
-    out = []
-    with open(key_log, errors="replace") as f:
-        for line in f:
-            m = re.search(r"report=([0-9a-f]+) .*← host|← host.*report=([0-9a-f]+)", line)
-            if not m:
-                continue
-            b = bytes.fromhex(m.group(1) or m.group(2))
-            if len(b) == 65:  # a leading report ID
-                b = b[1:]
-            # cid(4) cmd(1) bcnt(2) data: CTAPHID_CBOR (0x90), authenticatorClientPIN (0x06)
-            if len(b) < 9 or b[4] != 0x90 or b[7] != 0x06:
-                continue
-            data = b[8:]
-            if not 0xA0 <= data[0] <= 0xB7:
-                continue
-            i, sub = 1, None
-            for _ in range(data[0] - 0xA0):
-                if i + 1 >= len(data) or data[i] > 0x17 or data[i + 1] > 0x17:
-                    break  # only small unsigned keys and values come before subCommand
-                if data[i] == 0x02:
-                    sub = data[i + 1]
-                    break
-                i += 2
-            out.append(CLIENT_PIN_SUBCOMMANDS.get(sub, f"subCommand {sub}"))
-    return out
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--browser", choices=["chromium", "firefox"], required=True)
@@ -359,12 +322,12 @@ def main():
 
     def key_requests():
         """The current key's requests: "command" for CTAP2_OK, else
-        "command STATUS"; clientPIN with its subcommand when traced (-vv)."""
-        subs = iter(client_pin_requests(key_log))
+        "command STATUS"; clientPIN, credentialManagement and config with
+        the subcommand the key logs beside the command."""
         out = []
-        for cmd, status in re.findall(r'command="(\w+)" .*?status=(\w+)', key_log_text()):
-            if cmd == "clientPIN":
-                cmd = " ".join(filter(None, ("clientPIN", next(subs, None))))
+        for cmd, sub, status in re.findall(
+                r'command="(\w+)"(?: subcommand="(\w+)")? .*?status=(\w+)', key_log_text()):
+            cmd = " ".join(filter(None, (cmd, sub)))
             out.append(cmd if status == "CTAP2_OK" else f"{cmd} {status}")
         return out
 
@@ -569,9 +532,9 @@ def main():
                 unplug()
                 plug(["--presence", args.denied_presence], name)
             elif mode == "pin":
-                log(f"{name}: a key started with {args.pin_key_args} (traced: -vv)")
+                log(f"{name}: a key started with {args.pin_key_args}")
                 unplug()
-                plug([*shlex.split(args.pin_key_args), "-vv"], name)
+                plug(shlex.split(args.pin_key_args), name)
             elif mode == "accounts":
                 accounts_state = os.path.join(tempfile.mkdtemp(prefix="fidosim-accounts-"), "key.redb")
                 log(f"{name}: a new key with a state file, default account choice (newest)")

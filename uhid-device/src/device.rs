@@ -51,7 +51,7 @@ impl Transport {
     }
 
     async fn send(&mut self, report: &Report) -> std::io::Result<()> {
-        tracing::trace!(report = %hex(report), "→ host");
+        tracing::trace!(packet = %PacketHeader(report), "→ host");
         match self {
             Self::Uhid(t) => t.send(report),
             Self::Udp(t) => t.send(report).await,
@@ -79,8 +79,25 @@ impl Transport {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// A report's CTAPHID header, for the trace log: channel, then the
+/// command and message length of an initialization packet or the sequence
+/// number of a continuation (CTAP 2.1 §11.2.4). The payload is never
+/// logged: it carries PIN-protocol material, largeBlobKey, credBlob and
+/// large-blob contents (docs/security.md).
+struct PacketHeader<'a>(&'a [u8]);
+
+impl std::fmt::Display for PacketHeader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match fidosim_ctaphid::packet::Packet::parse(self.0) {
+            Some(fidosim_ctaphid::packet::Packet::Init { cid, cmd, bcnt, .. }) => {
+                write!(f, "cid={cid:08x} init cmd={cmd:#04x} bcnt={bcnt}")
+            }
+            Some(fidosim_ctaphid::packet::Packet::Cont { cid, seq, .. }) => {
+                write!(f, "cid={cid:08x} cont seq={seq}")
+            }
+            None => write!(f, "{} bytes, not a CTAPHID packet", self.0.len()),
+        }
+    }
 }
 
 /// Work on the authenticator itself, run by the worker between requests.
@@ -172,7 +189,7 @@ pub async fn run(
         let actions = tokio::select! {
             r = transport.recv() => match r {
                 Ok(report) => {
-                    tracing::trace!(report = %hex(&report), "← host");
+                    tracing::trace!(packet = %PacketHeader(&report), "← host");
                     hid.receive(now_ms(), &report)
                 }
                 Err(e) => break Err(e),
@@ -369,19 +386,37 @@ fn run_request(
     let (cmd, response, delivery) = serve(authenticator, shared, &req, may_wait);
     shared.current_txn.store(0, Ordering::SeqCst);
     let (command, status) = describe(&req, &response);
+    let subcommand = match req.cmd {
+        Command::Cbor => authenticator_core::wire::subcommand_name(&req.payload),
+        _ => None,
+    };
     if response.first().is_some_and(|&b| b != 0) && cmd == Command::Cbor {
         shared.emit(EventKind::CtapError {
             command: command.to_owned(),
             status: status.clone(),
         });
     }
-    tracing::info!(
-        command,
-        channel = format_args!("{:08x}", req.cid),
-        status = %status,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "ctap request"
-    );
+    let channel = format_args!("{:08x}", req.cid);
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The command and subcommand names, never the parameters (see
+    // PacketHeader).
+    match subcommand {
+        Some(subcommand) => tracing::info!(
+            command,
+            subcommand,
+            channel,
+            status = %status,
+            duration_ms,
+            "ctap request"
+        ),
+        None => tracing::info!(
+            command,
+            channel,
+            status = %status,
+            duration_ms,
+            "ctap request"
+        ),
+    }
     Done {
         txn: req.txn,
         cmd,

@@ -60,6 +60,24 @@ impl SubCommand {
             _ => return None,
         })
     }
+
+    /// The spec's name, for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::GetPinRetries => "getPINRetries",
+            Self::GetKeyAgreement => "getKeyAgreement",
+            Self::SetPin => "setPIN",
+            Self::ChangePin => "changePIN",
+            Self::GetPinToken => "getPinToken",
+            Self::GetPinUvAuthTokenUsingUvWithPermissions => {
+                "getPinUvAuthTokenUsingUvWithPermissions"
+            }
+            Self::GetUvRetries => "getUVRetries",
+            Self::GetPinUvAuthTokenUsingPinWithPermissions => {
+                "getPinUvAuthTokenUsingPinWithPermissions"
+            }
+        }
+    }
 }
 
 /// Longest newPinEnc accepted: 64 bytes of padded PIN, plus a 16-byte IV

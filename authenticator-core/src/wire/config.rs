@@ -27,6 +27,15 @@ impl SubCommand {
         })
     }
 
+    /// The spec's name, for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::EnableEnterpriseAttestation => "enableEnterpriseAttestation",
+            Self::ToggleAlwaysUv => "toggleAlwaysUv",
+            Self::SetMinPinLength => "setMinPINLength",
+        }
+    }
+
     /// The subcommand's number, as it enters the pinUvAuthParam message.
     pub fn id(self) -> u8 {
         match self {

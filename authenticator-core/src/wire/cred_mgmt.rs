@@ -40,6 +40,19 @@ impl SubCommand {
         })
     }
 
+    /// The spec's name, for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::GetCredsMetadata => "getCredsMetadata",
+            Self::EnumerateRpsBegin => "enumerateRPsBegin",
+            Self::EnumerateRpsGetNextRp => "enumerateRPsGetNextRP",
+            Self::EnumerateCredentialsBegin => "enumerateCredentialsBegin",
+            Self::EnumerateCredentialsGetNextCredential => "enumerateCredentialsGetNextCredential",
+            Self::DeleteCredential => "deleteCredential",
+            Self::UpdateUserInformation => "updateUserInformation",
+        }
+    }
+
     /// Whether the subcommand is authenticated with a pinUvAuthParam
     /// (the GetNext subcommands continue an authenticated Begin).
     pub fn needs_auth(self) -> bool {

@@ -95,6 +95,31 @@ impl Command {
     }
 }
 
+/// The subcommand of a CTAP2 request (command byte and CBOR parameters),
+/// by the spec's name, for logs: clientPIN's subCommand (0x02, CTAP 2.1
+/// §6.5.5.1), credentialManagement's (0x01, §6.8) and authenticatorConfig's
+/// (0x01, §6.11). `None` for other commands, and for a request whose
+/// subcommand cannot be read (the answer says why).
+///
+/// Only the subcommand number is read: request parameters can carry
+/// secrets (an encrypted PIN, a credBlob), and none of them is logged.
+pub fn subcommand_name(request: &[u8]) -> Option<&'static str> {
+    let (&command, params) = request.split_first()?;
+    let key = match Command::from_u8(command)? {
+        Command::ClientPin => 0x02,
+        Command::CredentialManagement | Command::CredentialManagementPreview | Command::Config => {
+            0x01
+        }
+        _ => return None,
+    };
+    let number = cbor::as_uint(Fields::decode(params).ok()?.take(key)?).ok()?;
+    match Command::from_u8(command)? {
+        Command::ClientPin => client_pin::SubCommand::from_u64(number).map(|s| s.name()),
+        Command::Config => config::SubCommand::from_u64(number).map(|s| s.name()),
+        _ => cred_mgmt::SubCommand::from_u64(number).map(|s| s.name()),
+    }
+}
+
 /// Truncates a display string to at most [`MAX_DISPLAY_FIELD`] bytes on a
 /// character boundary (CTAP 2.1 §6.1.2: authenticators may truncate rp.name,
 /// user.name and user.displayName to 64 bytes; the result stays valid UTF-8).
@@ -315,5 +340,36 @@ impl PinUvAuth {
                 .transpose()?,
             protocol: m.take(protocol_key).map(cbor::as_uint).transpose()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subcommand_names_for_logs() {
+        // clientPIN {1: 2, 2: 9, …} is getPinUvAuthTokenUsingPinWithPermissions.
+        let token = [0x06, 0xA2, 0x01, 0x02, 0x02, 0x09];
+        assert_eq!(
+            subcommand_name(&token),
+            Some("getPinUvAuthTokenUsingPinWithPermissions")
+        );
+        assert_eq!(subcommand_name(&[0x06, 0xA1, 0x02, 0x03]), Some("setPIN"));
+        // credentialManagement and its prototype: {1: 4}.
+        let enumerate = Some("enumerateCredentialsBegin");
+        assert_eq!(subcommand_name(&[0x0A, 0xA1, 0x01, 0x04]), enumerate);
+        assert_eq!(subcommand_name(&[0x41, 0xA1, 0x01, 0x04]), enumerate);
+        assert_eq!(
+            subcommand_name(&[0x0D, 0xA1, 0x01, 0x03]),
+            Some("setMinPINLength")
+        );
+        // No subcommand: another command, an unknown number, a missing key,
+        // bytes that are not a CBOR map, an empty request.
+        assert_eq!(subcommand_name(&[0x02, 0xA1, 0x01, 0x02]), None);
+        assert_eq!(subcommand_name(&[0x06, 0xA1, 0x02, 0x08]), None);
+        assert_eq!(subcommand_name(&[0x06, 0xA1, 0x01, 0x02]), None);
+        assert_eq!(subcommand_name(&[0x06, 0xFF]), None);
+        assert_eq!(subcommand_name(&[]), None);
     }
 }
