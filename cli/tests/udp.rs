@@ -93,6 +93,23 @@ fn message_timeout_and_channel_errors() {
     bad[4] = 5;
     hid.send_raw(&bad).unwrap();
     assert_eq!(hid_error(&hid.recv(T).unwrap()), 0x04);
+    // A skipped sequence number is a lost report: the key says so.
+    let warned = |log: Vec<String>| {
+        log.iter().any(|l| {
+            l.contains("WARN")
+                && l.contains("expected=0 got=5")
+                && l.contains("UDP does not retransmit")
+        })
+    };
+    let until = Instant::now() + T;
+    while !warned(d.log()) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        warned(d.log()),
+        "no warning about the lost report: {:?}",
+        d.log()
+    );
     // MSG carries CTAP1/U2F: U2F_VERSION is answered with CTAPHID_MSG.
     hid.send(a, cmd::MSG, &[0, 3, 0, 0, 0, 0, 0]).unwrap();
     let m = hid.recv(T).unwrap();

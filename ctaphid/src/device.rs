@@ -137,7 +137,10 @@ pub struct Settings {
     pub device_version: (u8, u8, u8),
     /// Capability flags reported by INIT.
     pub capabilities: u8,
-    /// How long a multi-packet message may take to arrive completely.
+    /// How long a multi-packet message may wait for its next packet: the
+    /// timer starts at the initialization packet and starts again at each
+    /// continuation, so a long message on a slow machine is not cut off
+    /// while its packets keep coming.
     pub message_timeout_ms: u64,
 }
 
@@ -163,6 +166,20 @@ struct Assembly {
     deadline_ms: u64,
 }
 
+/// A continuation packet that skipped one or more sequence numbers: the
+/// packets in between were lost (or the host sent them out of order). The
+/// message is dropped with ERR_INVALID_SEQ; [`Ctaphid::take_sequence_gap`]
+/// hands the gap to the transport, which knows what can lose a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequenceGap {
+    /// The channel of the message.
+    pub cid: u32,
+    /// The sequence number that was due.
+    pub expected: u8,
+    /// The one that came.
+    pub got: u8,
+}
+
 /// The CTAPHID layer of one device.
 #[derive(Debug)]
 pub struct Ctaphid {
@@ -175,6 +192,8 @@ pub struct Ctaphid {
     next_txn: u64,
     /// The channel holding CTAPHID_LOCK, and until when.
     lock: Option<(u32, u64)>,
+    /// The last sequence gap, until the transport takes it.
+    gap: Option<SequenceGap>,
 }
 
 impl Ctaphid {
@@ -187,6 +206,7 @@ impl Ctaphid {
             busy: None,
             next_txn: 1,
             lock: None,
+            gap: None,
         }
     }
 
@@ -208,6 +228,12 @@ impl Ctaphid {
     /// The running transaction, if any.
     pub fn busy_txn(&self) -> Option<u64> {
         self.busy.map(|(txn, _, _)| txn)
+    }
+
+    /// The last continuation packet that skipped sequence numbers, if one
+    /// came since the last call.
+    pub fn take_sequence_gap(&mut self) -> Option<SequenceGap> {
+        self.gap.take()
     }
 
     /// When [`Ctaphid::poll`] next has something to do.
@@ -369,6 +395,13 @@ impl Ctaphid {
             return;
         }
         if seq != a.next_seq {
+            if seq > a.next_seq {
+                self.gap = Some(SequenceGap {
+                    cid,
+                    expected: a.next_seq,
+                    got: seq,
+                });
+            }
             self.assembly = None;
             out.push(Self::error(cid, HidError::InvalidSeq));
             return;
@@ -376,6 +409,9 @@ impl Ctaphid {
         let take = (a.len - a.buf.len()).min(CONT_DATA_LEN);
         a.buf.extend_from_slice(&data[..take]);
         a.next_seq = a.next_seq.wrapping_add(1);
+        // CTAP 2.1 §11.2.4: the transaction timeout guards against a host
+        // that stopped sending; it runs from the last packet received.
+        a.deadline_ms = now_ms.saturating_add(self.settings.message_timeout_ms);
         if a.buf.len() == a.len {
             if let Some(a) = self.assembly.take() {
                 self.dispatch(now_ms, a.cid, a.cmd, a.buf, out);

@@ -218,6 +218,59 @@ fn message_timeout_without_sleeping() {
 }
 
 #[test]
+fn the_message_timer_starts_again_at_each_continuation() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    // 7,609 bytes: an initialization and 128 continuation packets, 900 ms
+    // apart, 115 s in all: each one within the timeout of the one before.
+    let payload: Vec<u8> = (0..7_609u32).map(|i| i as u8).collect();
+    let parts = fragment(cid, Command::Cbor as u8, &payload);
+    assert_eq!(parts.len(), 129);
+    let mut now = 0;
+    let mut last = Vec::new();
+    for p in &parts {
+        now += 900;
+        assert!(h.poll(now).is_empty(), "timed out at {now} ms");
+        last = h.receive(now, p);
+        if last.is_empty() {
+            assert_eq!(h.next_deadline(), Some(now + 1_000));
+        }
+    }
+    assert!(matches!(last.as_slice(), [Action::Process(r)] if r.payload == payload));
+}
+
+#[test]
+fn a_skipped_sequence_number_is_reported_as_a_gap() {
+    let mut h = layer();
+    let cid = allocate(&mut h);
+    let parts = fragment(cid, Command::Ping as u8, &[7; 300]);
+    h.receive(0, &parts[0]);
+    h.receive(0, &parts[1]);
+    // Continuation 1 is lost; 2 arrives.
+    assert_eq!(
+        error_of(&h.receive(0, &parts[3])),
+        (cid, HidError::InvalidSeq as u8)
+    );
+    assert_eq!(
+        h.take_sequence_gap(),
+        Some(SequenceGap {
+            cid,
+            expected: 1,
+            got: 2
+        })
+    );
+    assert_eq!(h.take_sequence_gap(), None, "taken once");
+    // A repeated packet is out of order, not a gap.
+    h.receive(0, &parts[0]);
+    h.receive(0, &parts[1]);
+    assert_eq!(
+        error_of(&h.receive(0, &parts[1])),
+        (cid, HidError::InvalidSeq as u8)
+    );
+    assert_eq!(h.take_sequence_gap(), None);
+}
+
+#[test]
 fn other_channel_is_busy_while_assembling_and_processing() {
     let mut h = layer();
     let a = allocate(&mut h);

@@ -24,4 +24,6 @@ pub mod device;
 pub mod host;
 pub mod packet;
 
-pub use device::{Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, Settings};
+pub use device::{
+    Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, SequenceGap, Settings,
+};

@@ -27,7 +27,9 @@ use crate::presence::{DaemonEnv, EventKind, PresenceMode, Shared};
 use crate::udp::UdpTransport;
 use crate::uhid::UhidTransport;
 use fidosim_ctaphid::packet::Report;
-use fidosim_ctaphid::{Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, Settings};
+use fidosim_ctaphid::{
+    Action, Command, Ctaphid, HidError, KeepaliveStatus, Request, SequenceGap, Settings,
+};
 
 /// How often a busy device sends KEEPALIVE (CTAP 2.1 §11.2.9.1.5 asks for at
 /// least every 100 ms).
@@ -56,6 +58,33 @@ impl Transport {
             Self::Uhid(t) => t.send(report),
             Self::Udp(t) => t.send(report).await,
         }
+    }
+
+    /// Logs a warning for a message that lost a report on the way in,
+    /// naming what can lose one on this transport.
+    fn report_lost(&self, gap: SequenceGap) {
+        let cause = match self {
+            // The kernel's uhid driver keeps at most 32 reports the daemon
+            // has not read yet (UHID_BUFSIZE) and drops the rest.
+            Self::Uhid(_) if crate::uhid::reader_is_realtime() => {
+                "the kernel's uhid output queue (32 reports) overflowed although the reader \
+                 runs at a real-time priority: the kernel log says \"Output queue is full\""
+            }
+            Self::Uhid(_) => {
+                "the kernel's uhid output queue (32 reports) overflowed while the daemon's \
+                 reader waited for the CPU (the kernel log says \"Output queue is full\"); \
+                 give fidosim CAP_SYS_NICE or RLIMIT_RTPRIO >= 1 so its reader runs at a \
+                 real-time priority (docs/uhid.md)"
+            }
+            Self::Udp(_) => "a datagram was lost: UDP does not retransmit",
+        };
+        tracing::warn!(
+            channel = format_args!("{:08x}", gap.cid),
+            expected = gap.expected,
+            got = gap.got,
+            "a report of the host's message was lost ({cause}, or the host skipped it); \
+             the message is refused with ERR_INVALID_SEQ"
+        );
     }
 
     fn replug(&mut self) -> std::io::Result<()> {
@@ -190,7 +219,11 @@ pub async fn run(
             r = transport.recv() => match r {
                 Ok(report) => {
                     tracing::trace!(packet = %PacketHeader(&report), "← host");
-                    hid.receive(now_ms(), &report)
+                    let actions = hid.receive(now_ms(), &report);
+                    if let Some(gap) = hid.take_sequence_gap() {
+                        transport.report_lost(gap);
+                    }
+                    actions
                 }
                 Err(e) => break Err(e),
             },

@@ -224,12 +224,41 @@ impl UhidTransport {
     }
 }
 
+/// `UHID_OUTPUT` in `enum uhid_event_type` (linux/uhid.h): a report a
+/// hidraw client wrote.
+const UHID_OUTPUT: u32 = 6;
+/// Where `struct uhid_output_req`'s `size` sits in a `struct uhid_event`
+/// (packed): after the 4-byte type and the 4,096-byte `data`.
+const UHID_OUTPUT_SIZE_AT: usize = 4 + 4096;
+
+/// The reader: one `read` per event, and for a report (the only event that
+/// comes in numbers) no allocation, no lock and no log line before it is
+/// queued for the device. The kernel keeps at most 32 events for a uhid
+/// device that has not read them (`UHID_BUFSIZE`) and drops the rest
+/// ("Output queue is full" in the kernel log), and a hidraw client may
+/// write the 129 reports of a maximum-size message back to back, so this
+/// thread must never wait for anything but the kernel; it also asks for a
+/// real-time priority ([`raise_priority`]) so that a loaded CPU does not
+/// leave it unscheduled while the queue fills.
 fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
+    raise_priority();
     let mut buf = [0u8; UHID_EVENT_SIZE];
     loop {
         if let Err(e) = reader.read_exact(&mut buf) {
             let _ = tx.send(HostEvent::Closed(e));
             return;
+        }
+        let kind = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        if kind == UHID_OUTPUT {
+            let size = usize::from(u16::from_ne_bytes([
+                buf[UHID_OUTPUT_SIZE_AT],
+                buf[UHID_OUTPUT_SIZE_AT + 1],
+            ]));
+            let data = &buf[4..4 + size.min(4096)];
+            if !queue_report(data, &tx) {
+                return;
+            }
+            continue;
         }
         let event = match OutputEvent::try_from(buf) {
             Ok(ev) => ev,
@@ -240,18 +269,7 @@ fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
         };
         match event {
             OutputEvent::Output { data } => {
-                // hidraw writes arrive with the report ID (0) in front.
-                let report = match data.len() {
-                    65 => &data[1..],
-                    REPORT_LEN => &data[..],
-                    n => {
-                        tracing::debug!(len = n, "ignoring an output report of unexpected size");
-                        continue;
-                    }
-                };
-                let mut r = [0u8; REPORT_LEN];
-                r.copy_from_slice(report);
-                if tx.send(HostEvent::Report(r)).is_err() {
+                if !queue_report(&data, &tx) {
                     return;
                 }
             }
@@ -274,6 +292,55 @@ fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
                 reply_error(&reader, InputEvent::SetReportReply { id, err: 5 });
             }
         }
+    }
+}
+
+/// Queues one output report for the device; `false` when the device is gone.
+fn queue_report(data: &[u8], tx: &mpsc::UnboundedSender<HostEvent>) -> bool {
+    // hidraw writes arrive with the report ID (0) in front.
+    let report = match data.len() {
+        65 => &data[1..],
+        REPORT_LEN => data,
+        n => {
+            tracing::debug!(len = n, "ignoring an output report of unexpected size");
+            return true;
+        }
+    };
+    let mut r = [0u8; REPORT_LEN];
+    r.copy_from_slice(report);
+    tx.send(HostEvent::Report(r)).is_ok()
+}
+
+/// Whether the reader thread got a real-time priority.
+static REALTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the uhid reader threads run at a real-time priority (see
+/// [`raise_priority`]); the warning about a lost report says so.
+pub fn reader_is_realtime() -> bool {
+    REALTIME.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Gives the calling thread (the uhid reader) the lowest real-time
+/// priority, `SCHED_FIFO` 1, so it runs as soon as the kernel has a report
+/// for it, ahead of every ordinary process. That needs `CAP_SYS_NICE` (root
+/// has it) or an `RLIMIT_RTPRIO` of at least 1 (`LimitRTPRIO=1` in a
+/// systemd unit, `rtprio` in limits.conf); without either the thread keeps
+/// its ordinary priority and a debug line says so. The thread only ever
+/// blocks in `read`, so it cannot starve the machine.
+fn raise_priority() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pthread_self() is the calling thread, alive for the call;
+    // `param` is a valid sched_param that outlives it.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        REALTIME.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!("uhid reader: real-time priority (SCHED_FIFO 1)");
+    } else {
+        tracing::debug!(
+            error = %io::Error::from_raw_os_error(rc),
+            "uhid reader: no real-time priority (needs CAP_SYS_NICE or RLIMIT_RTPRIO); \
+             under heavy CPU load the kernel may drop reports"
+        );
     }
 }
 
