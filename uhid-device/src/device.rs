@@ -99,7 +99,7 @@ impl Transport {
 
     fn close(&mut self) {
         if let Self::Uhid(t) = self {
-            if let Err(e) = t.destroy() {
+            if let Err(e) = t.shutdown() {
                 tracing::warn!(error = %e, "could not destroy the uhid device");
             } else {
                 tracing::info!("virtual security key removed");

@@ -19,6 +19,7 @@
 
 pub mod device;
 pub mod faults;
+mod inbox;
 pub mod presence;
 pub mod udp;
 pub mod uhid;

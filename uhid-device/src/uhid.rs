@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use tokio::sync::mpsc;
+use crate::inbox;
 use uhid_virt::{Bus, CreateParams, InputEvent, OutputEvent, UHID_EVENT_SIZE};
 
 use fidosim_ctaphid::packet::{Report, REPORT_LEN};
@@ -111,13 +111,42 @@ pub(crate) enum HostEvent {
     Closed(io::Error),
 }
 
+/// What the writer thread writes to `/dev/uhid`, in order.
+#[derive(Debug)]
+enum Outgoing {
+    /// An input report for the host (UHID_INPUT2), paced.
+    Report(Report),
+    /// Any other event (create, destroy), at once.
+    Event(Box<[u8; UHID_EVENT_SIZE]>),
+}
+
+/// How many input reports of one message go to the host back to back:
+/// every answer up to 16 × 64 bytes (most CTAP answers, attestation
+/// included) leaves at once.
+pub const INPUT_BURST: usize = 16;
+
+/// The pace of the reports after the first [`INPUT_BURST`] of a message:
+/// one per millisecond, the most a USB full-speed interrupt endpoint
+/// delivers (one 64-byte packet per 1 ms frame).
+///
+/// The kernel gives every process that has the hidraw node open its own
+/// queue of 64 input reports (`HIDRAW_BUFFER_SIZE`) and silently drops
+/// reports that do not fit; a USB key cannot outrun a client that reads,
+/// but a uhid device writing the 129 reports of a 7,609-byte answer at
+/// once can, when the client (or another process with the node open) is
+/// waiting for the CPU. At this pace a client has as long to read as it
+/// would have with a USB key: 48 ms behind before anything is lost.
+pub const INPUT_PACE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A live uhid device.
 #[derive(Debug)]
 pub struct UhidTransport {
     path: PathBuf,
     identity: UsbIdentity,
-    writer: File,
-    events: mpsc::UnboundedReceiver<HostEvent>,
+    /// To the writer thread; `None` once the device is shut down.
+    out: Option<std::sync::mpsc::Sender<Outgoing>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    events: inbox::Receiver<HostEvent>,
 }
 
 fn create_params(identity: &UsbIdentity) -> Result<CreateParams, UhidError> {
@@ -152,27 +181,31 @@ fn open_error(path: &Path, e: io::Error) -> UhidError {
 }
 
 impl UhidTransport {
-    /// Opens `path` (normally `/dev/uhid`) and creates the device.
+    /// Opens `path` (normally `/dev/uhid`) and creates the device. Must be
+    /// called inside a Tokio runtime.
     pub fn create(path: &Path, identity: UsbIdentity) -> Result<Self, UhidError> {
         let params = create_params(&identity)?;
         // std opens every file with O_CLOEXEC on Linux.
-        let mut writer = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| open_error(path, e))?;
-        let reader = writer
-            .try_clone()
-            .map_err(|e| UhidError::Io(path.to_owned(), e))?;
+        let io = |e| UhidError::Io(path.to_owned(), e);
+        let reader = file.try_clone().map_err(io)?;
         let event: [u8; UHID_EVENT_SIZE] = InputEvent::Create(params).into();
-        writer
-            .write_all(&event)
-            .map_err(|e| UhidError::Io(path.to_owned(), e))?;
-        let (tx, events) = mpsc::unbounded_channel();
+        file.write_all(&event).map_err(io)?;
+        let (tx, events) = inbox::inbox(inbox::CAPACITY).map_err(io)?;
+        let failed = tx.clone();
         std::thread::Builder::new()
             .name("uhid-reader".into())
             .spawn(move || read_loop(reader, tx))
-            .map_err(|e| UhidError::Io(path.to_owned(), e))?;
+            .map_err(io)?;
+        let (out, queue) = std::sync::mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("uhid-writer".into())
+            .spawn(move || write_loop(file, queue, failed))
+            .map_err(io)?;
         tracing::info!(
             path = %path.display(),
             name = %identity.name,
@@ -183,44 +216,109 @@ impl UhidTransport {
         Ok(Self {
             path: path.to_owned(),
             identity,
-            writer,
+            out: Some(out),
+            writer: Some(writer),
             events,
         })
     }
 
     /// The next report from the host.
     pub async fn recv(&mut self) -> io::Result<Report> {
-        match self.events.recv().await {
-            Some(HostEvent::Report(r)) => Ok(r),
-            Some(HostEvent::Closed(e)) => Err(e),
-            None => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "uhid reader stopped",
-            )),
+        match self.events.recv().await? {
+            HostEvent::Report(r) => Ok(r),
+            HostEvent::Closed(e) => Err(e),
         }
     }
 
-    /// Sends a report to the host (UHID_INPUT2).
+    /// Queues a report for the host (UHID_INPUT2); the writer thread sends
+    /// it at the pace of [`INPUT_PACE`] after the first [`INPUT_BURST`]
+    /// reports of its message.
     pub fn send(&mut self, report: &Report) -> io::Result<()> {
-        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Input { data: report }.into();
-        self.writer.write_all(&event)
+        self.queue(Outgoing::Report(*report))
     }
 
-    /// Unplugs the device and plugs it back in with the same identity.
+    fn queue(&self, out: Outgoing) -> io::Result<()> {
+        self.out
+            .as_ref()
+            .and_then(|o| o.send(out).ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the uhid device is closed"))
+    }
+
+    fn queue_event(&self, event: InputEvent<'_>) -> io::Result<()> {
+        let bytes: [u8; UHID_EVENT_SIZE] = event.into();
+        self.queue(Outgoing::Event(Box::new(bytes)))
+    }
+
+    /// Unplugs the device and plugs it back in with the same identity,
+    /// after the reports already queued.
     pub fn replug(&mut self) -> io::Result<()> {
         self.destroy()?;
         let params = create_params(&self.identity)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Create(params).into();
-        self.writer.write_all(&event)?;
+        self.queue_event(InputEvent::Create(params))?;
         tracing::info!(path = %self.path.display(), "virtual security key re-plugged");
         Ok(())
     }
 
-    /// Removes the device from the system.
+    /// Removes the device from the system, after the reports already
+    /// queued.
     pub fn destroy(&mut self) -> io::Result<()> {
-        let event: [u8; UHID_EVENT_SIZE] = InputEvent::Destroy.into();
-        self.writer.write_all(&event)
+        self.queue_event(InputEvent::Destroy)
+    }
+
+    /// Removes the device and waits until the writer thread has written
+    /// everything queued before, the removal last.
+    pub fn shutdown(&mut self) -> io::Result<()> {
+        let queued = self.destroy();
+        drop(self.out.take());
+        if let Some(w) = self.writer.take() {
+            if w.join().is_err() {
+                return Err(io::Error::other("the uhid writer thread panicked"));
+            }
+        }
+        queued
+    }
+}
+
+/// The writer: everything for `/dev/uhid`, in order, input reports paced
+/// (see [`INPUT_PACE`]). A failed write ends the device: the driver hears
+/// of it as the reader's end.
+fn write_loop(
+    mut file: File,
+    queue: std::sync::mpsc::Receiver<Outgoing>,
+    failed: inbox::Sender<HostEvent>,
+) {
+    // Reports of the current message written so far, and when the last went.
+    let mut in_message = 0usize;
+    let mut last = std::time::Instant::now();
+    while let Ok(out) = queue.recv() {
+        let written = match out {
+            Outgoing::Report(report) => {
+                // CTAP 2.1 §11.2.4: an initialization packet has bit 7 of
+                // its fifth byte set and starts a message.
+                if report[4] & 0x80 != 0 {
+                    in_message = 0;
+                }
+                in_message += 1;
+                if in_message > INPUT_BURST {
+                    let due = last + INPUT_PACE;
+                    let now = std::time::Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                }
+                let event: [u8; UHID_EVENT_SIZE] = InputEvent::Input { data: &report }.into();
+                let w = file.write_all(&event);
+                last = std::time::Instant::now();
+                w
+            }
+            Outgoing::Event(event) => file.write_all(&event[..]),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot write to /dev/uhid; the device stops");
+            let _ = failed.push(HostEvent::Closed(e));
+            return;
+        }
     }
 }
 
@@ -240,12 +338,12 @@ const UHID_OUTPUT_SIZE_AT: usize = 4 + 4096;
 /// thread must never wait for anything but the kernel; it also asks for a
 /// real-time priority ([`raise_priority`]) so that a loaded CPU does not
 /// leave it unscheduled while the queue fills.
-fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
+fn read_loop(mut reader: File, tx: inbox::Sender<HostEvent>) {
     raise_priority();
     let mut buf = [0u8; UHID_EVENT_SIZE];
     loop {
         if let Err(e) = reader.read_exact(&mut buf) {
-            let _ = tx.send(HostEvent::Closed(e));
+            hand_over(&tx, HostEvent::Closed(e));
             return;
         }
         let kind = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
@@ -296,7 +394,7 @@ fn read_loop(mut reader: File, tx: mpsc::UnboundedSender<HostEvent>) {
 }
 
 /// Queues one output report for the device; `false` when the device is gone.
-fn queue_report(data: &[u8], tx: &mpsc::UnboundedSender<HostEvent>) -> bool {
+fn queue_report(data: &[u8], tx: &inbox::Sender<HostEvent>) -> bool {
     // hidraw writes arrive with the report ID (0) in front.
     let report = match data.len() {
         65 => &data[1..],
@@ -308,7 +406,34 @@ fn queue_report(data: &[u8], tx: &mpsc::UnboundedSender<HostEvent>) -> bool {
     };
     let mut r = [0u8; REPORT_LEN];
     r.copy_from_slice(report);
-    tx.send(HostEvent::Report(r)).is_ok()
+    hand_over(tx, HostEvent::Report(r))
+}
+
+/// Puts an event in the driver's inbox, waiting while it is full (the
+/// driver is [`inbox::CAPACITY`] events behind: the kernel's own queue
+/// holds the next 32 reports meanwhile); `false` when the driver is gone.
+fn hand_over(tx: &inbox::Sender<HostEvent>, mut event: HostEvent) -> bool {
+    let mut warned = false;
+    loop {
+        if tx.is_closed() {
+            return false;
+        }
+        match tx.push(event) {
+            Ok(()) => return true,
+            Err(back) => {
+                event = back;
+                if !warned {
+                    warned = true;
+                    tracing::warn!(
+                        "the device driver is {} reports behind the uhid reader; \
+                         the reader waits for it",
+                        inbox::CAPACITY
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
+    }
 }
 
 /// Whether the reader thread got a real-time priority.
