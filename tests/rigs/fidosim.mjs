@@ -3,11 +3,15 @@
 // follow its events to assert what the key itself saw.
 //
 //   const key = new Fidosim();            // $FIDOSIM_CONTROL_SOCKET or the default socket
+//   const key = new Fidosim({ control: '127.0.0.1:8112' }); // loopback TCP (--control-listen);
+//     // the token is read from tokenFile, $FIDOSIM_CONTROL_TOKEN_FILE or control.token
+//     // beside the default socket
 //   await key.request('POST', '/reset');  // paths below /v1/devices/NAME
 //   await key.setAccountChoice('platform'); // the browser shows its account chooser
 //   const events = key.follow();          // from now on
 //   const created = await events.next('credential.created');
 //   events.close();
+import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,13 +25,47 @@ export function defaultSocket() {
   return path.join(dir, 'control.sock');
 }
 
+/**
+ * Where the TCP control token is: $FIDOSIM_CONTROL_TOKEN_FILE, else the file
+ * `fidosim run` writes beside its default socket (control.token).
+ */
+export function defaultTokenFile() {
+  if (process.env.FIDOSIM_CONTROL_TOKEN_FILE) return process.env.FIDOSIM_CONTROL_TOKEN_FILE;
+  const sock = defaultSocket();
+  return path.join(path.dirname(sock), `${path.basename(sock, path.extname(sock))}.token`);
+}
+
 /** Credential IDs: the control API speaks standard base64, pages base64url. */
 export const toBase64url = (b64) => b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 
 export class Fidosim {
-  constructor({ socket = defaultSocket(), device = 'default' } = {}) {
+  /**
+   * The Unix socket (`socket`) needs no token. With `control: 'HOST:PORT'`
+   * requests go over TCP with the daemon's bearer token, read from
+   * `tokenFile` (defaultTokenFile()).
+   */
+  constructor({ socket = defaultSocket(), device = 'default', control, tokenFile } = {}) {
     this.socket = socket;
     this.device = device;
+    this.headers = {};
+    this.target = { socketPath: socket };
+    if (control) {
+      const file = tokenFile ?? defaultTokenFile();
+      let token;
+      try {
+        token = fs.readFileSync(file, 'utf8').trim();
+      } catch (e) {
+        throw new Error(
+          `fidosim control token ${file}: ${e.message} (the daemon started with --control-listen ` +
+            'writes it beside its socket; pass tokenFile, or set FIDOSIM_CONTROL_TOKEN_FILE)',
+        );
+      }
+      const url = new URL(`http://${control}`);
+      // The Host header is HOST:PORT, as the daemon requires.
+      this.target = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) };
+      this.headers.authorization = `Bearer ${token}`;
+    }
+    this.where = control ? `fidosim control ${control}` : `fidosim control socket ${socket}`;
   }
 
   /** One control request; `path` is below /v1/devices/NAME. Resolves to the JSON answer. */
@@ -52,10 +90,10 @@ export class Fidosim {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
-          socketPath: this.socket,
+          ...this.target,
           method,
           path,
-          headers: data ? { 'content-type': 'application/json' } : {},
+          headers: data ? { ...this.headers, 'content-type': 'application/json' } : { ...this.headers },
         },
         (res) => {
           let text = '';
@@ -72,7 +110,7 @@ export class Fidosim {
         },
       );
       req.on('error', (e) =>
-        reject(new Error(`fidosim control socket ${this.socket}: ${e.message} (is \`fidosim run\` running?)`)),
+        reject(new Error(`${this.where}: ${e.message} (is \`fidosim run\` running?)`)),
       );
       req.end(data);
     });
@@ -92,7 +130,11 @@ export class Fidosim {
       waiters = waiters.filter((w) => !w());
     };
     const req = http.get(
-      { socketPath: this.socket, path: `/v1/events?device=${encodeURIComponent(this.device)}` },
+      {
+        ...this.target,
+        headers: { ...this.headers },
+        path: `/v1/events?device=${encodeURIComponent(this.device)}`,
+      },
       (res) => {
         let buf = '';
         res.setEncoding('utf8');

@@ -3,6 +3,9 @@ browser tests in Python: reset the key, change it while it runs, and follow
 its events to assert what the key itself saw.
 
     key = Fidosim()                    # $FIDOSIM_CONTROL_SOCKET or the default socket
+    key = Fidosim(control="127.0.0.1:8112")  # loopback TCP (--control-listen); the token
+                                       # is read from token_file, $FIDOSIM_CONTROL_TOKEN_FILE
+                                       # or control.token beside the default socket
     key.request("POST", "/reset")      # paths below /v1/devices/NAME
     key.set_account_choice("platform") # the browser shows its account chooser
     events = key.follow()              # from now on
@@ -28,6 +31,14 @@ def default_socket():
     return os.path.join(base, "control.sock")
 
 
+def default_token_file():
+    """Where the TCP control token is: $FIDOSIM_CONTROL_TOKEN_FILE, else the
+    file `fidosim run` writes beside its default socket (control.token)."""
+    if os.environ.get("FIDOSIM_CONTROL_TOKEN_FILE"):
+        return os.environ["FIDOSIM_CONTROL_TOKEN_FILE"]
+    return os.path.splitext(default_socket())[0] + ".token"
+
+
 def to_base64url(b64):
     """Credential IDs: the control API speaks standard base64, pages base64url."""
     return b64.replace("+", "-").replace("/", "_").rstrip("=")
@@ -50,17 +61,42 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class Fidosim:
-    def __init__(self, socket_path=None, device="default"):
+    def __init__(self, socket_path=None, device="default", control=None, token_file=None):
+        """The Unix socket (`socket_path`, default_socket()) needs no token.
+        With `control="HOST:PORT"` requests go over TCP with the daemon's
+        bearer token, read from `token_file` (default_token_file())."""
         self.socket = socket_path or default_socket()
         self.device = device
+        self.control = control
+        self.headers = {}
+        if control:
+            token_file = token_file or default_token_file()
+            try:
+                with open(token_file) as f:
+                    token = f.read().strip()
+            except OSError as e:
+                raise RuntimeError(
+                    f"fidosim control token {token_file}: {e} (the daemon started with "
+                    "--control-listen writes it beside its socket; pass token_file=, or set "
+                    "FIDOSIM_CONTROL_TOKEN_FILE)"
+                ) from e
+            self.headers["authorization"] = f"Bearer {token}"
+
+    def _connection(self, timeout=30):
+        if self.control:
+            # The Host header is HOST:PORT, as the daemon requires.
+            return http.client.HTTPConnection(self.control, timeout=timeout)
+        return _UnixConnection(self.socket, timeout=timeout)
 
     def request(self, method, path, body=None):
         """One control request; `path` is below /v1/devices/NAME. Returns the JSON answer."""
         full = f"/v1/devices/{urllib.parse.quote(self.device, safe='')}{path}"
-        conn = _UnixConnection(self.socket)
+        conn = self._connection()
         try:
             data = None if body is None else json.dumps(body)
-            headers = {} if data is None else {"content-type": "application/json"}
+            headers = dict(self.headers)
+            if data is not None:
+                headers["content-type"] = "application/json"
             conn.request(method, full, body=data, headers=headers)
             resp = conn.getresponse()
             text = resp.read().decode()
@@ -83,7 +119,7 @@ class Fidosim:
 
     def follow(self):
         """This key's events from now on (see Events)."""
-        return Events(self.socket, self.device)
+        return Events(self)
 
 
 class Events:
@@ -91,13 +127,15 @@ class Events:
     the first event of that type (and matching `pred`) not yet taken,
     waiting up to `timeout` seconds; `all` holds every event seen."""
 
-    def __init__(self, socket_path, device):
+    def __init__(self, key):
         self.all = []
         self._taken = set()
         self._cond = threading.Condition()
         self._error = None
-        self._conn = _UnixConnection(socket_path, timeout=None)
-        self._conn.request("GET", f"/v1/events?device={urllib.parse.quote(device, safe='')}")
+        self._conn = key._connection(timeout=None)
+        self._conn.request(
+            "GET", f"/v1/events?device={urllib.parse.quote(key.device, safe='')}", headers=key.headers
+        )
         self._sock = self._conn.sock
         self._resp = self._conn.getresponse()  # subscribed from here on
         if self._resp.status != 200:
