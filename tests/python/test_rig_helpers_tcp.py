@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -31,7 +32,13 @@ def tcp_key(fidosim_factory, tmp_path):
     sock = tmp_path / "control.sock"
     listen = f"127.0.0.1:{free_tcp_port()}"
     fidosim_factory("--control-socket", str(sock), "--control-listen", listen)
-    return listen, tmp_path / "control.token"
+    # The daemon is ready on UDP first; the control API follows.
+    token_file = tmp_path / "control.token"
+    deadline = time.monotonic() + 10
+    while not (token_file.exists() and token_file.read_text().strip()):
+        assert time.monotonic() < deadline, f"no {token_file} 10 s after the start"
+        time.sleep(0.02)
+    return listen, token_file
 
 
 def test_python_helper_over_tcp(tcp_key, tmp_path):

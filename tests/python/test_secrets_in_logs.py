@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -126,6 +127,11 @@ def test_no_secret_in_the_trace_log_or_the_event_log(fidosim_factory, tmp_path):
     finally:
         device.close()
 
+    # The daemon is ready on UDP first; the control API follows.
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        assert time.monotonic() < deadline, f"no control socket {sock}"
+        time.sleep(0.02)
     exported = subprocess.run(
         [str(fidosim_bin()), "credentials", "export", "--socket", str(sock)],
         capture_output=True, text=True, check=True,
