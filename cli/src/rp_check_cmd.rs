@@ -19,6 +19,16 @@ impl fidosim_rp_check::Progress for Progress {
 /// when the RP accepted a must-reject case or an invalid fuzz response.
 pub(crate) async fn run(a: fidosim_rp_check::Args) -> Result<bool, Error> {
     let report = fidosim_rp_check::run(&a, |steps| Progress::new("rp-check", steps)).await?;
+    if let Some(path) = &a.junit {
+        let xml = report.to_junit()?;
+        std::fs::write(path, xml).map_err(|e| {
+            Error::Runtime(format!(
+                "cannot write --junit {}: {}; give a path in a writable directory",
+                path.display(),
+                fidosim_daemon::io_reason(&e)
+            ))
+        })?;
+    }
     if let Some(message) = &report.baseline_failure {
         if !a.json {
             out!("{}", report.table().trim_end());

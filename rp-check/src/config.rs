@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// One HTTP call of a flow.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub(crate) struct Step {
-    #[serde(default = "post")]
     pub(crate) method: String,
     pub(crate) path: String,
     /// The body; `{username}` and `{response}` (the response JSON) are
@@ -21,15 +19,52 @@ pub(crate) fn post() -> String {
 }
 
 /// Registration or authentication: begin, then complete.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub(crate) struct Flow {
     pub(crate) begin: Step,
     pub(crate) complete: Step,
     /// A JSON pointer to the options in the begin answer ("" for the whole
     /// body); a `{"publicKey": ...}` wrapper there is unwrapped.
-    #[serde(default = "public_key")]
     pub(crate) options: String,
+}
+
+/// A step as the file gives it: any field may be left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepPatch {
+    method: Option<String>,
+    path: Option<String>,
+    body: Option<String>,
+}
+
+/// A flow as the file gives it: any table or field may be left out, and
+/// the defaults of its kind fill the rest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowPatch {
+    begin: Option<StepPatch>,
+    complete: Option<StepPatch>,
+    options: Option<String>,
+}
+
+impl StepPatch {
+    fn over(self, d: Step) -> Step {
+        Step {
+            method: self.method.unwrap_or(d.method),
+            path: self.path.unwrap_or(d.path),
+            body: self.body.unwrap_or(d.body),
+        }
+    }
+}
+
+impl FlowPatch {
+    fn over(self, d: Flow) -> Flow {
+        Flow {
+            begin: self.begin.unwrap_or_default().over(d.begin),
+            complete: self.complete.unwrap_or_default().over(d.complete),
+            options: self.options.unwrap_or(d.options),
+        }
+    }
 }
 
 pub(crate) fn public_key() -> String {
@@ -54,34 +89,97 @@ pub(crate) fn default_flow(kind: &str) -> Flow {
 
 /// The RP under test.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RpFile")]
 pub(crate) struct RpConfig {
     /// `http://HOST:PORT` of the RP's API.
     pub(crate) base_url: String,
     /// The origin a browser on the RP's page would report.
     pub(crate) origin: String,
-    #[serde(default = "register_flow")]
     pub(crate) register: Flow,
-    #[serde(default = "login_flow")]
     pub(crate) login: Flow,
     /// Extra request headers.
-    #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
     /// Whether the RP demands trusted attestation (then self and none
     /// attestation must be refused).
-    #[serde(default)]
     pub(crate) requires_trusted_attestation: bool,
     /// Milliseconds an RP answer may take.
-    #[serde(default = "timeout_ms")]
     pub(crate) timeout_ms: u64,
 }
 
-pub(crate) fn register_flow() -> Flow {
-    default_flow("register")
+/// The file: [`RpConfig`] with every flow table optional and partial.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RpFile {
+    base_url: String,
+    origin: String,
+    #[serde(default)]
+    register: FlowPatch,
+    #[serde(default)]
+    login: FlowPatch,
+    /// Extra request headers.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Whether the RP demands trusted attestation (then self and none
+    /// attestation must be refused).
+    #[serde(default)]
+    requires_trusted_attestation: bool,
+    /// Milliseconds an RP answer may take.
+    #[serde(default = "timeout_ms")]
+    timeout_ms: u64,
 }
-pub(crate) fn login_flow() -> Flow {
-    default_flow("login")
+
+impl From<RpFile> for RpConfig {
+    fn from(f: RpFile) -> Self {
+        Self {
+            base_url: f.base_url,
+            origin: f.origin,
+            register: f.register.over(default_flow("register")),
+            login: f.login.over(default_flow("login")),
+            headers: f.headers,
+            requires_trusted_attestation: f.requires_trusted_attestation,
+            timeout_ms: f.timeout_ms,
+        }
+    }
 }
+
 pub(crate) fn timeout_ms() -> u64 {
     10_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<RpConfig, toml::de::Error> {
+        toml::from_str(&format!(
+            "base_url = \"http://127.0.0.1:8000\"\norigin = \"https://example.com\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn partial_tables_keep_the_defaults_of_the_rest() {
+        let c = parse("[register]\noptions = \"\"\n[login.complete]\npath = \"/done\"\n")
+            .expect("partial tables");
+        assert_eq!(c.register.options, "");
+        assert_eq!(c.register.begin.path, "/auth/passkey/register/begin");
+        assert_eq!(c.register.complete.body, "{response}");
+        assert_eq!(c.login.complete.path, "/done");
+        assert_eq!(c.login.complete.method, "POST");
+        assert_eq!(c.login.begin.path, "/auth/passkey/login/begin");
+        assert_eq!(c.login.options, "/publicKey");
+        assert_eq!(c.timeout_ms, 10_000);
+        let all_defaults = parse("").expect("no tables");
+        assert_eq!(
+            all_defaults.login.begin.body,
+            r#"{"username": "{username}"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_still_refused() {
+        let e = parse("[register.begin]\npth = \"/x\"\n").expect_err("a typo");
+        assert!(e.to_string().contains("pth"), "{e}");
+        assert!(parse("[login]\noption = \"\"\n").is_err());
+        assert!(parse("nonsense = 1\n").is_err());
+    }
 }

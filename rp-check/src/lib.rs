@@ -67,6 +67,10 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the results as JUnit XML to FILE, for CI systems: one
+    /// testcase per case, each fuzz finding a failed testcase.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `--jobs`: a number of workers, 1 or more.
@@ -143,6 +147,59 @@ impl Report {
             })
             .collect();
         json!({ "cases": cases, "fuzzFindings": self.findings, "failed": self.failed() })
+    }
+
+    /// The report as JUnit XML (`fidosim rp-check --junit FILE`): a suite
+    /// `rp-check` with one testcase per case (a case the RP answered
+    /// wrongly is a failure, a skipped one skipped), one failed testcase
+    /// per fuzz finding that counts against the RP (an accepted invalid
+    /// response) and one per other finding as an error, and the baseline
+    /// the RP refused, if any, as a failure.
+    pub fn to_junit(&self) -> Result<String, Error> {
+        use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+        let mut suite = TestSuite::new("rp-check");
+        for o in &self.outcomes {
+            let status = if let Some(why) = &o.skipped {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(why.as_str());
+                s
+            } else if o.passed() {
+                TestCaseStatus::success()
+            } else {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let must = if o.must_accept { "accept" } else { "reject" };
+                let got = o.verdict.as_ref().map_or("nothing".into(), Verdict::show);
+                s.set_message(format!("the RP must {must} this; it answered {got}"));
+                s.set_description(format!("sent: {}", o.sent));
+                s
+            };
+            let mut case = TestCase::new(o.case.as_str(), status);
+            case.set_classname("rp-check.cases");
+            suite.add_test_case(case);
+        }
+        if let Some(why) = &self.baseline_failure {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(why.as_str());
+            suite.add_test_case(TestCase::new("baseline", s));
+        }
+        for (i, f) in self.findings.iter().enumerate() {
+            let kind = if f["kind"] == "accepted an invalid response" {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(f["kind"].as_str().unwrap_or("finding"));
+            s.set_description(f.to_string());
+            let mut case = TestCase::new(format!("fuzz.finding.{i}"), s);
+            case.set_classname("rp-check.fuzz");
+            suite.add_test_case(case);
+        }
+        let mut report = quick_junit::Report::new("fidosim rp-check");
+        report.add_test_suite(suite);
+        report
+            .to_string()
+            .map_err(|e| Error::Runtime(format!("cannot write the JUnit report: {e}")))
     }
 }
 

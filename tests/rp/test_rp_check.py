@@ -120,3 +120,49 @@ def test_a_wrong_config_stops_with_advice(rp_factory, tmp_path):
     out = subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "surprise" in out.stderr
+
+
+def test_junit_has_a_testcase_per_case_and_a_failure_per_finding(rp_factory, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    rp = rp_factory("--flaw", "skip-signature")
+    junit = tmp_path / "rp-check.xml"
+    code, report, err = rp_check(rp, tmp_path, "--fuzz", "20", "--seed", "3", "--junit", str(junit))
+    assert code == 1, err
+    root = ET.parse(junit).getroot()
+    cases = root.findall("./testsuite/testcase")
+    by_name = {c.get("name"): c for c in cases}
+    assert len(by_name) == len(cases), "names are unique"
+    # Every case of the JSON report is there, in the same state.
+    for c in report["cases"]:
+        x = by_name[c["case"]]
+        if c["skipped"] is not None:
+            assert x.find("skipped") is not None, c
+        elif c["passed"]:
+            assert list(x) == [], c
+        else:
+            failure = x.find("failure")
+            assert failure is not None and "must reject" in failure.get("message"), c
+    failed = {c.get("name") for c in cases if c.find("failure") is not None and c.get("classname") == "rp-check.cases"}
+    assert failed == FLAWS["skip-signature"]
+    fuzz = [c for c in cases if c.get("classname") == "rp-check.fuzz"]
+    assert len(fuzz) == len(report["fuzzFindings"]) > 0
+    assert all(c.find("failure").get("message") == "accepted an invalid response" for c in fuzz)
+    suite = root.find("testsuite")
+    assert int(suite.get("tests")) == len(cases)
+    assert int(suite.get("failures")) == len(failed) + len(fuzz)
+
+
+def test_partial_tables_keep_the_defaults(rp_factory, tmp_path):
+    rp = rp_factory()
+    config = tmp_path / "partial.toml"
+    # Only what differs: the options pointer, and one field of one step.
+    config.write_text(
+        f'base_url = "http://127.0.0.1:{rp.port}"\norigin = "{rp.origin}"\n'
+        '[register]\noptions = "/publicKey"\n'
+        '[login.complete]\nmethod = "POST"\n'
+    )
+    out = subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config), "--json",
+                          "--case", "login.baseline"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert failed_cases(json.loads(out.stdout)) == set()
