@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::config::RpConfig;
 use crate::forge::{self, AssertionInput, Held, UP, UV};
-use crate::http::{fill, Http, Jar, Verdict};
+use crate::http::{fill, Http, Jar, Tls, Verdict};
 use crate::Error;
 
 pub(crate) struct Checker {
@@ -60,8 +60,8 @@ pub(crate) fn assertion_input(
 }
 
 impl Checker {
-    pub(crate) fn new(cfg: RpConfig) -> Result<Self, Error> {
-        let http = Http::new(&cfg)?;
+    pub(crate) fn new(cfg: RpConfig, tls: &Tls) -> Result<Self, Error> {
+        let http = Http::new(&cfg, tls)?;
         // A key in memory with `fidosim run`'s defaults.
         let settings = fidosim_daemon::settings::DeviceSettings {
             ephemeral: true,

@@ -1,12 +1,17 @@
 //! The RP's HTTP endpoints: requests with the session's cookies, and how
 //! an answer is judged.
+//!
+//! Requests go through reqwest: http and https (rustls with the ring
+//! provider; the system's roots, plus `--ca` roots, or none checked with
+//! `--insecure`), HTTP/2 where the server offers it through ALPN, HTTP/1.1
+//! otherwise. Each ceremony keeps its own cookie store (cookie_store: the
+//! RFC 6265 rules for domain, path, expiry and `Secure`), so a session is
+//! exactly the cookies its begin answer set.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use crate::config::{Flow, RpConfig, Step};
@@ -34,37 +39,88 @@ impl Verdict {
     }
 }
 
-#[derive(Clone)]
-pub(crate) struct Http {
-    pub(crate) authority: String,
-    pub(crate) headers: BTreeMap<String, String>,
-    pub(crate) timeout: Duration,
+/// How rp-check trusts an https RP.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tls {
+    /// PEM files of roots to trust besides the system's (`--ca`).
+    pub(crate) ca: Vec<PathBuf>,
+    /// Accept any certificate (`--insecure`).
+    pub(crate) insecure: bool,
 }
 
-/// Cookies carried from begin to complete.
+#[derive(Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    base: url::Url,
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+/// The cookies of one session, carried from begin to complete.
 #[derive(Default)]
-pub(crate) struct Jar(BTreeMap<String, String>);
+pub(crate) struct Jar(cookie_store::CookieStore);
 
 impl Http {
-    pub(crate) fn new(cfg: &RpConfig) -> Result<Self, Error> {
-        let url = url::Url::parse(&cfg.base_url).map_err(|e| {
+    pub(crate) fn new(cfg: &RpConfig, tls: &Tls) -> Result<Self, Error> {
+        let base = url::Url::parse(&cfg.base_url).map_err(|e| {
             Error::Config(format!(
-                "base_url `{}`: {e}; give an absolute URL like http://127.0.0.1:8000",
+                "base_url `{}`: {e}; give an absolute URL like http://127.0.0.1:8000 or https://rp.example",
                 cfg.base_url
             ))
         })?;
-        if url.scheme() != "http" {
+        if !matches!(base.scheme(), "http" | "https") {
             return Err(Error::Config(format!(
-                "base_url `{}`: only http:// is supported (run the RP, or a TLS-terminating proxy's backend, on plain http on loopback)",
+                "base_url `{}`: the scheme must be http or https",
                 cfg.base_url
             )));
         }
-        let host = url.host_str().unwrap_or("127.0.0.1");
-        let port = url.port_or_known_default().unwrap_or(80);
+        // reqwest is built without a default crypto provider, so it does
+        // not build aws-lc (a large C library) for an audit tool's https.
+        // rustls marks its ring provider deprecated because it offers no
+        // post-quantum key exchange, which an audit of a test RP does not
+        // need (docs/decisions.md). Installing it twice is harmless.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let _ = provider.install_default();
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(Duration::from_millis(cfg.timeout_ms));
+        let mut roots = Vec::new();
+        for file in &tls.ca {
+            let pem = std::fs::read(file).map_err(|e| {
+                Error::Config(format!(
+                    "cannot read --ca {}: {}; give a PEM file of the CA that signed the RP's certificate",
+                    file.display(),
+                    fidosim_daemon::io_reason(&e)
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Config(format!(
+                    "--ca {}: {e}; give a PEM file of certificates (-----BEGIN CERTIFICATE-----)",
+                    file.display()
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::Config(format!(
+                    "--ca {}: no certificate in it; give a PEM file of certificates",
+                    file.display()
+                )));
+            }
+            roots.extend(certs);
+        }
+        if !roots.is_empty() {
+            builder = builder.tls_certs_merge(roots);
+        }
+        if tls.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Self {
-            authority: format!("{host}:{port}"),
+            client,
+            base,
             headers: cfg.headers.clone(),
-            timeout: Duration::from_millis(cfg.timeout_ms),
         })
     }
 
@@ -74,64 +130,61 @@ impl Http {
         step: &Step,
         body: String,
     ) -> Result<(u16, String), Verdict> {
-        let fut = async {
-            let stream = tokio::net::TcpStream::connect(&self.authority)
-                .await
-                .map_err(|e| {
-                    Verdict::Failed(format!(
-                        "cannot connect to {}: {}",
-                        self.authority,
-                        fidosim_daemon::io_reason(&e)
-                    ))
-                })?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| Verdict::Failed(format!("HTTP: {e}")))?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            let mut req = hyper::Request::builder()
-                .method(step.method.as_str())
-                .uri(step.path.as_str())
-                .header("host", self.authority.as_str())
-                .header("content-type", "application/json");
-            for (k, v) in &self.headers {
-                req = req.header(k.as_str(), v.as_str());
+        let url = self
+            .base
+            .join(&step.path)
+            .map_err(|e| Verdict::Failed(format!("path `{}`: {e}", step.path)))?;
+        let method = reqwest::Method::from_bytes(step.method.as_bytes())
+            .map_err(|e| Verdict::Failed(format!("method `{}`: {e}", step.method)))?;
+        let mut req = self
+            .client
+            .request(method, url.clone())
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let cookies: Vec<String> = jar
+            .0
+            .get_request_values(&url)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies.join("; "));
+        }
+        let resp = req.send().await.map_err(|e| failure(&e, &url))?;
+        for c in resp.headers().get_all("set-cookie") {
+            if let Ok(c) = c.to_str() {
+                // A cookie the store refuses (another domain, a bad
+                // attribute) is not sent back, as a browser would not.
+                let _ = jar.0.parse(c, &url);
             }
-            if !jar.0.is_empty() {
-                let cookie: Vec<String> = jar.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                req = req.header("cookie", cookie.join("; "));
-            }
-            let req = req
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| Verdict::Failed(format!("HTTP request: {e}")))?;
-            let resp = sender
-                .send_request(req)
-                .await
-                .map_err(|e| Verdict::Failed(format!("HTTP: {e}")))?;
-            for c in resp.headers().get_all("set-cookie") {
-                if let Some((k, v)) = c
-                    .to_str()
-                    .ok()
-                    .and_then(|c| c.split(';').next())
-                    .and_then(|kv| kv.split_once('='))
-                {
-                    jar.0.insert(k.trim().to_owned(), v.trim().to_owned());
-                }
-            }
-            let status = resp.status().as_u16();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Verdict::Failed(format!("HTTP body: {e}")))?
-                .to_bytes();
-            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        tokio::time::timeout(self.timeout, fut)
-            .await
-            .unwrap_or(Err(Verdict::Timeout))
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| failure(&e, &url))?;
+        Ok((status, text))
     }
+}
+
+/// The verdict for a request that got no answer.
+fn failure(e: &reqwest::Error, url: &url::Url) -> Verdict {
+    if e.is_timeout() {
+        return Verdict::Timeout;
+    }
+    // The chain of causes says what went wrong (refused, certificate…).
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        why.push_str(": ");
+        why.push_str(&s.to_string());
+        source = s.source();
+    }
+    let hint = if why.contains("certificate") || why.contains("UnknownIssuer") {
+        "; trust the RP's CA with --ca FILE (or skip verification with --insecure)"
+    } else {
+        ""
+    };
+    Verdict::Failed(format!("{url}: {why}{hint}"))
 }
 
 impl Http {

@@ -67,6 +67,13 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Trust the CA certificates in this PEM file for an https RP, besides
+    /// the system's roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Do not verify the https RP's certificate at all (a warning says so).
+    #[arg(long)]
+    pub insecure: bool,
     /// Also write the results as JUnit XML to FILE, for CI systems: one
     /// testcase per case, each fuzz finding a failed testcase.
     #[arg(long, value_name = "FILE")]
@@ -223,7 +230,16 @@ pub async fn run<P: Progress>(
             fidosim_daemon::config::toml_problem(&text, &e)
         ))
     })?;
-    let mut checker = Checker::new(cfg)?;
+    let tls = http::Tls {
+        ca: a.ca.clone(),
+        insecure: a.insecure,
+    };
+    if a.insecure {
+        eprintln!(
+            "rp-check: --insecure: the RP's certificate is NOT verified; anyone on the path could answer for it"
+        );
+    }
+    let mut checker = Checker::new(cfg, &tls)?;
     let mut outcomes = Vec::new();
     let selected: Vec<_> = cases::all()
         .filter(|case| {

@@ -164,10 +164,11 @@ class ReferenceRp:
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, text=True,
             )
         line = self.process.stdout.readline()  # the first line, flushed at start
-        if not line.startswith("listening on http://127.0.0.1:"):
+        if not line.startswith(("listening on http://127.0.0.1:", "listening on https://127.0.0.1:")):
             _stop(self.process)
             pytest.fail(f"reference RP did not start: {line!r}\n{self.log_path.read_text()}")
         self.port = int(line.strip().rsplit(":", 1)[1])
+        self.scheme = line.split("://", 1)[0].rsplit(" ", 1)[1]
         self.origin = f"http://localhost:{self.port}"
         self.rp_id = "localhost"
 

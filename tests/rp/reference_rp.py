@@ -634,6 +634,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--attestation", choices=["none", "direct"], default="none")
     p.add_argument("--flaw", action="append", choices=FLAWS, default=[],
                    help="switch off one check (repeatable)")
+    p.add_argument("--tls-cert", help="serve https with this PEM certificate chain (with --tls-key)")
+    p.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     return p.parse_args(argv)
 
 
@@ -642,6 +644,14 @@ def main(argv: list[str] | None = None) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     config = Config(
         rp_id=args.rp_id,
         rp_name=args.rp_name,
@@ -651,7 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         flaws=frozenset(args.flaw),
     )
     Handler.rp = RelyingParty(config)
-    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    print(f"listening on {scheme}://127.0.0.1:{port}", flush=True)
     flaws = ",".join(sorted(config.flaws)) or "none"
     print(f"rp-id {config.rp_id} origin {config.origin} uv {config.user_verification} "
           f"attestation {config.attestation} flaws {flaws}", file=sys.stderr, flush=True)

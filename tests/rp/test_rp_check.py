@@ -166,3 +166,75 @@ def test_partial_tables_keep_the_defaults(rp_factory, tmp_path):
                           "--case", "login.baseline"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert failed_cases(json.loads(out.stdout)) == set()
+
+
+def make_tls(tmp_path):
+    """A private CA and a certificate for localhost and 127.0.0.1 signed by it."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rp-check test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                         critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return paths
+
+
+def test_an_https_rp_with_a_private_ca(rp_factory, tmp_path):
+    tls = make_tls(tmp_path)
+    rp = rp_factory("--tls-cert", str(tls["cert"]), "--tls-key", str(tls["key"]), "--flaw", "ignore-origin")
+    assert rp.scheme == "https"
+    config = tmp_path / "https.toml"
+    config.write_text(f'base_url = "https://localhost:{rp.port}"\norigin = "{rp.origin}"\n')
+
+    def run(*args):
+        return subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config), "--json", *args],
+                              capture_output=True, text=True, timeout=300)
+
+    # Trusted through --ca: the whole catalogue runs, and the flaw is found.
+    out = run("--ca", str(tls["ca"]))
+    assert out.returncode == 1, out.stderr
+    assert failed_cases(json.loads(out.stdout)) == FLAWS["ignore-origin"]
+    # Not trusted: the baseline cannot even be sent, and the error says why
+    # and what to do.
+    out = run("--case", "register.baseline")
+    assert out.returncode != 0
+    assert "certificate" in out.stderr and "--ca" in out.stderr, out.stderr
+    # --insecure skips the check, loudly.
+    out = run("--case", "register.baseline", "--insecure")
+    assert out.returncode == 0, out.stderr
+    assert "NOT verified" in out.stderr
+    # A --ca that is not a certificate.
+    out = run("--ca", str(tls["key"]))
+    assert out.returncode != 0 and "--ca" in out.stderr, out.stderr
