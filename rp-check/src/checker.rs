@@ -100,6 +100,61 @@ impl Checker {
         format!("rp-check-{tag}-{}-{}", std::process::id(), self.seq)
     }
 
+    /// Begins a registration for `username` in the session of `jar`: the
+    /// options, asking for a discoverable credential (so rp-check holds
+    /// its key).
+    pub(crate) async fn begin_registration(
+        &mut self,
+        jar: &mut Jar,
+        username: &str,
+    ) -> Result<CreationOptions, String> {
+        let flow = self.cfg.register.clone();
+        let mut options: CreationOptions =
+            json::parse_options(&self.http.begin(jar, &flow, "register", username).await?)
+                .map_err(|e| e.to_string())?;
+        if let Some(id) = &options.rp.id {
+            self.rp_id.clone_from(id);
+        }
+        let mut selection = options.authenticator_selection.clone().unwrap_or_default();
+        self.uv_required = selection.user_verification.as_deref() == Some("required");
+        selection.resident_key = Some("required".into());
+        options.authenticator_selection = Some(selection);
+        Ok(options)
+    }
+
+    /// A new credential answering `options`: the response JSON, and the
+    /// credential as rp-check holds it.
+    pub(crate) fn registration_response(
+        &mut self,
+        options: &CreationOptions,
+    ) -> Result<(Value, Option<Held>), String> {
+        let reg = self
+            .client
+            .create(&mut self.device, options)
+            .map_err(|e| format!("the registration could not be made: {e}"))?;
+        let id = unb64url("id", &reg.id).map_err(|e| e.to_string())?;
+        let response = serde_json::to_value(&reg).map_err(|e| e.to_string())?;
+        let key = self.device.env().store_ref().get(&id).ok().flatten();
+        let held = key.map(|c| Held {
+            id: id.clone(),
+            key: c.key,
+            user_handle: c.user.id,
+            counter: 0,
+        });
+        Ok((response, held))
+    }
+
+    /// Sends a registration response in the session of `jar`.
+    pub(crate) async fn complete_registration(
+        &self,
+        jar: &mut Jar,
+        username: &str,
+        response: &Value,
+    ) -> Verdict {
+        let flow = &self.cfg.register;
+        self.http.complete(jar, flow, username, response).await
+    }
+
     /// A registration for `username`; `defect` changes the response JSON
     /// before it is sent. Returns the verdict and the credential.
     pub(crate) async fn register(
@@ -108,42 +163,51 @@ impl Checker {
         defect: impl FnOnce(&mut Value, &mut Self) -> Result<(), String>,
     ) -> Result<(Verdict, Option<Held>, Vec<u8>), String> {
         let mut jar = Jar::default();
-        let flow = self.cfg.register.clone();
-        let mut options: CreationOptions = json::parse_options(
-            &self
-                .http
-                .begin(&mut jar, &flow, "register", username)
-                .await?,
-        )
-        .map_err(|e| e.to_string())?;
+        let options = self.begin_registration(&mut jar, username).await?;
         let challenge = unb64url("challenge", &options.challenge).map_err(|e| e.to_string())?;
-        if let Some(id) = &options.rp.id {
-            self.rp_id.clone_from(id);
-        }
-        let mut selection = options.authenticator_selection.clone().unwrap_or_default();
-        self.uv_required = selection.user_verification.as_deref() == Some("required");
-        // A discoverable credential, so that rp-check holds its key.
-        selection.resident_key = Some("required".into());
-        options.authenticator_selection = Some(selection);
-        let reg = self
-            .client
-            .create(&mut self.device, &options)
-            .map_err(|e| format!("the registration could not be made: {e}"))?;
-        let id = unb64url("id", &reg.id).map_err(|e| e.to_string())?;
-        let mut response = serde_json::to_value(&reg).map_err(|e| e.to_string())?;
+        let (mut response, held) = self.registration_response(&options)?;
         defect(&mut response, self)?;
         let v = self
-            .http
-            .complete(&mut jar, &flow, username, &response)
+            .complete_registration(&mut jar, username, &response)
             .await;
-        let key = self.device.env().store_ref().get(&id).ok().flatten();
-        let held = key.map(|c| Held {
-            id: id.clone(),
-            key: c.key,
-            user_handle: c.user.id,
-            counter: 0,
-        });
         Ok((v, held, challenge))
+    }
+
+    /// Begins a login for `username` in the session of `jar`.
+    pub(crate) async fn begin_login(
+        &mut self,
+        jar: &mut Jar,
+        username: &str,
+    ) -> Result<RequestOptions, String> {
+        let flow = self.cfg.login.clone();
+        let options: RequestOptions =
+            json::parse_options(&self.http.begin(jar, &flow, "login", username).await?)
+                .map_err(|e| e.to_string())?;
+        if options.user_verification.as_deref() == Some("required") {
+            self.uv_required = true;
+        }
+        Ok(options)
+    }
+
+    /// Sends an assertion in the session of `jar`; when the RP accepts it
+    /// and it is the baseline credential's, the counter it carried becomes
+    /// the last accepted one.
+    pub(crate) async fn complete_login(
+        &mut self,
+        jar: &mut Jar,
+        username: &str,
+        response: &Value,
+        input: &AssertionInput,
+        held: &Held,
+    ) -> Verdict {
+        let flow = self.cfg.login.clone();
+        let v = self.http.complete(jar, &flow, username, response).await;
+        if matches!(v, Verdict::Accepted(_)) {
+            if let Some(h) = self.held.as_mut().filter(|h| h.id == held.id) {
+                h.counter = h.counter.max(input.counter);
+            }
+        }
+        v
     }
 
     /// A login for `username` with `held`; `change` alters the assertion's
@@ -157,12 +221,7 @@ impl Checker {
     ) -> Result<(Verdict, AssertionInput, Value), String> {
         let mut jar = Jar::default();
         let flow = self.cfg.login.clone();
-        let options: RequestOptions =
-            json::parse_options(&self.http.begin(&mut jar, &flow, "login", username).await?)
-                .map_err(|e| e.to_string())?;
-        if options.user_verification.as_deref() == Some("required") {
-            self.uv_required = true;
-        }
+        let options = self.begin_login(&mut jar, username).await?;
         let mut input = assertion_input(&options, &self.rp_id, &self.cfg.origin, held)?;
         let challenge = input.challenge.clone();
         change(&mut input, self);

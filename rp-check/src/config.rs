@@ -104,6 +104,10 @@ pub(crate) struct RpConfig {
     pub(crate) requires_trusted_attestation: bool,
     /// Milliseconds an RP answer may take.
     pub(crate) timeout_ms: u64,
+    /// How long the RP keeps an issued challenge, in milliseconds: the
+    /// `challenge-expired` cases complete a ceremony after that long, and
+    /// are skipped when it is not given.
+    pub(crate) challenge_ttl_ms: Option<u64>,
 }
 
 /// The file: [`RpConfig`] with every flow table optional and partial.
@@ -126,6 +130,8 @@ struct RpFile {
     /// Milliseconds an RP answer may take.
     #[serde(default = "timeout_ms")]
     timeout_ms: u64,
+    #[serde(default)]
+    challenge_ttl_ms: Option<u64>,
 }
 
 impl From<RpFile> for RpConfig {
@@ -138,6 +144,7 @@ impl From<RpFile> for RpConfig {
             headers: f.headers,
             requires_trusted_attestation: f.requires_trusted_attestation,
             timeout_ms: f.timeout_ms,
+            challenge_ttl_ms: f.challenge_ttl_ms,
         }
     }
 }

@@ -13,6 +13,13 @@ notice it:
   ignore-origin   clientDataJSON.origin is not compared (§7.1 step 9, §7.2 step 13)
   accept-up0      the UP flag is not required (§7.1 step 14, §7.2 step 16)
   skip-signature  the assertion signature is not verified (§7.2 step 21)
+  session-challenges  a session outlives its ceremonies: a begin with the
+                  session cookie adds its challenge to that session, and
+                  every challenge the session was given stays valid, used
+                  or not (§13.4.3: a challenge is used once)
+  no-expiry       a challenge never expires (--challenge-ttl is ignored)
+  idempotent-complete  a complete request whose body was accepted before is
+                  answered with the earlier answer, without verification
 
 HTTP (all bodies JSON):
 
@@ -65,7 +72,8 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-FLAWS = ("ignore-counter", "ignore-origin", "accept-up0", "skip-signature")
+FLAWS = ("ignore-counter", "ignore-origin", "accept-up0", "skip-signature",
+         "session-challenges", "no-expiry", "idempotent-complete")
 
 # COSE algorithms offered at registration; the own assertion verifier below
 # handles exactly these (py_webauthn's default list).
@@ -280,6 +288,7 @@ class Config:
     user_verification: str  # required | preferred | discouraged
     attestation: str  # none | direct
     flaws: frozenset[str]
+    challenge_ttl: float = CHALLENGE_TTL  # seconds
 
 
 @dataclass
@@ -305,6 +314,15 @@ class Pending:
     created: float
 
 
+def _client_challenge(credential: object) -> bytes | None:
+    """The challenge the client put into clientDataJSON, if it can be read."""
+    try:
+        c_data = base64url_to_bytes(credential["response"]["clientDataJSON"])  # type: ignore[index]
+        return base64url_to_bytes(json.loads(c_data)["challenge"])
+    except Exception:
+        return None
+
+
 def _client_origin(credential: object) -> str | None:
     """The origin the client put into clientDataJSON, if it can be read."""
     try:
@@ -322,27 +340,61 @@ class RelyingParty:
         self.users: dict[str, User] = {}
         self.credentials: dict[bytes, Credential] = {}
         self.pending: dict[str, Pending] = {}  # session id -> challenge
+        # Flaw session-challenges: every challenge a session was given.
+        self.session_challenges: dict[str, list[Pending]] = {}
+        # Flaw idempotent-complete: accepted bodies and their answers.
+        self.answered: dict[str, dict] = {}
 
     # -- sessions -----------------------------------------------------------
 
-    def _new_session(self, ceremony: str, challenge: bytes, username: str) -> str:
-        session = secrets.token_urlsafe(32)
+    def _new_session(self, ceremony: str, challenge: bytes, username: str,
+                     current: str | None = None) -> str:
         now = time.monotonic()
+        pending = Pending(ceremony, challenge, username, now)
+        if "session-challenges" in self.config.flaws:
+            # Flaw: the session of the cookie, if any, collects this one too.
+            session = current if current in self.session_challenges else secrets.token_urlsafe(32)
+            self.session_challenges.setdefault(session, []).append(pending)
+            return session
+        session = secrets.token_urlsafe(32)
         # Forget expired challenges so that abandoned ceremonies do not pile up.
-        for key in [k for k, p in self.pending.items() if now - p.created > CHALLENGE_TTL]:
+        ttl = self.config.challenge_ttl
+        for key in [k for k, p in self.pending.items() if now - p.created > ttl]:
             del self.pending[key]
-        self.pending[session] = Pending(ceremony, challenge, username, now)
+        self.pending[session] = pending
         return session
 
-    def _take_pending(self, session: str | None, ceremony: str) -> Pending:
-        # The challenge is removed on the first complete attempt, whatever
-        # its outcome: a challenge is single-use (§13.4.3).
-        pending = self.pending.pop(session, None) if session else None
-        if pending is None or pending.ceremony != ceremony:
-            raise SessionError("no pending challenge for this session")
-        if time.monotonic() - pending.created > CHALLENGE_TTL:
+    def _take_pending(self, session: str | None, ceremony: str, credential: object) -> Pending:
+        if "session-challenges" in self.config.flaws:
+            # Flaw: any challenge the session was ever given, kept after use.
+            sent = _client_challenge(credential)
+            for p in self.session_challenges.get(session or "", []):
+                if p.ceremony == ceremony and p.challenge == sent:
+                    pending = p
+                    break
+            else:
+                raise SessionError("no pending challenge for this session")
+        else:
+            # The challenge is removed on the first complete attempt, whatever
+            # its outcome: a challenge is single-use (§13.4.3).
+            pending = self.pending.pop(session, None) if session else None
+            if pending is None or pending.ceremony != ceremony:
+                raise SessionError("no pending challenge for this session")
+        expired = time.monotonic() - pending.created > self.config.challenge_ttl
+        if expired and "no-expiry" not in self.config.flaws:
             raise SessionError("the challenge has expired")
         return pending
+
+    def _answered_before(self, ceremony: str, credential: object) -> dict | None:
+        """Flaw idempotent-complete: the answer an identical body got."""
+        if "idempotent-complete" not in self.config.flaws:
+            return None
+        return self.answered.get(ceremony + json.dumps(credential, sort_keys=True))
+
+    def _remember(self, ceremony: str, credential: object, answer: dict) -> dict:
+        if "idempotent-complete" in self.config.flaws:
+            self.answered[ceremony + json.dumps(credential, sort_keys=True)] = answer
+        return answer
 
     def _expected_origin(self, credential: object) -> str:
         if "ignore-origin" in self.config.flaws:
@@ -356,7 +408,7 @@ class RelyingParty:
 
     # -- registration (§7.1) --------------------------------------------------
 
-    def register_begin(self, body: dict) -> tuple[dict, str]:
+    def register_begin(self, body: dict, current: str | None = None) -> tuple[dict, str]:
         username = body.get("username")
         if not isinstance(username, str) or not username:
             raise VerificationError("username required")
@@ -381,12 +433,15 @@ class RelyingParty:
                 exclude_credentials=exclude,
                 supported_pub_key_algs=SUPPORTED_ALGS,
             )
-            session = self._new_session("register", options.challenge, username)
+            session = self._new_session("register", options.challenge, username, current)
         return {"publicKey": json.loads(webauthn.options_to_json(options))}, session
 
     def register_complete(self, credential: object, session: str | None) -> dict:
         with self.lock:
-            pending = self._take_pending(session, "register")
+            earlier = self._answered_before("register", credential)
+            if earlier is not None:
+                return earlier
+            pending = self._take_pending(session, "register", credential)
             if not isinstance(credential, dict):
                 raise VerificationError("body is not a RegistrationResponseJSON object")
             # §7.1: clientDataJSON type, challenge and origin (steps 7-9),
@@ -429,11 +484,12 @@ class RelyingParty:
                 username=pending.username,
                 transports=[t for t in transports if isinstance(t, str)],
             )
-        return {"ok": True, "credentialId": bytes_to_base64url(verified.credential_id)}
+        return self._remember("register", credential,
+                              {"ok": True, "credentialId": bytes_to_base64url(verified.credential_id)})
 
     # -- authentication (§7.2) -------------------------------------------------
 
-    def login_begin(self, body: dict) -> tuple[dict, str]:
+    def login_begin(self, body: dict, current: str | None = None) -> tuple[dict, str]:
         username = body.get("username") or ""
         if not isinstance(username, str):
             raise VerificationError("username must be a string")
@@ -456,12 +512,15 @@ class RelyingParty:
                 allow_credentials=allow,
                 user_verification=UserVerificationRequirement(self.config.user_verification),
             )
-            session = self._new_session("login", options.challenge, username)
+            session = self._new_session("login", options.challenge, username, current)
         return {"publicKey": json.loads(webauthn.options_to_json(options))}, session
 
     def login_complete(self, credential: object, session: str | None) -> dict:
         with self.lock:
-            pending = self._take_pending(session, "login")
+            earlier = self._answered_before("login", credential)
+            if earlier is not None:
+                return earlier
+            pending = self._take_pending(session, "login", credential)
             if not isinstance(credential, dict):
                 raise VerificationError("body is not an AuthenticationResponseJSON object")
             raw_id = _b64url_field(credential, "rawId")
@@ -516,7 +575,7 @@ class RelyingParty:
                     raise VerificationError(f"malformed authentication response: {exc}") from exc
             # Step 22: remember the new counter.
             stored.sign_count = new_count
-        return {"ok": True, "username": owner.name}
+        return self._remember("login", credential, {"ok": True, "username": owner.name})
 
 
 # ---------------------------------------------------------------------------
@@ -594,7 +653,7 @@ class Handler(BaseHTTPRequestHandler):
             if route.endswith("_begin"):
                 if not isinstance(body, dict):
                     raise VerificationError("body must be a JSON object")
-                result, session = getattr(self.rp, route)(body)
+                result, session = getattr(self.rp, route)(body, self._session())
                 self._send(HTTPStatus.OK, result, cookie=session)
             else:
                 self._send(HTTPStatus.OK, getattr(self.rp, route)(body, self._session()))
@@ -634,6 +693,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--attestation", choices=["none", "direct"], default="none")
     p.add_argument("--flaw", action="append", choices=FLAWS, default=[],
                    help="switch off one check (repeatable)")
+    p.add_argument("--challenge-ttl", type=float, default=CHALLENGE_TTL,
+                   help=f"seconds a challenge stays usable (default {CHALLENGE_TTL:g})")
     p.add_argument("--tls-cert", help="serve https with this PEM certificate chain (with --tls-key)")
     p.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     return p.parse_args(argv)
@@ -659,6 +720,7 @@ def main(argv: list[str] | None = None) -> None:
         user_verification=args.user_verification,
         attestation=args.attestation,
         flaws=frozenset(args.flaw),
+        challenge_ttl=args.challenge_ttl,
     )
     Handler.rp = RelyingParty(config)
     print(f"listening on {scheme}://127.0.0.1:{port}", flush=True)

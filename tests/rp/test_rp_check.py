@@ -17,16 +17,26 @@ FLAWS = {
     "ignore-origin": {"register.wrong-origin", "login.wrong-origin"},
     "accept-up0": {"register.up-clear", "login.up-clear"},
     "skip-signature": {"login.signature-invalid", "login.signature-over-other-data"},
+    "session-challenges": {"register.challenge-consumed", "register.challenge-superseded",
+                           "login.challenge-consumed", "login.challenge-superseded"},
+    "no-expiry": {"register.challenge-expired", "login.challenge-expired"},
+    "idempotent-complete": {"register.response-replayed", "login.response-replayed",
+                            "login.replayed-assertion"},
 }
+
+# The RPs of these tests keep a challenge this long, and rp-check is told so
+# (challenge_ttl_ms), so that the expiry cases run.
+TTL = ("--challenge-ttl", "1")
+TTL_CONFIG = "challenge_ttl_ms = 1000\n"
 
 
 # The credentials a fuzz run registers first (`fidosim_rp_check::LANES`).
 FUZZ_LANES = 8
 
 
-def rp_check(rp, tmp_path, *args: str):
+def rp_check(rp, tmp_path, *args: str, extra: str = ""):
     config = tmp_path / "rp-check.toml"
-    config.write_text(f'base_url = "http://127.0.0.1:{rp.port}"\norigin = "{rp.origin}"\n')
+    config.write_text(f'base_url = "http://127.0.0.1:{rp.port}"\norigin = "{rp.origin}"\n{extra}')
     out = subprocess.run([str(fidosim_bin()), "rp-check", "--config", str(config), "--json", *args],
                          capture_output=True, text=True, timeout=300)
     report = json.loads(out.stdout) if out.stdout.strip() else None
@@ -39,8 +49,8 @@ def failed_cases(report) -> set[str]:
 
 @pytest.mark.parametrize("uv", ["preferred", "required"])
 def test_the_correct_rp_passes_everything(rp_factory, tmp_path, uv):
-    rp = rp_factory("--user-verification", uv)
-    code, report, err = rp_check(rp, tmp_path, "--fuzz", "40", "--seed", "11")
+    rp = rp_factory("--user-verification", uv, *TTL)
+    code, report, err = rp_check(rp, tmp_path, "--fuzz", "40", "--seed", "11", extra=TTL_CONFIG)
     assert code == 0, err
     # Progress on stderr, a plain line per step when it is not a terminal.
     lines = [l for l in err.splitlines() if l.startswith("rp-check: [")]
@@ -51,15 +61,19 @@ def test_the_correct_rp_passes_everything(rp_factory, tmp_path, uv):
     assert failed_cases(report) == set()
     assert report["fuzzFindings"] == []
     ran = {c["case"] for c in report["cases"] if c["skipped"] is None}
-    assert len(ran) >= 26
+    assert len(ran) >= 34
+    # The session cases all ran, the expiry ones too.
+    assert {f"{p}.{c}" for p in ("register", "login")
+            for c in ("challenge-consumed", "response-replayed", "challenge-superseded",
+                      "challenge-expired")} <= ran
     # With UV required, the UV cases run too.
     assert ("login.uv-clear" in ran) == (uv == "required")
 
 
 @pytest.mark.parametrize("flaw", sorted(FLAWS))
 def test_each_flaw_is_flagged_by_name(rp_factory, tmp_path, flaw):
-    rp = rp_factory("--flaw", flaw)
-    code, report, err = rp_check(rp, tmp_path)
+    rp = rp_factory("--flaw", flaw, *TTL)
+    code, report, err = rp_check(rp, tmp_path, extra=TTL_CONFIG)
     assert code == 1, err
     assert failed_cases(report) == FLAWS[flaw]
 
@@ -238,3 +252,13 @@ def test_an_https_rp_with_a_private_ca(rp_factory, tmp_path):
     # A --ca that is not a certificate.
     out = run("--ca", str(tls["key"]))
     assert out.returncode != 0 and "--ca" in out.stderr, out.stderr
+
+
+def test_the_expiry_cases_are_skipped_without_a_ttl(rp_factory, tmp_path):
+    rp = rp_factory()
+    code, report, err = rp_check(rp, tmp_path, "--case", "register.challenge-expired",
+                                 "--case", "login.challenge-expired")
+    assert code == 0, err
+    skipped = {c["case"]: c["skipped"] for c in report["cases"] if c["skipped"]}
+    assert set(skipped) == {"register.challenge-expired", "login.challenge-expired"}
+    assert all("challenge_ttl_ms" in why for why in skipped.values())

@@ -4,13 +4,15 @@
 //!
 //! - `baseline`: the valid registration and assertion the RP must accept;
 //! - `register`: registration responses with one defect each;
-//! - `login`: assertions with one defect each, most of them signed validly.
+//! - `login`: assertions with one defect each, most of them signed validly;
+//! - `session`: challenges and responses used again within one session.
 //!
 //! The order of [`all`] is the order the cases run and are reported in.
 
 mod baseline;
 mod login;
 mod register;
+mod session;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -100,9 +102,15 @@ pub(crate) struct Case {
 
 /// The catalogue, in the order the cases run.
 pub(crate) fn all() -> impl Iterator<Item = &'static Case> {
-    [baseline::CASES, register::CASES, login::CASES]
-        .into_iter()
-        .flatten()
+    [
+        baseline::CASES,
+        register::CASES,
+        session::REGISTER,
+        login::CASES,
+        session::LOGIN,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 impl Case {
@@ -187,6 +195,10 @@ mod tests {
                 "register.oversized-credential-id",
                 "register.credential-id-reused",
                 "register.untrusted-attestation",
+                "register.challenge-consumed",
+                "register.response-replayed",
+                "register.challenge-superseded",
+                "register.challenge-expired",
                 "login.wrong-origin",
                 "login.wrong-type",
                 "login.challenge-altered",
@@ -201,6 +213,10 @@ mod tests {
                 "login.trailing-bytes",
                 "login.replayed-assertion",
                 "login.other-users-credential",
+                "login.challenge-consumed",
+                "login.response-replayed",
+                "login.challenge-superseded",
+                "login.challenge-expired",
             ]
         );
     }
