@@ -255,3 +255,103 @@ pub(crate) fn verdict(status: u16) -> Verdict {
         s => Verdict::Rejected(s),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::config::default_flow;
+
+    /// An https server on loopback that answers every request with the
+    /// HTTP version it arrived in, offering h2 and http/1.1 through ALPN.
+    async fn version_echo_server(dir: &std::path::Path) -> (u16, PathBuf) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let key =
+            rustls::pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
+        #[allow(deprecated)]
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(|req: hyper::Request<_>| async move {
+                        let body = format!("{:?}", req.version());
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(hyper::body::Bytes::from(body)),
+                        ))
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        (port, ca)
+    }
+
+    fn config(port: u16) -> RpConfig {
+        toml::from_str(&format!(
+            "base_url = \"https://localhost:{port}\"\norigin = \"https://localhost\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn https_uses_http2_when_the_server_offers_it() {
+        let dir = std::env::temp_dir().join(format!("rp-check-h2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (port, ca) = version_echo_server(&dir).await;
+        let step = default_flow("login").begin;
+
+        // Trusted through --ca: the request goes over HTTP/2.
+        let tls = Tls {
+            ca: vec![ca.clone()],
+            insecure: false,
+        };
+        let http = Http::new(&config(port), &tls).unwrap();
+        let (status, body) = http
+            .call(&mut Jar::default(), &step, "{}".into())
+            .await
+            .unwrap();
+        assert_eq!((status, body.as_str()), (200, "HTTP/2.0"));
+
+        // Not trusted: no answer, and the reason says what to do.
+        let http = Http::new(&config(port), &Tls::default()).unwrap();
+        let Err(Verdict::Failed(why)) = http.call(&mut Jar::default(), &step, "{}".into()).await
+        else {
+            panic!("an untrusted certificate was accepted");
+        };
+        assert!(why.contains("--ca"), "{why}");
+
+        // --insecure: answered, over HTTP/2 too.
+        let insecure = Tls {
+            ca: Vec::new(),
+            insecure: true,
+        };
+        let http = Http::new(&config(port), &insecure).unwrap();
+        let (_, body) = http
+            .call(&mut Jar::default(), &step, "{}".into())
+            .await
+            .unwrap();
+        assert_eq!(body, "HTTP/2.0");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
