@@ -115,3 +115,55 @@ def test_browser_rules(tmp_path):
     wrapped = json.dumps({"publicKey": json.loads(options)})
     reg = fidosim("create", "--origin", ORIGIN, *state, options=wrapped)
     assert reg["type"] == "public-key"
+
+
+def test_client_extensions_over_udp(daemon):
+    """prf, credBlob and largeBlob support through `fidosim webauthn`, against
+    a running key; py_webauthn still verifies the responses, whose
+    authenticator data now carry extension outputs."""
+    import base64
+
+    def b64u(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).decode().rstrip("=")
+
+    where = ["--udp", f"{daemon.addr[0]}:{daemon.addr[1]}"]
+    reg_options = webauthn.generate_registration_options(
+        rp_id=RP_ID, rp_name="Shop", user_name="carol",
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+    )
+    options = json.loads(webauthn.options_to_json(reg_options))
+    blob = b"a credBlob of 32 bytes, exactly"[:32]
+    options["extensions"] = {"prf": {}, "credBlob": b64u(blob), "largeBlob": {"support": "preferred"},
+                             "credProps": True}
+    reg = fidosim("create", "--origin", ORIGIN, *where, options=json.dumps(options))
+    assert reg["clientExtensionResults"] == {
+        "credProps": {"rk": True}, "prf": {"enabled": True}, "credBlob": True,
+        "largeBlob": {"supported": True},
+    }
+    verified = webauthn.verify_registration_response(
+        credential=reg, expected_challenge=reg_options.challenge,
+        expected_rp_id=RP_ID, expected_origin=ORIGIN, require_user_verification=True,
+    )
+
+    def get(extensions):
+        auth_options = webauthn.generate_authentication_options(
+            rp_id=RP_ID, user_verification=UserVerificationRequirement.REQUIRED,
+            allow_credentials=[PublicKeyCredentialDescriptor(id=verified.credential_id)],
+        )
+        o = json.loads(webauthn.options_to_json(auth_options))
+        o["extensions"] = extensions
+        got = fidosim("get", "--origin", ORIGIN, *where, options=json.dumps(o))
+        webauthn.verify_authentication_response(
+            credential=got, expected_challenge=auth_options.challenge, expected_rp_id=RP_ID,
+            expected_origin=ORIGIN, credential_public_key=verified.credential_public_key,
+            credential_current_sign_count=0, require_user_verification=True,
+        )
+        return got["clientExtensionResults"]
+
+    one = get({"prf": {"eval": {"first": b64u(b"salt")}}, "getCredBlob": True})
+    assert one["getCredBlob"] == b64u(blob)
+    assert len(base64.urlsafe_b64decode(one["prf"]["results"]["first"] + "==")) == 32
+    assert get({"prf": {"eval": {"first": b64u(b"salt")}}})["prf"] == one["prf"]

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod extensions;
 pub mod json;
 pub mod origin;
 pub mod udp;
@@ -273,6 +274,7 @@ pub fn client_data_json(
 struct Info {
     uv: bool,
     client_pin: bool,
+    support: extensions::Support,
 }
 
 fn ctap_error(command: &str, status: u8) -> ClientError {
@@ -315,7 +317,17 @@ fn get_info(device: &mut dyn CtapDevice) -> Result<Info, ClientError> {
     let mut info = Info {
         uv: false,
         client_pin: false,
+        support: extensions::Support::default(),
     };
+    if let Some(Value::Array(names)) = f.take(0x02) {
+        info.support.extensions = names
+            .into_iter()
+            .filter_map(|n| n.as_text().map(str::to_owned))
+            .collect();
+    }
+    if let Some(n) = f.take(0x0F).and_then(|v| cbor::as_uint(v).ok()) {
+        info.support.max_cred_blob_length = n;
+    }
     if let Some(Value::Map(options)) = f.take(0x04) {
         for (k, v) in options {
             match (k.as_text(), v.as_bool()) {
@@ -471,6 +483,10 @@ impl Client {
         if !options.exclude_credentials.is_empty() {
             req = req.int(5, descriptors(&options.exclude_credentials)?);
         }
+        let ext = extensions::creation(options.extensions.as_ref(), &info.support)?;
+        if !ext.ctap.is_empty() {
+            req = req.int(6, Value::Map(ext.ctap.clone()));
+        }
         if rk || uv.is_some() {
             req = req.int(7, opts.build());
         }
@@ -488,6 +504,8 @@ impl Client {
             .take(3)
             .ok_or_else(|| ClientError::Device("the answer has no attStmt".into()))?;
         let attested = parse_attested(&auth_data)?;
+        // largeBlobKey (0x05): CTAP 2.1 §6.1.2 step 20.
+        let large_blob_key = f.take(5).is_some();
         // §5.1.3 step 22: "none" (and "indirect", which a client may treat
         // alike) keeps self attestation and replaces anything else with the
         // none format.
@@ -526,6 +544,12 @@ impl Client {
             // §10.1.3: whether the credential is discoverable.
             extension_results.insert("credProps".into(), json!({ "rk": rk }));
         }
+        extensions::creation_results(
+            &ext,
+            extensions::outputs(&auth_data, attested.end)?,
+            large_blob_key,
+            &mut extension_results,
+        );
         let id = b64url(&attested.credential_id);
         Ok(json::RegistrationResponse {
             raw_id: id.clone(),
@@ -573,6 +597,16 @@ impl Client {
         if !options.allow_credentials.is_empty() {
             req = req.int(3, descriptors(&options.allow_credentials)?);
         }
+        let allowed = options
+            .allow_credentials
+            .iter()
+            .map(|d| unb64url("credential id", &d.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ext =
+            extensions::assertion(device, options.extensions.as_ref(), &info.support, &allowed)?;
+        if !ext.ctap.is_empty() {
+            req = req.int(4, Value::Map(ext.ctap.clone()));
+        }
         if let Some(uv) = uv {
             req = req.int(5, MapBuilder::new().text("uv", uv).build());
         }
@@ -588,6 +622,8 @@ impl Client {
         )?;
         let first = Assertion::parse(f, command, only_allowed.as_deref())?;
         let chosen = self.choose(device, &rp_id, first)?;
+        let results =
+            extensions::assertion_results(&ext, extensions::outputs(&chosen.auth_data, 37)?)?;
         let id = b64url(&chosen.credential_id);
         Ok(json::AuthenticationResponse {
             raw_id: id.clone(),
@@ -599,7 +635,7 @@ impl Client {
                 user_handle: chosen.user_handle.map(|u| b64url(&u)),
             },
             authenticator_attachment: "cross-platform".into(),
-            client_extension_results: json!({}),
+            client_extension_results: serde_json::Value::Object(results),
             kind: "public-key".into(),
         })
     }
@@ -673,6 +709,9 @@ struct Attested {
     credential_id: Vec<u8>,
     alg: i64,
     spki: Vec<u8>,
+    /// Where the attested credential data ends (the extensions map, if
+    /// any, starts there).
+    end: usize,
 }
 
 fn parse_attested(auth_data: &[u8]) -> Result<Attested, ClientError> {
@@ -695,6 +734,7 @@ fn parse_attested(auth_data: &[u8]) -> Result<Attested, ClientError> {
         credential_id,
         alg,
         spki,
+        end: auth_data.len() - rest.len(),
     })
 }
 

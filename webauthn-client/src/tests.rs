@@ -469,3 +469,134 @@ fn contradictory_answers_are_device_errors() {
         assert!(r.is_ok(), "{n:?}: {r:?}");
     }
 }
+
+/// The authenticator extension outputs of a response's authenticator data.
+fn ctap_outputs(auth_data_b64: &str, at_least: usize) -> Vec<(Value, Value)> {
+    let ad = unb(auth_data_b64);
+    assert!(ad[32] & 0x80 != 0, "no ED flag");
+    // The outputs map is the last CBOR item: try each start from the end.
+    (at_least..ad.len())
+        .find_map(|i| match cbor::decode(&ad[i..]) {
+            Ok(Value::Map(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn cred_blob_cred_protect_and_large_blob_support() {
+    let mut d = device(DeviceConfig::default());
+    let client = Client::new("https://shop.example");
+    let blob = b"sixteen byte blb";
+    let reg = client
+        .create(
+            &mut d,
+            &creation(json!({
+                "authenticatorSelection": {"residentKey": "required", "userVerification": "required"},
+                "extensions": {
+                    "credBlob": b64url(blob),
+                    "credentialProtectionPolicy": "userVerificationRequired",
+                    "enforceCredentialProtectionPolicy": true,
+                    "largeBlob": {"support": "required"},
+                    "minPinLength": true,
+                }
+            })),
+        )
+        .unwrap();
+    let v = serde_json::to_value(&reg).unwrap();
+    assert_eq!(
+        v["clientExtensionResults"],
+        json!({ "credBlob": true, "largeBlob": { "supported": true } })
+    );
+    let outputs = ctap_outputs(&reg.response.authenticator_data, 55);
+    assert!(outputs.contains(&(Value::from("credProtect"), Value::from(3))));
+    assert!(outputs.contains(&(Value::from("credBlob"), Value::from(true))));
+
+    let allow = json!([{"type": "public-key", "id": reg.id}]);
+    let got = client
+        .get(
+            &mut d,
+            &request(json!({
+                "allowCredentials": allow,
+                "userVerification": "required",
+                "extensions": {"getCredBlob": true}
+            })),
+        )
+        .unwrap();
+    assert_eq!(
+        got.client_extension_results,
+        json!({ "getCredBlob": b64url(blob) })
+    );
+    // largeBlob read and write are refused with a reason, not ignored.
+    let e = client
+        .get(
+            &mut d,
+            &request(
+                json!({ "allowCredentials": allow, "extensions": {"largeBlob": {"read": true}} }),
+            ),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("largeBlob"), "{e}");
+    // create() takes no read or write, and an unknown policy is a TypeError.
+    let e = client
+        .create(
+            &mut d,
+            &creation(json!({ "extensions": {"largeBlob": {"write": "AA"}} })),
+        )
+        .unwrap_err();
+    assert!(matches!(e, ClientError::NotSupported(_)), "{e}");
+    let e = client
+        .create(
+            &mut d,
+            &creation(json!({ "extensions": {"credentialProtectionPolicy": "always"} })),
+        )
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Type(_)), "{e}");
+}
+
+#[test]
+fn prf_through_hmac_secret() {
+    let mut d = device(DeviceConfig::default());
+    let client = Client::new("https://shop.example");
+    let reg = client
+        .create(&mut d, &creation(json!({ "extensions": {"prf": {}} })))
+        .unwrap();
+    assert_eq!(
+        reg.client_extension_results,
+        json!({ "prf": { "enabled": true } })
+    );
+    let allow = json!([{"type": "public-key", "id": reg.id}]);
+    let mut eval = |prf: serde_json::Value| {
+        let got = client
+            .get(
+                &mut d,
+                &request(json!({ "allowCredentials": allow, "extensions": {"prf": prf} })),
+            )
+            .unwrap();
+        got.client_extension_results["prf"]["results"].clone()
+    };
+    let a = eval(json!({"eval": {"first": b64url(b"salt a")}}));
+    assert_eq!(unb(a["first"].as_str().unwrap()).len(), 32);
+    assert!(a.get("second").is_none());
+    // The same input gives the same output; a second input another.
+    let both = eval(json!({"eval": {"first": b64url(b"salt a"), "second": b64url(b"salt b")}}));
+    assert_eq!(both["first"], a["first"]);
+    assert_ne!(both["second"], a["first"]);
+    // evalByCredential wins for the allowed credential.
+    let by = eval(json!({
+        "eval": {"first": b64url(b"salt a")},
+        "evalByCredential": { reg.id.clone(): {"first": b64url(b"salt b")} }
+    }));
+    assert_eq!(by["first"], both["second"]);
+    // A credential that is not allowed is refused.
+    let e = client
+        .get(
+            &mut d,
+            &request(json!({
+                "allowCredentials": allow,
+                "extensions": {"prf": {"evalByCredential": {"AAAA": {"first": "AA"}}}}
+            })),
+        )
+        .unwrap_err();
+    assert!(matches!(e, ClientError::NotSupported(_)), "{e}");
+}
