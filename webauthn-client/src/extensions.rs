@@ -220,13 +220,13 @@ fn prf_salt(input: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A PRF evaluation's inputs: `first`, and `second` when given.
+type PrfValues = (Vec<u8>, Option<Vec<u8>>);
+
 /// The PRF inputs that apply: `evalByCredential`'s entry for the one
 /// allowed credential, else `eval`.
-fn prf_inputs(
-    prf: &Json,
-    allowed: &[Vec<u8>],
-) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, ClientError> {
-    let pick = |values: &Json, what: &str| -> Result<(Vec<u8>, Option<Vec<u8>>), ClientError> {
+fn prf_inputs(prf: &Json, allowed: &[Vec<u8>]) -> Result<Option<PrfValues>, ClientError> {
+    let pick = |values: &Json, what: &str| -> Result<PrfValues, ClientError> {
         let first = values
             .get("first")
             .ok_or_else(|| ClientError::Type(format!("{what}.first is missing")))?;
