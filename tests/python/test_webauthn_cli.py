@@ -167,3 +167,8 @@ def test_client_extensions_over_udp(daemon):
     assert one["getCredBlob"] == b64u(blob)
     assert len(base64.urlsafe_b64decode(one["prf"]["results"]["first"] + "==")) == 32
     assert get({"prf": {"eval": {"first": b64u(b"salt")}}})["prf"] == one["prf"]
+    # largeBlob: written through a UV token, then read back.
+    blob = b"large blob contents " * 30
+    assert get({"largeBlob": {"read": True}})["largeBlob"] == {}
+    assert get({"largeBlob": {"write": b64u(blob)}})["largeBlob"] == {"written": True}
+    assert get({"largeBlob": {"read": True}})["largeBlob"] == {"blob": b64u(blob)}

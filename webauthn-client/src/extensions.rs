@@ -13,9 +13,12 @@
 //! | `prf` (create) | `hmac-secret` | `prf.enabled` |
 //! | `prf.eval`, `prf.evalByCredential` (get) | `hmac-secret` | `prf.results` |
 //!
-//! `largeBlob.read` and `largeBlob.write` are refused with a message that
-//! says so: they need the authenticatorLargeBlobs array, which this client
-//! does not read or write.
+//! | `largeBlob.read` (get) | `largeBlobKey`, then authenticatorLargeBlobs get | `largeBlob.blob` |
+//! | `largeBlob.write` (get) | `largeBlobKey`, a token with lbw, authenticatorLargeBlobs set | `largeBlob.written` |
+//!
+//! A large-blob write needs a pinUvAuthToken with the lbw permission; this
+//! client gets one through the key's built-in user verification only (it
+//! asks no one for a PIN), and says so when the key has none.
 
 use authenticator_core::cbor::{self, Fields, MapBuilder, Value};
 use authenticator_core::crypto::pin_protocol::{self, PinProtocol, SharedSecret};
@@ -32,6 +35,12 @@ pub(crate) struct Support {
     pub(crate) extensions: Vec<String>,
     /// maxCredBlobLength (0x0F).
     pub(crate) max_cred_blob_length: u64,
+    /// maxMsgSize (0x05).
+    pub(crate) max_msg_size: u64,
+    /// maxSerializedLargeBlobArray (0x0B).
+    pub(crate) max_large_blob_array: u64,
+    /// The uv option: built-in user verification is configured.
+    pub(crate) uv: bool,
 }
 
 impl Support {
@@ -201,11 +210,23 @@ pub(crate) fn creation_results(
     }
 }
 
+/// What a get() does with the large-blob array.
+#[derive(Debug, Clone)]
+enum LargeBlob {
+    /// Read the credential's blob.
+    Read,
+    /// Write this blob for the credential.
+    Write(Vec<u8>),
+    /// Asked for, but the key has no largeBlobKey.
+    Unsupported { write: bool },
+}
+
 /// What `get` asks of the authenticator, and how to read the answer.
 pub(crate) struct Assertion {
     /// The authenticator extensions (getAssertion 0x04).
     pub(crate) ctap: Vec<(Value, Value)>,
     cred_blob: bool,
+    large_blob: Option<LargeBlob>,
     /// The shared secret of the hmac-secret input, and whether two salts
     /// were sent.
     prf: Option<(SharedSecret, bool)>,
@@ -274,6 +295,7 @@ pub(crate) fn assertion(
     let mut a = Assertion {
         ctap: Vec::new(),
         cred_blob: false,
+        large_blob: None,
         prf: None,
     };
     if ext.get("getCredBlob").and_then(Json::as_bool) == Some(true) && support.has("credBlob") {
@@ -281,12 +303,51 @@ pub(crate) fn assertion(
         a.cred_blob = true;
     }
     if let Some(lb) = ext.get("largeBlob") {
-        if lb.get("read").is_some() || lb.get("write").is_some() {
+        // WebAuthn L3 §10.1.5: support belongs to create(); read and write
+        // exclude each other; a write names exactly one credential.
+        if lb.get("support").is_some() {
             return Err(ClientError::NotSupported(
-                "extensions.largeBlob read and write are not implemented by this client \
-                 (they need the authenticatorLargeBlobs array)"
-                    .into(),
+                "extensions.largeBlob.support is for create(), not get()".into(),
             ));
+        }
+        let read = lb.get("read").and_then(Json::as_bool) == Some(true);
+        let write = lb
+            .get("write")
+            .map(|w| bytes_input(w, "extensions.largeBlob.write"))
+            .transpose()?;
+        let op = match (read, write) {
+            (true, Some(_)) => {
+                return Err(ClientError::NotSupported(
+                    "extensions.largeBlob: read and write together".into(),
+                ))
+            }
+            (_, Some(_)) if allowed.len() != 1 => {
+                return Err(ClientError::NotSupported(
+                    "extensions.largeBlob.write needs exactly one credential in \
+                     allowCredentials"
+                        .into(),
+                ))
+            }
+            (_, Some(blob)) => Some(LargeBlob::Write(blob)),
+            (true, None) => Some(LargeBlob::Read),
+            (false, None) => None,
+        };
+        if let Some(op) = op {
+            if !support.has("largeBlobKey") {
+                let write = matches!(op, LargeBlob::Write(_));
+                a.large_blob = Some(LargeBlob::Unsupported { write });
+            } else {
+                if matches!(op, LargeBlob::Write(_)) && !support.uv {
+                    return Err(ClientError::NotSupported(
+                        "extensions.largeBlob.write needs a pinUvAuthToken with the lbw \
+                         permission; this client gets one through built-in user verification, \
+                         which this key does not have"
+                            .into(),
+                    ));
+                }
+                a.ctap.push(("largeBlobKey".into(), true.into()));
+                a.large_blob = Some(op);
+            }
         }
     }
     if let Some(prf) = ext.get("prf") {
@@ -332,12 +393,52 @@ pub(crate) fn assertion(
     Ok(a)
 }
 
-/// `get`'s client extension outputs.
+/// `get`'s client extension outputs. `large_blob_key` is the chosen
+/// credential's (getAssertion 0x07); the large-blob array is read or
+/// written through `device`.
 pub(crate) fn assertion_results(
     a: &Assertion,
     mut out: Option<Fields>,
+    device: &mut dyn crate::CtapDevice,
+    support: &Support,
+    large_blob_key: Option<&[u8]>,
 ) -> Result<Map<String, Json>, ClientError> {
     let mut results = Map::new();
+    let fragment = usize::try_from(support.max_msg_size.saturating_sub(64))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let max_array = usize::try_from(support.max_large_blob_array).unwrap_or(usize::MAX);
+    match (&a.large_blob, large_blob_key) {
+        (None, _) => {}
+        (Some(LargeBlob::Unsupported { write: true }), _) => {
+            results.insert("largeBlob".into(), json!({ "written": false }));
+        }
+        (Some(LargeBlob::Unsupported { write: false }), _) => {
+            results.insert("largeBlob".into(), json!({}));
+        }
+        (Some(LargeBlob::Read), key) => {
+            let blob = match key {
+                Some(k) => {
+                    crate::large_blob::find(&crate::large_blob::read_array(device, fragment)?, k)
+                }
+                None => None,
+            };
+            let out = match blob {
+                Some(b) => json!({ "blob": b64url(&b) }),
+                None => json!({}),
+            };
+            results.insert("largeBlob".into(), out);
+        }
+        (Some(LargeBlob::Write(blob)), key) => {
+            // A key that gave no largeBlobKey, or a write the key refused,
+            // is `written: false`, as a browser reports it.
+            let written = match key {
+                Some(k) => crate::large_blob::write(device, fragment, max_array, k, blob).is_ok(),
+                None => false,
+            };
+            results.insert("largeBlob".into(), json!({ "written": written }));
+        }
+    }
     if a.cred_blob {
         let blob = take(&mut out, "credBlob")
             .and_then(|v| cbor::as_bytes(v, 1024).ok())

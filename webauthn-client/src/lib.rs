@@ -30,6 +30,7 @@
 
 mod extensions;
 pub mod json;
+mod large_blob;
 pub mod origin;
 pub mod udp;
 
@@ -163,6 +164,8 @@ struct Assertion {
     number_of_credentials: Option<u64>,
     /// userSelected (0x06).
     user_selected: bool,
+    /// largeBlobKey (0x07).
+    large_blob_key: Option<Vec<u8>>,
 }
 
 impl Assertion {
@@ -221,6 +224,7 @@ impl Assertion {
                 number_of_credentials.unwrap_or_default()
             )));
         }
+        let large_blob_key = f.take(7).and_then(|v| cbor::as_bytes(v, 32).ok());
         Ok(Self {
             credential_id,
             auth_data,
@@ -228,6 +232,7 @@ impl Assertion {
             user_handle,
             number_of_credentials,
             user_selected,
+            large_blob_key,
         })
     }
 
@@ -308,6 +313,12 @@ fn call(
     if status != 0 {
         return Err(ctap_error(command, status));
     }
+    // CTAP 2.1 §8.2: a success with nothing to say is the status alone
+    // (authenticatorLargeBlobs set, for one).
+    if body.is_empty() {
+        return Fields::from_value(Value::Map(Vec::new()))
+            .map_err(|_| ClientError::Device(format!("the answer to {command}")));
+    }
     Fields::decode(body)
         .map_err(|_| ClientError::Device(format!("the answer to {command} is not CBOR")))
 }
@@ -328,6 +339,14 @@ fn get_info(device: &mut dyn CtapDevice) -> Result<Info, ClientError> {
     if let Some(n) = f.take(0x0F).and_then(|v| cbor::as_uint(v).ok()) {
         info.support.max_cred_blob_length = n;
     }
+    info.support.max_msg_size = f
+        .take(0x05)
+        .and_then(|v| cbor::as_uint(v).ok())
+        .unwrap_or(1024);
+    info.support.max_large_blob_array = f
+        .take(0x0B)
+        .and_then(|v| cbor::as_uint(v).ok())
+        .unwrap_or(0);
     if let Some(Value::Map(options)) = f.take(0x04) {
         for (k, v) in options {
             match (k.as_text(), v.as_bool()) {
@@ -337,6 +356,7 @@ fn get_info(device: &mut dyn CtapDevice) -> Result<Info, ClientError> {
             }
         }
     }
+    info.support.uv = info.uv;
     Ok(info)
 }
 
@@ -622,8 +642,13 @@ impl Client {
         )?;
         let first = Assertion::parse(f, command, only_allowed.as_deref())?;
         let chosen = self.choose(device, &rp_id, first)?;
-        let results =
-            extensions::assertion_results(&ext, extensions::outputs(&chosen.auth_data, 37)?)?;
+        let results = extensions::assertion_results(
+            &ext,
+            extensions::outputs(&chosen.auth_data, 37)?,
+            device,
+            &info.support,
+            chosen.large_blob_key.as_deref(),
+        )?;
         let id = b64url(&chosen.credential_id);
         Ok(json::AuthenticationResponse {
             raw_id: id.clone(),

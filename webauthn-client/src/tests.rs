@@ -527,16 +527,39 @@ fn cred_blob_cred_protect_and_large_blob_support() {
         got.client_extension_results,
         json!({ "getCredBlob": b64url(blob) })
     );
-    // largeBlob read and write are refused with a reason, not ignored.
-    let e = client
-        .get(
-            &mut d,
-            &request(
-                json!({ "allowCredentials": allow, "extensions": {"largeBlob": {"read": true}} }),
-            ),
-        )
-        .unwrap_err();
-    assert!(e.to_string().contains("largeBlob"), "{e}");
+    // largeBlob: nothing to read yet; a write; the blob read back; a
+    // second write replaces it.
+    let mut large_blob = |ext: serde_json::Value| {
+        client
+            .get(
+                &mut d,
+                &request(json!({ "allowCredentials": allow, "extensions": {"largeBlob": ext} })),
+            )
+            .map(|r| r.client_extension_results["largeBlob"].clone())
+    };
+    assert_eq!(large_blob(json!({"read": true})).unwrap(), json!({}));
+    let text = b"a large blob, compressed and sealed".repeat(20);
+    assert_eq!(
+        large_blob(json!({"write": b64url(&text)})).unwrap(),
+        json!({"written": true})
+    );
+    assert_eq!(
+        large_blob(json!({"read": true})).unwrap(),
+        json!({"blob": b64url(&text)})
+    );
+    assert_eq!(
+        large_blob(json!({"write": b64url(b"shorter")})).unwrap(),
+        json!({"written": true})
+    );
+    assert_eq!(
+        large_blob(json!({"read": true})).unwrap(),
+        json!({"blob": b64url(b"shorter")})
+    );
+    // Read and write together, and support in get(), are refused.
+    let e = large_blob(json!({"read": true, "write": "AA"})).unwrap_err();
+    assert!(matches!(e, ClientError::NotSupported(_)), "{e}");
+    let e = large_blob(json!({"support": "required"})).unwrap_err();
+    assert!(matches!(e, ClientError::NotSupported(_)), "{e}");
     // create() takes no read or write, and an unknown policy is a TypeError.
     let e = client
         .create(
