@@ -88,7 +88,12 @@ fn cred_protect_level(policy: &str) -> Result<u64, ClientError> {
 }
 
 /// The authenticator extensions for `create`'s client inputs.
-pub(crate) fn creation(ext: Option<&Json>, support: &Support) -> Result<Creation, ClientError> {
+/// `rk`: whether the credential will be discoverable.
+pub(crate) fn creation(
+    ext: Option<&Json>,
+    support: &Support,
+    rk: bool,
+) -> Result<Creation, ClientError> {
     let ext = inputs(ext);
     let mut c = Creation::default();
     if let Some(blob) = ext.get("credBlob") {
@@ -136,14 +141,19 @@ pub(crate) fn creation(ext: Option<&Json>, support: &Support) -> Result<Creation
             .get("support")
             .and_then(Json::as_str)
             .unwrap_or("preferred");
-        let able = support.has("largeBlobKey");
+        // CTAP 2.1 §12.3: largeBlobKey is for discoverable credentials only.
+        let able = support.has("largeBlobKey") && rk;
         match (support_asked, able) {
             ("required", false) => {
-                return Err(ClientError::NotSupported(
+                return Err(ClientError::NotSupported(if rk {
                     "extensions.largeBlob.support is required and the authenticator has no \
                      largeBlobKey"
-                        .into(),
-                ))
+                        .into()
+                } else {
+                    "extensions.largeBlob.support is required, which needs a discoverable \
+                     credential (residentKey required or preferred)"
+                        .into()
+                }))
             }
             ("required" | "preferred", true) => {
                 c.ctap.push(("largeBlobKey".into(), true.into()));

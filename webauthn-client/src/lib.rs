@@ -503,7 +503,7 @@ impl Client {
         if !options.exclude_credentials.is_empty() {
             req = req.int(5, descriptors(&options.exclude_credentials)?);
         }
-        let ext = extensions::creation(options.extensions.as_ref(), &info.support)?;
+        let ext = extensions::creation(options.extensions.as_ref(), &info.support, rk)?;
         if !ext.ctap.is_empty() {
             req = req.int(6, Value::Map(ext.ctap.clone()));
         }

@@ -623,3 +623,59 @@ fn prf_through_hmac_secret() {
         .unwrap_err();
     assert!(matches!(e, ClientError::NotSupported(_)), "{e}");
 }
+
+#[test]
+fn a_large_blob_write_without_built_in_uv_says_why() {
+    let mut d = device(DeviceConfig {
+        builtin_uv: false,
+        ..DeviceConfig::default()
+    });
+    let client = Client::new("https://shop.example");
+    let reg = client
+        .create(
+            &mut d,
+            &creation(json!({ "extensions": {"largeBlob": {"support": "preferred"}} })),
+        )
+        .unwrap();
+    // Not discoverable: no largeBlobKey (CTAP 2.1 §12.3).
+    assert_eq!(
+        reg.client_extension_results,
+        json!({ "largeBlob": { "supported": false } })
+    );
+    let e = client
+        .create(
+            &mut d,
+            &creation(json!({ "extensions": {"largeBlob": {"support": "required"}} })),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::NotSupported(m) if m.contains("discoverable")),
+        "{e}"
+    );
+    let reg = client
+        .create(
+            &mut d,
+            &creation(json!({
+                "authenticatorSelection": {"residentKey": "required"},
+                "extensions": {"largeBlob": {"support": "required"}}
+            })),
+        )
+        .unwrap();
+    assert_eq!(
+        reg.client_extension_results,
+        json!({ "largeBlob": { "supported": true } })
+    );
+    let e = client
+        .get(
+            &mut d,
+            &request(json!({
+                "allowCredentials": [{"type": "public-key", "id": reg.id}],
+                "extensions": {"largeBlob": {"write": b64url(b"x")}}
+            })),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::NotSupported(m) if m.contains("built-in user verification")),
+        "{e}"
+    );
+}
