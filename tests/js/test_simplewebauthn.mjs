@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 
 import {
   generateAuthenticationOptions,
@@ -190,6 +191,79 @@ async function ceremony(dir, alg, residentKey, attestation) {
   pass(`${label}: response for ${EVIL_ORIGIN} rejected (${rejection})`);
 }
 
+// Client extensions: what fidosim webauthn reports in clientExtensionResults,
+// and what @simplewebauthn/server reads from the authenticator data.
+async function extensionsCeremony(dir) {
+  const label = 'extensions';
+  const where = ['--origin', ORIGIN, '--state', join(dir, 'extensions.redb')];
+  const b64u = (bytes) => Buffer.from(bytes).toString('base64url');
+  const blob = b64u(Buffer.from('a credBlob of 32 bytes, exactly.'));
+  const regOptions = await generateRegistrationOptions({
+    rpName: 'Shop',
+    rpID: RP_ID,
+    userName: 'erin',
+    attestationType: 'none',
+    authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+    extensions: {
+      credProps: true,
+      credBlob: blob,
+      credentialProtectionPolicy: 'userVerificationRequired',
+      enforceCredentialProtectionPolicy: true,
+      largeBlob: { support: 'required' },
+      prf: {},
+    },
+  });
+  const reg = fidosim('create', where, regOptions);
+  const verified = await verifyRegistrationResponse({
+    response: reg,
+    expectedChallenge: regOptions.challenge,
+    expectedOrigin: ORIGIN,
+    expectedRPID: RP_ID,
+    requireUserVerification: true,
+  });
+  check(verified.verified, `${label}: verifyRegistrationResponse returned verified: false`);
+  const results = reg.clientExtensionResults;
+  const expected = { credProps: { rk: true }, credBlob: true, largeBlob: { supported: true }, prf: { enabled: true } };
+  check(
+    isDeepStrictEqual(results, expected),
+    `${label}: clientExtensionResults ${JSON.stringify(results)}, expected ${JSON.stringify(expected)}`,
+  );
+  const authExt = verified.registrationInfo.authenticatorExtensionResults ?? {};
+  check(authExt.credProtect === 3, `${label}: authenticator credProtect ${authExt.credProtect}, expected 3`);
+  pass(`${label}: registration verified with credBlob, credProtect, largeBlob and prf (authenticator outputs ${JSON.stringify(authExt)})`);
+
+  const credential = { ...verified.registrationInfo.credential };
+  const get = async (extensions) => {
+    const authOptions = await generateAuthenticationOptions({
+      rpID: RP_ID,
+      allowCredentials: [{ id: credential.id }],
+      userVerification: 'required',
+    });
+    const auth = fidosim('get', where, { ...authOptions, extensions });
+    const result = await verifyAuthenticationResponse({
+      response: auth,
+      expectedChallenge: authOptions.challenge,
+      expectedOrigin: ORIGIN,
+      expectedRPID: RP_ID,
+      credential,
+      requireUserVerification: true,
+    });
+    check(result.verified, `${label}: verifyAuthenticationResponse returned verified: false`);
+    credential.counter = result.authenticationInfo.newCounter;
+    return auth.clientExtensionResults;
+  };
+  const first = await get({ getCredBlob: true, prf: { eval: { first: b64u(Buffer.from('salt')) } } });
+  check(first.getCredBlob === blob, `${label}: getCredBlob ${first.getCredBlob}, expected ${blob}`);
+  const prf = first.prf?.results?.first;
+  check(prf && Buffer.from(prf, 'base64url').length === 32, `${label}: prf results ${JSON.stringify(first.prf)}`);
+  const data = b64u(Buffer.from('large blob '.repeat(40)));
+  const written = await get({ largeBlob: { write: data } });
+  check(written.largeBlob?.written === true, `${label}: largeBlob write ${JSON.stringify(written)}`);
+  const read = await get({ largeBlob: { read: true } });
+  check(read.largeBlob?.blob === data, `${label}: largeBlob read ${JSON.stringify(read)}`);
+  pass(`${label}: sign-ins verified with getCredBlob, prf and a large blob written and read back`);
+}
+
 const BIN = fidosimBin();
 if (!existsSync(BIN)) {
   console.error(`fidosim binary not found at ${BIN} (build it with cargo build -p fidosim, or set FIDOSIM_BIN)`);
@@ -215,6 +289,12 @@ try {
         }
       }
     }
+  }
+  try {
+    await extensionsCeremony(dir);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL - ${e instanceof CheckFailed ? e.message : `extensions: ${e.stack ?? e}`}`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
