@@ -21,12 +21,12 @@
 //! asks no one for a PIN), and says so when the key has none.
 
 use authenticator_core::cbor::{self, Fields, MapBuilder, Value};
-use authenticator_core::crypto::pin_protocol::{self, PinProtocol, SharedSecret};
+use authenticator_core::crypto::pin_protocol::{PinProtocol, SharedSecret};
 use serde_json::{json, Map, Value as Json};
 use sha2::Digest as _;
 
 use crate::json::{b64url, unb64url};
-use crate::{call, ClientError};
+use crate::ClientError;
 
 /// What getInfo says about extensions.
 #[derive(Debug, Clone, Default)]
@@ -365,21 +365,8 @@ pub(crate) fn assertion(
             (prf_inputs(prf, allowed)?, support.has("hmac-secret"))
         {
             let protocol = PinProtocol::V2;
-            let mut f = call(
-                device,
-                "authenticatorClientPIN getKeyAgreement",
-                [
-                    vec![0x06],
-                    cbor::encode(&MapBuilder::new().int(1, protocol.id()).int(2, 2u64).build()),
-                ]
-                .concat(),
-            )?;
-            let key = f.take(1).ok_or_else(|| {
-                ClientError::Device("getKeyAgreement answered without keyAgreement".into())
-            })?;
+            let (platform, shared) = crate::large_blob::key_agreement(device, protocol)?;
             let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-            let (platform, shared) = pin_protocol::encapsulate(protocol, &key, &mut rng)
-                .map_err(|e| ClientError::Device(format!("the key-agreement key: {}", e.name())))?;
             let mut salts = prf_salt(&first).to_vec();
             if let Some(second) = &second {
                 salts.extend_from_slice(&prf_salt(second));

@@ -12,7 +12,7 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use authenticator_core::cbor::{self, MapBuilder, Value};
-use authenticator_core::crypto::pin_protocol::{self, PinProtocol};
+use authenticator_core::crypto::pin_protocol::{self, PinProtocol, SharedSecret};
 use authenticator_core::crypto::sha256;
 
 use crate::{call, ClientError, CtapDevice};
@@ -129,11 +129,13 @@ fn seal(blob: &[u8], key: &[u8]) -> Result<Value, ClientError> {
         .build())
 }
 
-/// A pinUvAuthToken with the lbw permission, through the key's built-in
-/// user verification (getPinUvAuthTokenUsingUvWithPermissions, CTAP 2.1
-/// §6.5.5.7.3), under PIN/UV auth protocol 2.
-fn lbw_token(device: &mut dyn CtapDevice) -> Result<Vec<u8>, ClientError> {
-    let protocol = PinProtocol::V2;
+/// The platform side of key agreement (CTAP 2.1 §6.5.4): the
+/// authenticator's key from clientPIN getKeyAgreement, an ephemeral
+/// platform key to send as keyAgreement, and the shared secret.
+pub(crate) fn key_agreement(
+    device: &mut dyn CtapDevice,
+    protocol: PinProtocol,
+) -> Result<(Value, SharedSecret), ClientError> {
     let mut f = call(
         device,
         "authenticatorClientPIN getKeyAgreement",
@@ -147,8 +149,16 @@ fn lbw_token(device: &mut dyn CtapDevice) -> Result<Vec<u8>, ClientError> {
         ClientError::Device("getKeyAgreement answered without keyAgreement".into())
     })?;
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let (platform, shared) = pin_protocol::encapsulate(protocol, &key, &mut rng)
-        .map_err(|e| ClientError::Device(format!("the key-agreement key: {}", e.name())))?;
+    pin_protocol::encapsulate(protocol, &key, &mut rng)
+        .map_err(|e| ClientError::Device(format!("the key-agreement key: {}", e.name())))
+}
+
+/// A pinUvAuthToken with the lbw permission, through the key's built-in
+/// user verification (getPinUvAuthTokenUsingUvWithPermissions, CTAP 2.1
+/// §6.5.5.7.3), under PIN/UV auth protocol 2.
+fn lbw_token(device: &mut dyn CtapDevice) -> Result<Vec<u8>, ClientError> {
+    let protocol = PinProtocol::V2;
+    let (platform, shared) = key_agreement(device, protocol)?;
     let req = MapBuilder::new()
         .int(1, protocol.id())
         .int(2, 6u64)

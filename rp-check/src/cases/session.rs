@@ -186,16 +186,33 @@ fn signed(
     Ok((input, response))
 }
 
+/// A valid login in `jar` that the RP accepted: the user, the options,
+/// the credential, and what was sent.
+async fn accepted_login(
+    c: &mut Checker,
+    jar: &mut Jar,
+) -> Result<
+    (
+        String,
+        fidosim_webauthn::json::RequestOptions,
+        Held,
+        forge::AssertionInput,
+        Value,
+    ),
+    String,
+> {
+    let (held, user) = c.baseline()?;
+    let options = c.begin_login(jar, &user).await?;
+    let (input, response) = signed(c, &options, &held, None)?;
+    let v = c.complete_login(jar, &user, &response, &input, &held).await;
+    accepted_first(&v, "login")?;
+    Ok((user, options, held, input, response))
+}
+
 fn login_consumed(c: &mut Checker) -> CaseFuture<'_> {
     Box::pin(async move {
         let mut jar = Jar::default();
-        let (held, user) = c.baseline()?;
-        let options = c.begin_login(&mut jar, &user).await?;
-        let (input, response) = signed(c, &options, &held, None)?;
-        let v = c
-            .complete_login(&mut jar, &user, &response, &input, &held)
-            .await;
-        accepted_first(&v, "login")?;
+        let (user, options, _, input, _) = accepted_login(c, &mut jar).await?;
         // Signed anew over the used challenge, with a counter that moved on.
         let (held, _) = c.baseline()?;
         let (input, again) = signed(c, &options, &held, Some(&input.challenge))?;
@@ -209,13 +226,7 @@ fn login_consumed(c: &mut Checker) -> CaseFuture<'_> {
 fn login_replayed(c: &mut Checker) -> CaseFuture<'_> {
     Box::pin(async move {
         let mut jar = Jar::default();
-        let (held, user) = c.baseline()?;
-        let options = c.begin_login(&mut jar, &user).await?;
-        let (input, response) = signed(c, &options, &held, None)?;
-        let v = c
-            .complete_login(&mut jar, &user, &response, &input, &held)
-            .await;
-        accepted_first(&v, "login")?;
+        let (user, _, held, input, response) = accepted_login(c, &mut jar).await?;
         Ok(Some(
             c.complete_login(&mut jar, &user, &response, &input, &held)
                 .await,
