@@ -252,7 +252,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let path = dir.file("dev.redb");
     {
         let s = DurableStore::open(&path).unwrap();
-        let txn = s.db.begin_write().unwrap();
+        let txn = s.db().unwrap().begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
             .insert(K_SCHEMA, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
@@ -415,7 +415,7 @@ fn a_schema_1_file_is_upgraded_with_its_old_order() {
         newest_first(&s, "a.example"),
         [(4, 4), (2, 3), (3, 2), (1, 1)]
     );
-    let txn = s.db.begin_read().unwrap();
+    let txn = s.db().unwrap().begin_read().unwrap();
     let version = txn
         .open_table(META)
         .unwrap()
@@ -449,8 +449,78 @@ fn a_damaged_schema_1_file_is_refused_and_left_alone() {
     let before = fs::read(&path).unwrap();
     let msg = open_err(&path);
     assert!(
-        msg.contains("cannot upgrade the state file from schema 1 to 2"),
+        msg.contains(&format!(
+            "cannot upgrade the state file {} from schema 1 to 2",
+            path.display()
+        )),
         "{msg}"
     );
     assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+/// A state file written and closed, for the damaged-file tests.
+fn written_file(dir: &TempDir) -> PathBuf {
+    let path = dir.file("dev.redb");
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        s.set_master_secret(&[7; 32]).unwrap();
+        s.save(cred(1, "example.com", 1, true), None, 0).unwrap();
+    }
+    path
+}
+
+#[test]
+fn a_schema_without_an_upgrade_path_names_the_file() {
+    let dir = TempDir::new("v0");
+    let path = dir.file("dev.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(K_SCHEMA, 0u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let msg = open_err(&path);
+    assert!(msg.contains("no upgrade path"), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+/// redb asserts that a file is at least as long as its header's layout:
+/// a cut-short file panicked inside `DurableStore::open`.
+#[test]
+fn a_cut_short_file_is_refused_naming_it() {
+    let dir = TempDir::new("short");
+    let path = written_file(&dir);
+    let bytes = fs::read(&path).unwrap();
+    for keep in [320, 4096, bytes.len() / 2, bytes.len() - 1] {
+        fs::write(&path, &bytes[..keep]).unwrap();
+        let msg = open_err(&path);
+        assert!(msg.contains(&path.display().to_string()), "{keep}: {msg}");
+        assert!(msg.contains("damaged"), "{keep}: {msg}");
+    }
+}
+
+/// A region tracker page number of order 31 made redb allocate 2^31
+/// pages (8 TiB) while opening, which aborts the process; huge region
+/// geometry made it size allocators by it.
+#[test]
+fn a_header_declaring_huge_sizes_is_refused_naming_it() {
+    let dir = TempDir::new("huge");
+    let path = written_file(&dir);
+    let bytes = fs::read(&path).unwrap();
+    let patches: [(usize, &[u8]); 4] = [
+        (32, &[0, 0, 0, 0, 0, 0, 0, 0xF8]),
+        (20, &[0, 0, 0, 0x80]),
+        (24, &[0xff, 0xff, 0xff, 0x7f]),
+        (12, &[0, 0, 1, 0]),
+    ];
+    for (at, patch) in patches {
+        let mut damaged = bytes.clone();
+        damaged[at..at + patch.len()].copy_from_slice(patch);
+        fs::write(&path, &damaged).unwrap();
+        let msg = open_err(&path);
+        assert!(msg.contains(&path.display().to_string()), "{at}: {msg}");
+    }
 }
