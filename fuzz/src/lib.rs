@@ -1,5 +1,9 @@
 //! Helpers shared by the fuzz targets: a once-built attestation identity,
-//! fresh authenticators, and the checks every CTAP2 response must pass.
+//! fresh authenticators, and the checks every CTAP2 response must pass;
+//! and the logic of the targets, as library functions that the replay
+//! test (`tests/replay.rs`) calls on the committed corpus too.
+
+pub mod control_api;
 
 use std::sync::OnceLock;
 
