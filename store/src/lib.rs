@@ -162,10 +162,13 @@ fn migrate_1_to_2(txn: &redb::WriteTransaction, shown: &str) -> Result<(), OpenE
     let mut table = txn.open_table(CREDENTIALS).map_err(|e| fail(&e))?;
     let mut creds = Vec::new();
     for row in table.iter().map_err(|e| fail(&e))? {
-        let (_, v) = row.map_err(|e| fail(&e))?;
-        creds.push(
-            codec::decode_credential_v1(v.value()).map_err(|_| fail(&"a damaged credential"))?,
-        );
+        let (k, v) = row.map_err(|e| fail(&e))?;
+        let c =
+            codec::decode_credential_v1(v.value()).map_err(|_| fail(&"a damaged credential"))?;
+        if c.id.as_slice() != k.value() {
+            return Err(fail(&"a credential stored under another ID"));
+        }
+        creds.push(c);
     }
     creds.sort_by(|a, b| (a.created_order, &a.id).cmp(&(b.created_order, &b.id)));
     let mut order = 0u64;
@@ -606,8 +609,14 @@ impl DurableStore {
             .open_table(CREDENTIALS)
             .map_err(|e| damaged(&e.to_string()))?;
         for row in creds.iter().map_err(|e| damaged(&e.to_string()))? {
-            let (_, v) = row.map_err(|e| damaged(&e.to_string()))?;
+            let (k, v) = row.map_err(|e| damaged(&e.to_string()))?;
             let c = codec::decode_credential(v.value()).map_err(|_| damaged("a credential"))?;
+            // Every write goes to the row of the credential's ID: a record
+            // under another key would be left behind by them and come back
+            // after a restart.
+            if c.id.as_slice() != k.value() {
+                return Err(damaged("a credential stored under another ID"));
+            }
             self.mem
                 .save_ordered(c, None, 0)
                 .map_err(|_| damaged("more discoverable credentials than fit"))?;

@@ -524,3 +524,33 @@ fn a_header_declaring_huge_sizes_is_refused_naming_it() {
         assert!(msg.contains(&path.display().to_string()), "{at}: {msg}");
     }
 }
+
+/// A credential record under another key than its ID: the store's writes
+/// (update, delete) go to the row of the ID, so the record under the other
+/// key came back after a restart, undoing them.
+#[test]
+fn a_credential_under_another_key_is_refused() {
+    let dir = TempDir::new("otherkey");
+    let path = written_file(&dir);
+    {
+        let s = DurableStore::open(&path).unwrap();
+        let txn = s.db().unwrap().begin_write().unwrap();
+        {
+            let mut t = txn.open_table(CREDENTIALS).unwrap();
+            let record = t
+                .remove([1u8; 16].as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            t.insert([9u8; 16].as_slice(), record.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let msg = open_err(&path);
+    assert!(
+        msg.contains("a credential stored under another ID"),
+        "{msg}"
+    );
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
