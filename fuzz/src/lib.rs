@@ -4,6 +4,7 @@
 //! test (`tests/replay.rs`) calls on the committed corpus too.
 
 pub mod control_api;
+pub mod state;
 
 use std::sync::OnceLock;
 
