@@ -86,7 +86,8 @@ pub(crate) struct PlatformKey {
     pub(crate) protocol: PinProtocol,
     /// The model's key-agreement epoch it was made in.
     pub(crate) epoch: u64,
-    pub(crate) shared: SharedSecret,
+    /// Shared with the process-wide cache of [`crate::stateful::pin`].
+    pub(crate) shared: std::rc::Rc<SharedSecret>,
 }
 
 /// What the device does with a platform COSE key (§6.5.4 decapsulate).
@@ -159,6 +160,8 @@ pub(crate) struct Harness {
     pub(crate) old_agreements: Vec<Value>,
     pub(crate) platform: Vec<PlatformKey>,
     pub(crate) rng: ChaCha20Rng,
+    /// How many platform keys this execution has taken from the pool.
+    pub(crate) pool_next: usize,
     /// hmac-secret outputs seen: (credential, UV, salt) → HMAC (§12.5: one
     /// CredRandom per credential and UV state).
     pub(crate) hmac_outputs: HashMap<(Vec<u8>, bool, Vec<u8>), Vec<u8>>,
@@ -314,6 +317,7 @@ impl Harness {
             old_agreements: Vec::new(),
             platform: Vec::new(),
             rng: ChaCha20Rng::seed_from_u64(u64::from(setup.seed) ^ 0x9e37_79b9),
+            pool_next: 0,
             hmac_outputs: HashMap::new(),
             min_pin_length: limits::DEFAULT_MIN_PIN_LENGTH,
             min_pin_rp_ids: Vec::new(),

@@ -15,6 +15,98 @@ use rand_chacha::ChaCha20Rng;
 use crate::stateful::input::{Auth, Fault};
 use crate::stateful::model::{other_protocol, protocol_index, Harness, Peer, PlatformKey};
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use authenticator_core::crypto::pin_protocol::SharedSecret;
+use authenticator_core::status::StatusCode;
+
+/// How many platform key-agreement keys the pool holds: more than one
+/// execution takes (`MAX_OPS` operations, at most two keys each), so no
+/// key is used twice within an execution and every platform key of an
+/// execution is distinct, as freshly generated ones are.
+const POOL: usize = 128;
+
+/// Platform key-agreement key pairs generated once per process, with
+/// their COSE keys. The platform side of key agreement (§6.5.4
+/// encapsulate: an ephemeral key pair, then ECDH with the device's key)
+/// was half of `stateful`'s time; the device side is untouched (its keys
+/// are the core's, new at every power-up and regenerate, and it runs
+/// decapsulate on whatever the harness sends).
+fn pool() -> &'static [(KeyAgreementKey, Value)] {
+    static POOL_KEYS: OnceLock<Vec<(KeyAgreementKey, Value)>> = OnceLock::new();
+    POOL_KEYS.get_or_init(|| {
+        let mut rng = ChaCha20Rng::seed_from_u64(0x706f_6f6c);
+        (0..POOL)
+            .map(|_| {
+                let k = KeyAgreementKey::generate(&mut rng);
+                let cose = k.public_cose();
+                (k, cose)
+            })
+            .collect()
+    })
+}
+
+/// The shared secret of pool key `k` with a device key, by protocol:
+/// device keys come from the seeded test environment, so the same ones
+/// recur across executions. A pure function of its key, so the cache
+/// never changes what an execution does.
+type SharedKey = (usize, u64, Vec<u8>);
+
+thread_local! {
+    static SHARED: RefCell<HashMap<SharedKey, Rc<SharedSecret>>> = RefCell::new(HashMap::new());
+}
+
+/// encapsulate(device key) with pool key `k`, or with a fresh key past
+/// the pool's end.
+fn encapsulate_pooled(
+    k: usize,
+    protocol: PinProtocol,
+    device_key: &Value,
+    rng: &mut ChaCha20Rng,
+) -> Result<(Value, Rc<SharedSecret>), StatusCode> {
+    let Some((key, cose)) = pool().get(k) else {
+        let (cose, shared) = encapsulate(protocol, device_key, rng)?;
+        return Ok((cose, Rc::new(shared)));
+    };
+    let id = (k, protocol.id(), cbor::encode(device_key));
+    if let Some(shared) = SHARED.with(|c| c.borrow().get(&id).cloned()) {
+        return Ok((cose.clone(), shared));
+    }
+    let shared = Rc::new(key.shared_secret(protocol, device_key)?);
+    SHARED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 1 << 16 {
+            c.clear();
+        }
+        c.insert(id, shared.clone());
+    });
+    Ok((cose.clone(), shared))
+}
+
+/// Whether the core's COSE_Key parser takes `cose` as a P-256 point
+/// (what decapsulate will make of it), remembered per key.
+fn is_point(protocol: PinProtocol, cose: &Value) -> bool {
+    thread_local! {
+        static POINTS: RefCell<HashMap<Vec<u8>, bool>> = RefCell::new(HashMap::new());
+    }
+    let id = cbor::encode(cose);
+    if let Some(known) = POINTS.with(|p| p.borrow().get(&id).copied()) {
+        return known;
+    }
+    let known = pool()[0].0.shared_secret(protocol, cose).is_ok();
+    POINTS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() > 1 << 16 {
+            p.clear();
+        }
+        p.insert(id, known);
+    });
+    known
+}
+
 impl Harness {
     /// §6.1.2 / §6.2.2 step 1: a zero-length pinUvAuthParam asks for a
     /// touch, then answers PIN_NOT_SET or PIN_INVALID.
@@ -136,10 +228,10 @@ impl Harness {
             return Peer::Ours(i);
         }
         // The core's own COSE_Key parser decides what is a P-256 point.
-        let mut rng = ChaCha20Rng::seed_from_u64(0);
-        match encapsulate(protocol, cose, &mut rng) {
-            Ok(_) => Peer::Foreign,
-            Err(_) => Peer::Invalid,
+        if is_point(protocol, cose) {
+            Peer::Foreign
+        } else {
+            Peer::Invalid
         }
     }
 
@@ -237,8 +329,10 @@ impl Harness {
         let device_key = self.agreement[protocol_index(protocol)]
             .clone()
             .expect("getKeyAgreement answered");
-        let (cose, shared) =
-            encapsulate(protocol, &device_key, &mut self.rng).expect("device key is a point");
+        let k = self.pool_next;
+        self.pool_next += 1;
+        let (cose, shared) = encapsulate_pooled(k, protocol, &device_key, &mut self.rng)
+            .expect("device key is a point");
         self.platform.push(PlatformKey {
             cose: cose.clone(),
             protocol,
@@ -257,9 +351,14 @@ impl Harness {
                 match stale {
                     Some(i) => (self.platform[i].cose.clone(), i),
                     None => {
-                        let other = KeyAgreementKey::generate(&mut self.rng).public_cose();
+                        // A device key from the pool: the harness's own
+                        // platform keys are distinct from it and from
+                        // each other.
+                        let other = pool()[POOL - 1].1.clone();
+                        let k = self.pool_next;
+                        self.pool_next += 1;
                         let (cose, _) =
-                            encapsulate(protocol, &other, &mut self.rng).expect("point");
+                            encapsulate_pooled(k, protocol, &other, &mut self.rng).expect("point");
                         (cose, ours)
                     }
                 }
