@@ -43,8 +43,17 @@ thread_local! {
 
 /// Replaces the panic hook with one that keeps the message (and location)
 /// for [`run_file`] and [`run_records`] to print when a panic escapes.
+/// Panics the store contains are counted, and the 1st, 2nd, 4th, 8th, …
+/// printed (`contained panic #n: …`), so that a run's log shows which
+/// redb assertions damaged files reach.
 pub fn quiet_panics() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PANICS: AtomicU64 = AtomicU64::new(0);
     std::panic::set_hook(Box::new(|info| {
+        let n = PANICS.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            eprintln!("contained panic #{n} (or escaping, see below): {info}");
+        }
         LAST_PANIC.with(|p| *p.borrow_mut() = info.to_string());
     }));
 }

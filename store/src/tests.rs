@@ -554,3 +554,71 @@ fn a_credential_under_another_key_is_refused() {
     );
     assert!(msg.contains(&path.display().to_string()), "{msg}");
 }
+
+/// Files on which redb 2.6 panics, found by the `state_file` fuzz target
+/// (`fuzz/regressions/state_file-redb-panics-on-*.bin`), in its input
+/// form: `0x00 ‖ v ‖ n (u16 LE)` is n + 1 bytes v, any other byte itself
+/// (a state file is mostly runs of 0x00 and 0xFF).
+fn expand_runs(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == 0 {
+            let (v, n) = match data.get(i + 1..i + 4) {
+                Some(&[v, a, b]) => (v, usize::from(u16::from_le_bytes([a, b])) + 1),
+                _ => (0, 1),
+            };
+            out.resize(out.len() + n, v);
+            i += 4;
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn damaged_file(dir: &TempDir, runs: &[u8]) -> PathBuf {
+    let path = dir.file("dev.redb");
+    fs::write(&path, expand_runs(runs)).unwrap();
+    path
+}
+
+/// redb asserts (`page_manager.rs`: the layout after recovery equals the
+/// file's length) while opening this file: the panic left
+/// `DurableStore::open`.
+#[test]
+fn a_file_redb_panics_on_while_opening_is_refused_naming_it() {
+    let dir = TempDir::new("panicopen");
+    let path = damaged_file(&dir, include_bytes!("testdata/redb-panics-on-open.runs"));
+    let msg = open_err(&path);
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("damaged"), "{msg}");
+}
+
+/// This file opens, and redb panics (`cached_file.rs`: an unwrap) in the
+/// first write: the write fails instead, and the store tries no more.
+#[test]
+fn a_write_redb_panics_on_fails_and_the_store_writes_no_more() {
+    let dir = TempDir::new("panicwrite");
+    let path = damaged_file(&dir, include_bytes!("testdata/redb-panics-on-write.runs"));
+    let mut s = DurableStore::open(&path).unwrap();
+    assert_eq!(s.set_master_secret(&[1; 32]), Err(StoreError::Backend));
+    assert_eq!(
+        s.set_large_blob_array(&[0x80; 17]),
+        Err(StoreError::Backend)
+    );
+    drop(s);
+}
+
+/// This file opens and takes a write, and redb panics (`bitmap.rs`: an
+/// index past the bitmap's height) when the database is closed: the store
+/// is dropped without the panic leaving it.
+#[test]
+fn a_close_redb_panics_on_is_contained() {
+    let dir = TempDir::new("panicclose");
+    let path = damaged_file(&dir, include_bytes!("testdata/redb-panics-on-close.runs"));
+    let mut s = DurableStore::open(&path).unwrap();
+    let _ = s.set_master_secret(&[1; 32]);
+    drop(s);
+}
