@@ -230,8 +230,9 @@ mod redb_header {
 /// allocate up to 2^31 pages at once, which aborts the process, and a
 /// huge region size makes it build allocators for billions of pages during
 /// the opening commit. A panic can be caught (see [`DurableStore::open`]),
-/// an aborted allocation cannot, so these are refused up front. A file
-/// that does not start with redb's magic number passes: redb refuses it
+/// an aborted allocation cannot, so these are refused up front
+/// ([`BoundedFile`] refuses the reads past the end of the file that page
+/// references deeper in the file ask for). A file that does not start with redb's magic number passes: redb refuses it
 /// itself, with an error.
 fn check_redb_header(file: &fs::File, len: u64) -> Result<(), String> {
     use redb_header as h;
@@ -312,6 +313,57 @@ fn check_redb_header(file: &fs::File, len: u64) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// redb's file backend, refusing a read past the end of the file before
+/// redb allocates the buffer for it.
+///
+/// redb reads a page into a buffer of the size its page number's order
+/// says (`vec![0; len]`, then `read_exact_at`), so a damaged page
+/// reference inside a B-tree, which [`check_redb_header`] cannot see,
+/// made it ask for up to 2^31 pages (8 TiB) and abort the process: the
+/// allocation fails before the read could. Such a read could only fail
+/// anyway (past the end of the file); this makes it an I/O error redb
+/// returns.
+#[derive(Debug)]
+struct BoundedFile(redb::backends::FileBackend);
+
+impl redb::StorageBackend for BoundedFile {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, std::io::Error> {
+        let end = u64::try_from(len)
+            .ok()
+            .and_then(|len| offset.checked_add(len));
+        match end {
+            Some(end) if end <= self.0.len()? => self.0.read(offset, len),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("a read of {len} bytes at {offset} past the end of the file"),
+            )),
+        }
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self, eventual: bool) -> Result<(), std::io::Error> {
+        self.0.sync_data(eventual)
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.0.write(offset, data)
+    }
+}
+
+/// Opens (or, for an empty file, creates) the database in `file` through
+/// [`BoundedFile`]; the file lock is redb's, as with `Builder::open`.
+fn open_bounded(file: fs::File) -> Result<Database, redb::DatabaseError> {
+    let backend = redb::backends::FileBackend::new(file)?;
+    Database::builder().create_with_backend(BoundedFile(backend))
 }
 
 /// A device's state in a redb file.
@@ -446,7 +498,24 @@ impl DurableStore {
                      it was left untouched: move it away to start afresh, or pass another --state PATH"
                 )));
             }
-            Self::contained_open(path, || Database::builder().open(path))
+            // redb's `Builder::open` refuses an empty file; the bounded
+            // backend goes through `create_with_backend`, which would
+            // make a new database in it, so that stays refused here.
+            let file = match OpenOptions::new().read(true).write(true).open(path) {
+                Ok(f) if f.metadata().map(|m| m.len()).unwrap_or(0) == 0 => {
+                    return Err(OpenError(format!(
+                        "the state file {shown} is damaged or is not a fidosim state file (it is empty); \
+                         it was left untouched: move it away to start afresh, or pass another --state PATH"
+                    )))
+                }
+                Ok(f) => f,
+                Err(e) => {
+                    return Err(OpenError(format!(
+                        "cannot open the state file {shown}: {e}; pass another --state PATH"
+                    )))
+                }
+            };
+            Self::contained_open(path, || open_bounded(file))
         } else {
             let file = OpenOptions::new()
                 .read(true)
@@ -459,7 +528,7 @@ impl DurableStore {
                         "cannot create the state file {shown}: {e}; choose another place with --state PATH"
                     ))
                 })?;
-            Self::contained_open(path, || Database::builder().create_file(file))
+            Self::contained_open(path, || open_bounded(file))
         }?
         .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => OpenError(format!(

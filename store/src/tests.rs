@@ -622,3 +622,29 @@ fn a_close_redb_panics_on_is_contained() {
     let _ = s.set_master_secret(&[1; 32]);
     drop(s);
 }
+
+/// The header is sound, but a page reference inside a B-tree (the freed
+/// tree redb reads while opening) has order 31: redb allocated 8 TiB for
+/// the read and aborted the process (found by `state_file`,
+/// `fuzz/regressions/state_file-redb-tree-page-order-31.bin`).
+#[test]
+fn a_tree_page_past_the_end_of_the_file_is_refused_naming_it() {
+    let dir = TempDir::new("order31");
+    let path = damaged_file(
+        &dir,
+        include_bytes!("testdata/redb-tree-page-order-31.runs"),
+    );
+    let msg = open_err(&path);
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+/// An empty file at the state path is refused, as redb's own open did.
+#[test]
+fn an_empty_file_is_refused() {
+    let dir = TempDir::new("empty");
+    let path = dir.file("dev.redb");
+    fs::write(&path, b"").unwrap();
+    let msg = open_err(&path);
+    assert!(msg.contains("it is empty"), "{msg}");
+    assert_eq!(fs::read(&path).unwrap(), b"");
+}
