@@ -1,5 +1,23 @@
 //! Helpers shared by the fuzz targets: a once-built attestation identity,
-//! fresh authenticators, and the checks every CTAP2 response must pass.
+//! fresh authenticators, and the checks every CTAP2 response must pass;
+//! and the logic of the targets, as library functions that the replay
+//! test (`tests/replay.rs`) calls on the committed corpus too.
+
+pub mod control_api;
+pub mod ctaphid;
+pub mod request_decode;
+pub mod state;
+pub mod stateful;
+
+/// `T` from the fuzzer's bytes as libfuzzer-sys's `fuzz_target!` decodes a
+/// typed input (`arbitrary_take_rest`; too short or undecodable is no
+/// input), so that the library functions see what the targets see.
+pub fn decode<'a, T: arbitrary::Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
+    if data.len() < T::size_hint(0).0 {
+        return None;
+    }
+    T::arbitrary_take_rest(arbitrary::Unstructured::new(data)).ok()
+}
 
 use std::sync::OnceLock;
 

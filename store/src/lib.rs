@@ -30,7 +30,8 @@ mod codec;
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use authenticator_core::crypto::sha256;
@@ -129,18 +130,18 @@ fn backend<E: std::fmt::Display>(e: E) -> StoreError {
 /// Upgrades a file written with schema `from` (older than
 /// [`SCHEMA_VERSION`]) inside the opening transaction, which commits only
 /// when every step succeeded: one step per version.
-fn migrate(from: u32, txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+fn migrate(from: u32, txn: &redb::WriteTransaction, shown: &str) -> Result<(), OpenError> {
     let mut version = from;
     if version == 1 {
-        migrate_1_to_2(txn)?;
+        migrate_1_to_2(txn, shown)?;
         version = 2;
     }
     if version == SCHEMA_VERSION {
         return Ok(());
     }
     Err(OpenError(format!(
-        "state schema version {from} has no upgrade path in this build (it knows {SCHEMA_VERSION}); \
-         the file was left untouched: use the fidosim that wrote it, or another --state PATH"
+        "the state file {shown} has schema version {from}, which has no upgrade path in this build \
+         (it knows {SCHEMA_VERSION}); the file was left untouched: use the fidosim that wrote it, or another --state PATH"
     )))
 }
 
@@ -151,20 +152,23 @@ fn migrate(from: u32, txn: &redb::WriteTransaction) -> Result<(), OpenError> {
 /// times from different processes, by credential ID). That is the order
 /// schema 1 offered them in, so a device upgraded in place signs with the
 /// same credential as before; the order becomes exact from then on.
-fn migrate_1_to_2(txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+fn migrate_1_to_2(txn: &redb::WriteTransaction, shown: &str) -> Result<(), OpenError> {
     let fail = |e: &dyn std::fmt::Display| {
         OpenError(format!(
-            "cannot upgrade the state file from schema 1 to 2 ({e}); it was left untouched: \
+            "cannot upgrade the state file {shown} from schema 1 to 2 ({e}); it was left untouched: \
              use the fidosim that wrote it, or another --state PATH"
         ))
     };
     let mut table = txn.open_table(CREDENTIALS).map_err(|e| fail(&e))?;
     let mut creds = Vec::new();
     for row in table.iter().map_err(|e| fail(&e))? {
-        let (_, v) = row.map_err(|e| fail(&e))?;
-        creds.push(
-            codec::decode_credential_v1(v.value()).map_err(|_| fail(&"a damaged credential"))?,
-        );
+        let (k, v) = row.map_err(|e| fail(&e))?;
+        let c =
+            codec::decode_credential_v1(v.value()).map_err(|_| fail(&"a damaged credential"))?;
+        if c.id.as_slice() != k.value() {
+            return Err(fail(&"a credential stored under another ID"));
+        }
+        creds.push(c);
     }
     creds.sort_by(|a, b| (a.created_order, &a.id).cmp(&(b.created_order, &b.id)));
     let mut order = 0u64;
@@ -183,9 +187,201 @@ fn migrate_1_to_2(txn: &redb::WriteTransaction) -> Result<(), OpenError> {
     Ok(())
 }
 
+/// The text of a caught panic.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic inside redb".to_owned())
+}
+
+/// redb 2.6's file header (its `page_store/header.rs`): the magic number,
+/// then at these offsets little-endian u32s and the region tracker's page
+/// number, then two 128-byte commit slots at 64 and 192, each with three
+/// optional B-tree roots (a non-null byte at 1, 2, 3; the root's page
+/// number at 8, 40, 72).
+mod redb_header {
+    pub(super) const MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+    pub(super) const LEN: usize = 320;
+    pub(super) const PAGE_SIZE: usize = 12;
+    pub(super) const REGION_HEADER_PAGES: usize = 16;
+    pub(super) const REGION_MAX_DATA_PAGES: usize = 20;
+    pub(super) const FULL_REGIONS: usize = 24;
+    pub(super) const TRAILING_REGION_PAGES: usize = 28;
+    pub(super) const REGION_TRACKER: usize = 32;
+    pub(super) const SLOTS: [usize; 2] = [64, 192];
+    pub(super) const ROOTS: [(usize, usize); 3] = [(1, 8), (2, 40), (3, 72)];
+    /// The only page size redb writes (and the one it asserts on open).
+    pub(super) const REDB_PAGE_SIZE: u32 = 4096;
+    /// redb's largest page order (`MAX_MAX_PAGE_ORDER`): a region holds at
+    /// most 2^20 pages.
+    pub(super) const MAX_ORDER: u32 = 20;
+}
+
+/// Checks what redb 2.6 trusts in a file's header before it opens it:
+/// the page size, the region geometry, and that the file is as long as
+/// the layout the header declares and holds the pages it points at (the
+/// region tracker and the commit slots' B-tree roots).
+///
+/// redb asserts on these instead of returning an error (a file shorter
+/// than its declared layout panics in `TransactionalMemory::new`), and
+/// sizes buffers by them: a page number with a large order makes it
+/// allocate up to 2^31 pages at once, which aborts the process, and a
+/// huge region size makes it build allocators for billions of pages during
+/// the opening commit. A panic can be caught (see [`DurableStore::open`]),
+/// an aborted allocation cannot, so these are refused up front
+/// ([`BoundedFile`] refuses the reads past the end of the file that page
+/// references deeper in the file ask for). A file that does not start with redb's magic number passes: redb refuses it
+/// itself, with an error.
+fn check_redb_header(file: &fs::File, len: u64) -> Result<(), String> {
+    use redb_header as h;
+    let mut header = [0u8; h::LEN];
+    let n = file
+        .read_at(&mut header, 0)
+        .map_err(|e| format!("cannot read its header: {e}"))?;
+    if n < h::MAGIC.len() || header[..h::MAGIC.len()] != h::MAGIC {
+        return Ok(());
+    }
+    if len < h::LEN as u64 || n < h::LEN {
+        return Err(format!("{len} bytes, shorter than a redb header"));
+    }
+    let u32_at = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&header[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let page_size = u32_at(h::PAGE_SIZE);
+    if page_size != h::REDB_PAGE_SIZE {
+        return Err(format!("the header declares pages of {page_size} bytes"));
+    }
+    let page = u128::from(page_size);
+    let header_pages = u32_at(h::REGION_HEADER_PAGES);
+    let max_pages = u32_at(h::REGION_MAX_DATA_PAGES);
+    let full_regions = u32_at(h::FULL_REGIONS);
+    let trailing = u32_at(h::TRAILING_REGION_PAGES);
+    if max_pages == 0
+        || max_pages > 1 << h::MAX_ORDER
+        || header_pages > max_pages
+        || trailing > max_pages
+    {
+        return Err(format!(
+            "the header declares regions of {max_pages} pages with {header_pages} header pages \
+             and a last region of {trailing}"
+        ));
+    }
+    let regions = u128::from(full_regions) + u128::from(trailing > 0);
+    if regions == 0 {
+        return Err("the header declares no region".into());
+    }
+    let region_len = (u128::from(header_pages) + u128::from(max_pages)) * page;
+    let trailing_len = if trailing > 0 {
+        (u128::from(header_pages) + u128::from(trailing)) * page
+    } else {
+        0
+    };
+    let layout_len = page + u128::from(full_regions) * region_len + trailing_len;
+    if layout_len > u128::from(len) {
+        return Err(format!(
+            "{len} bytes, but its header declares {layout_len}: the file was cut short"
+        ));
+    }
+    // A page number: order in the top 5 bits, region in bits 20..40, the
+    // index in the low 20 bits (redb's `PageNumber::from_le_bytes`).
+    let within = |raw: u64, what: &str| -> Result<(), String> {
+        let order = u32::try_from(raw >> 59).unwrap_or(u32::MAX);
+        let region = u128::from((raw >> 20) & 0x000F_FFFF);
+        let index = u128::from(raw & (0x000F_FFFF >> order.min(20)));
+        let pages = 1u128 << order.min(63);
+        let start =
+            page + region * region_len + u128::from(header_pages) * page + index * pages * page;
+        let end = start + pages * page;
+        if order > h::MAX_ORDER || region >= regions || end > u128::from(len) {
+            return Err(format!("its {what} points past the end of the file"));
+        }
+        Ok(())
+    };
+    within(u64_at(h::REGION_TRACKER), "region tracker")?;
+    for slot in h::SLOTS {
+        for (flag, at) in h::ROOTS {
+            if header[slot + flag] != 0 {
+                within(u64_at(slot + at), "B-tree root")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// redb's file backend, refusing a read past the end of the file before
+/// redb allocates the buffer for it.
+///
+/// redb reads a page into a buffer of the size its page number's order
+/// says (`vec![0; len]`, then `read_exact_at`), so a damaged page
+/// reference inside a B-tree, which [`check_redb_header`] cannot see,
+/// made it ask for up to 2^31 pages (8 TiB) and abort the process: the
+/// allocation fails before the read could. Such a read could only fail
+/// anyway (past the end of the file); this makes it an I/O error redb
+/// returns.
+#[derive(Debug)]
+struct BoundedFile(redb::backends::FileBackend);
+
+impl redb::StorageBackend for BoundedFile {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, std::io::Error> {
+        let end = u64::try_from(len)
+            .ok()
+            .and_then(|len| offset.checked_add(len));
+        match end {
+            Some(end) if end <= self.0.len()? => self.0.read(offset, len),
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("a read of {len} bytes at {offset} past the end of the file"),
+            )),
+        }
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self, eventual: bool) -> Result<(), std::io::Error> {
+        self.0.sync_data(eventual)
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.0.write(offset, data)
+    }
+}
+
+/// Opens (or, for an empty file, creates) the database in `file` through
+/// [`BoundedFile`]; the file lock is redb's, as with `Builder::open`.
+fn open_bounded(file: fs::File) -> Result<Database, redb::DatabaseError> {
+    let backend = redb::backends::FileBackend::new(file)?;
+    Database::builder().create_with_backend(BoundedFile(backend))
+}
+
 /// A device's state in a redb file.
+///
+/// redb panics on some damaged files (assertions on page contents and
+/// allocator state, while opening, writing or closing): the store keeps
+/// such a panic inside with `catch_unwind` around every call into redb
+/// and turns it into an error ([`OpenError`] naming the file when
+/// opening, [`StoreError::Backend`] for a write), so that a damaged or
+/// hostile file can fail a device but not take the daemon down. After a
+/// contained panic the database is no longer trusted: further writes fail
+/// without calling redb. [`check_redb_header`] refuses, before redb sees
+/// the file, what would make it abort instead of panic.
 pub struct DurableStore {
-    db: Database,
+    /// `None` only while being dropped.
+    db: Option<Database>,
+    /// A call into redb panicked: redb's state is no longer trusted.
+    broken: std::sync::atomic::AtomicBool,
     path: PathBuf,
     mem: MemoryStore,
     /// Per counter, the value reserved on disk.
@@ -198,6 +394,25 @@ impl Drop for DurableStore {
     /// Counters only ever move down to a value already handed out, so a
     /// failure here loses nothing: the reservations stay, as after a crash.
     fn drop(&mut self) {
+        self.write_exact_counters();
+        // redb writes its allocator state when the database is dropped,
+        // which can panic too on a damaged file.
+        if let Some(db) = self.db.take() {
+            if catch_unwind(AssertUnwindSafe(move || drop(db))).is_err() {
+                tracing::warn!(
+                    "{}: closing the state file failed; it may need repair when next opened",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
+impl DurableStore {
+    fn write_exact_counters(&mut self) {
+        if std::thread::panicking() || self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let exact: Vec<(CounterScope, u32)> = self
             .reserved
             .iter()
@@ -273,7 +488,34 @@ impl DurableStore {
                     tracing::warn!(path = %shown, "the state file is readable by other users; it holds private keys (chmod 600 it)");
                 }
             }
-            Database::builder().open(path)
+            let checked = fs::File::open(path)
+                .and_then(|f| Ok((f.metadata()?.len(), f)))
+                .map_err(|e| e.to_string())
+                .and_then(|(len, f)| check_redb_header(&f, len));
+            if let Err(why) = checked {
+                return Err(OpenError(format!(
+                    "the state file {shown} is damaged or is not a fidosim state file ({why}); \
+                     it was left untouched: move it away to start afresh, or pass another --state PATH"
+                )));
+            }
+            // redb's `Builder::open` refuses an empty file; the bounded
+            // backend goes through `create_with_backend`, which would
+            // make a new database in it, so that stays refused here.
+            let file = match OpenOptions::new().read(true).write(true).open(path) {
+                Ok(f) if f.metadata().map(|m| m.len()).unwrap_or(0) == 0 => {
+                    return Err(OpenError(format!(
+                        "the state file {shown} is damaged or is not a fidosim state file (it is empty); \
+                         it was left untouched: move it away to start afresh, or pass another --state PATH"
+                    )))
+                }
+                Ok(f) => f,
+                Err(e) => {
+                    return Err(OpenError(format!(
+                        "cannot open the state file {shown}: {e}; pass another --state PATH"
+                    )))
+                }
+            };
+            Self::contained_open(path, || open_bounded(file))
         } else {
             let file = OpenOptions::new()
                 .read(true)
@@ -286,8 +528,8 @@ impl DurableStore {
                         "cannot create the state file {shown}: {e}; choose another place with --state PATH"
                     ))
                 })?;
-            Database::builder().create_file(file)
-        }
+            Self::contained_open(path, || open_bounded(file))
+        }?
         .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => OpenError(format!(
                 "the state file {shown} is in use by another process (another fidosim?); \
@@ -303,14 +545,41 @@ impl DurableStore {
             )),
         })?;
         let mut store = Self {
-            db,
+            db: Some(db),
+            broken: std::sync::atomic::AtomicBool::new(false),
             path: path.to_path_buf(),
             mem: MemoryStore::default(),
             reserved: HashMap::new(),
         };
-        store.check_schema()?;
-        store.load()?;
+        let checked = Self::contained_open(path, || {
+            store.check_schema()?;
+            store.load()
+        });
+        if let Err(e) = checked.and_then(|r| r) {
+            store
+                .broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
         Ok(store)
+    }
+
+    /// Runs `f` (a step of opening the file at `path`), turning a panic
+    /// inside redb into an [`OpenError`] naming the file.
+    fn contained_open<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T, OpenError> {
+        catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+            OpenError(format!(
+                "the state file {} is damaged or is not a fidosim state file \
+                 (redb failed reading it: {}); move it away to start afresh, or pass another --state PATH",
+                path.display(),
+                panic_text(p.as_ref())
+            ))
+        })
+    }
+
+    /// The database (present until the store is dropped).
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or(StoreError::Backend)
     }
 
     /// Reads the schema version: writes it into a new file, upgrades an
@@ -323,7 +592,11 @@ impl DurableStore {
                  move it away to start afresh"
             ))
         };
-        let txn = self.db.begin_write().map_err(|e| damaged(&e))?;
+        let txn = self
+            .db()
+            .map_err(|e| damaged(&format!("{e:?}")))?
+            .begin_write()
+            .map_err(|e| damaged(&e))?;
         let (version, empty) = {
             let meta = txn.open_table(META).map_err(|e| damaged(&e))?;
             let version = match meta.get(K_SCHEMA).map_err(|e| damaged(&e))? {
@@ -346,7 +619,7 @@ impl DurableStore {
                      it was left untouched: use the newer fidosim, or another --state PATH"
                 )));
             }
-            Some(v) if v < SCHEMA_VERSION => migrate(v, &txn)?,
+            Some(v) if v < SCHEMA_VERSION => migrate(v, &txn, &shown)?,
             _ => {}
         }
         if version != Some(SCHEMA_VERSION) {
@@ -370,7 +643,11 @@ impl DurableStore {
                  move it away to start afresh"
             ))
         };
-        let txn = self.db.begin_read().map_err(|e| damaged(&e.to_string()))?;
+        let txn = self
+            .db()
+            .map_err(|e| damaged(&format!("{e:?}")))?
+            .begin_read()
+            .map_err(|e| damaged(&e.to_string()))?;
         let meta = txn.open_table(META).map_err(|e| damaged(&e.to_string()))?;
         let get = |k: &str| -> Result<Option<Vec<u8>>, OpenError> {
             Ok(meta
@@ -401,8 +678,14 @@ impl DurableStore {
             .open_table(CREDENTIALS)
             .map_err(|e| damaged(&e.to_string()))?;
         for row in creds.iter().map_err(|e| damaged(&e.to_string()))? {
-            let (_, v) = row.map_err(|e| damaged(&e.to_string()))?;
+            let (k, v) = row.map_err(|e| damaged(&e.to_string()))?;
             let c = codec::decode_credential(v.value()).map_err(|_| damaged("a credential"))?;
+            // Every write goes to the row of the credential's ID: a record
+            // under another key would be left behind by them and come back
+            // after a restart.
+            if c.id.as_slice() != k.value() {
+                return Err(damaged("a credential stored under another ID"));
+            }
             self.mem
                 .save_ordered(c, None, 0)
                 .map_err(|_| damaged("more discoverable credentials than fit"))?;
@@ -431,9 +714,24 @@ impl DurableStore {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), DbError>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
-        f(&txn).map_err(backend)?;
-        txn.commit().map_err(backend)
+        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Backend);
+        }
+        let db = self.db()?;
+        catch_unwind(AssertUnwindSafe(|| {
+            let txn = db.begin_write().map_err(backend)?;
+            f(&txn).map_err(backend)?;
+            txn.commit().map_err(backend)
+        }))
+        .unwrap_or_else(|p| {
+            self.broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            Err(backend(format!(
+                "{}: redb failed ({}); the file is damaged, no further writes are tried",
+                self.path.display(),
+                panic_text(p.as_ref())
+            )))
+        })
     }
 
     /// The attestation identity stored under `name`, or a new one from
@@ -445,12 +743,17 @@ impl DurableStore {
         make: impl FnOnce() -> Result<AttestationIdentity, String>,
     ) -> Result<AttestationIdentity, String> {
         let key = format!("{K_IDENTITY}{name}");
-        let stored = (|| -> Result<Option<Vec<u8>>, DbError> {
-            let txn = self.db.begin_read()?;
-            let meta = txn.open_table(META)?;
-            Ok(meta.get(key.as_str())?.map(|v| v.value().to_vec()))
-        })()
-        .map_err(|e| {
+        let read = || -> Result<Option<Vec<u8>>, String> {
+            let db = self.db().map_err(|e| format!("{e:?}"))?;
+            catch_unwind(AssertUnwindSafe(|| -> Result<_, DbError> {
+                let txn = db.begin_read()?;
+                let meta = txn.open_table(META)?;
+                Ok(meta.get(key.as_str())?.map(|v| v.value().to_vec()))
+            }))
+            .map_err(|p| panic_text(p.as_ref()))?
+            .map_err(|e| e.to_string())
+        };
+        let stored = read().map_err(|e| {
             format!(
                 "cannot read the {name} attestation identity from {} ({e}); move the file away to start afresh, or pass another --state PATH",
                 self.path.display()

@@ -252,7 +252,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let path = dir.file("dev.redb");
     {
         let s = DurableStore::open(&path).unwrap();
-        let txn = s.db.begin_write().unwrap();
+        let txn = s.db().unwrap().begin_write().unwrap();
         txn.open_table(META)
             .unwrap()
             .insert(K_SCHEMA, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
@@ -415,7 +415,7 @@ fn a_schema_1_file_is_upgraded_with_its_old_order() {
         newest_first(&s, "a.example"),
         [(4, 4), (2, 3), (3, 2), (1, 1)]
     );
-    let txn = s.db.begin_read().unwrap();
+    let txn = s.db().unwrap().begin_read().unwrap();
     let version = txn
         .open_table(META)
         .unwrap()
@@ -449,8 +449,202 @@ fn a_damaged_schema_1_file_is_refused_and_left_alone() {
     let before = fs::read(&path).unwrap();
     let msg = open_err(&path);
     assert!(
-        msg.contains("cannot upgrade the state file from schema 1 to 2"),
+        msg.contains(&format!(
+            "cannot upgrade the state file {} from schema 1 to 2",
+            path.display()
+        )),
         "{msg}"
     );
     assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+/// A state file written and closed, for the damaged-file tests.
+fn written_file(dir: &TempDir) -> PathBuf {
+    let path = dir.file("dev.redb");
+    {
+        let mut s = DurableStore::open(&path).unwrap();
+        s.set_master_secret(&[7; 32]).unwrap();
+        s.save(cred(1, "example.com", 1, true), None, 0).unwrap();
+    }
+    path
+}
+
+#[test]
+fn a_schema_without_an_upgrade_path_names_the_file() {
+    let dir = TempDir::new("v0");
+    let path = dir.file("dev.redb");
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(K_SCHEMA, 0u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let msg = open_err(&path);
+    assert!(msg.contains("no upgrade path"), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+/// redb asserts that a file is at least as long as its header's layout:
+/// a cut-short file panicked inside `DurableStore::open`.
+#[test]
+fn a_cut_short_file_is_refused_naming_it() {
+    let dir = TempDir::new("short");
+    let path = written_file(&dir);
+    let bytes = fs::read(&path).unwrap();
+    for keep in [320, 4096, bytes.len() / 2, bytes.len() - 1] {
+        fs::write(&path, &bytes[..keep]).unwrap();
+        let msg = open_err(&path);
+        assert!(msg.contains(&path.display().to_string()), "{keep}: {msg}");
+        assert!(msg.contains("damaged"), "{keep}: {msg}");
+    }
+}
+
+/// A region tracker page number of order 31 made redb allocate 2^31
+/// pages (8 TiB) while opening, which aborts the process; huge region
+/// geometry made it size allocators by it.
+#[test]
+fn a_header_declaring_huge_sizes_is_refused_naming_it() {
+    let dir = TempDir::new("huge");
+    let path = written_file(&dir);
+    let bytes = fs::read(&path).unwrap();
+    let patches: [(usize, &[u8]); 4] = [
+        (32, &[0, 0, 0, 0, 0, 0, 0, 0xF8]),
+        (20, &[0, 0, 0, 0x80]),
+        (24, &[0xff, 0xff, 0xff, 0x7f]),
+        (12, &[0, 0, 1, 0]),
+    ];
+    for (at, patch) in patches {
+        let mut damaged = bytes.clone();
+        damaged[at..at + patch.len()].copy_from_slice(patch);
+        fs::write(&path, &damaged).unwrap();
+        let msg = open_err(&path);
+        assert!(msg.contains(&path.display().to_string()), "{at}: {msg}");
+    }
+}
+
+/// A credential record under another key than its ID: the store's writes
+/// (update, delete) go to the row of the ID, so the record under the other
+/// key came back after a restart, undoing them.
+#[test]
+fn a_credential_under_another_key_is_refused() {
+    let dir = TempDir::new("otherkey");
+    let path = written_file(&dir);
+    {
+        let s = DurableStore::open(&path).unwrap();
+        let txn = s.db().unwrap().begin_write().unwrap();
+        {
+            let mut t = txn.open_table(CREDENTIALS).unwrap();
+            let record = t
+                .remove([1u8; 16].as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            t.insert([9u8; 16].as_slice(), record.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let msg = open_err(&path);
+    assert!(
+        msg.contains("a credential stored under another ID"),
+        "{msg}"
+    );
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+/// Files on which redb 2.6 panics, found by the `state_file` fuzz target
+/// (`fuzz/regressions/state_file-redb-panics-on-*.bin`), in its input
+/// form: `0x00 ‖ v ‖ n (u16 LE)` is n + 1 bytes v, any other byte itself
+/// (a state file is mostly runs of 0x00 and 0xFF).
+fn expand_runs(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == 0 {
+            let (v, n) = match data.get(i + 1..i + 4) {
+                Some(&[v, a, b]) => (v, usize::from(u16::from_le_bytes([a, b])) + 1),
+                _ => (0, 1),
+            };
+            out.resize(out.len() + n, v);
+            i += 4;
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn damaged_file(dir: &TempDir, runs: &[u8]) -> PathBuf {
+    let path = dir.file("dev.redb");
+    fs::write(&path, expand_runs(runs)).unwrap();
+    path
+}
+
+/// redb asserts (`page_manager.rs`: the layout after recovery equals the
+/// file's length) while opening this file: the panic left
+/// `DurableStore::open`.
+#[test]
+fn a_file_redb_panics_on_while_opening_is_refused_naming_it() {
+    let dir = TempDir::new("panicopen");
+    let path = damaged_file(&dir, include_bytes!("testdata/redb-panics-on-open.runs"));
+    let msg = open_err(&path);
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("damaged"), "{msg}");
+}
+
+/// This file opens, and redb panics (`cached_file.rs`: an unwrap) in the
+/// first write: the write fails instead, and the store tries no more.
+#[test]
+fn a_write_redb_panics_on_fails_and_the_store_writes_no_more() {
+    let dir = TempDir::new("panicwrite");
+    let path = damaged_file(&dir, include_bytes!("testdata/redb-panics-on-write.runs"));
+    let mut s = DurableStore::open(&path).unwrap();
+    assert_eq!(s.set_master_secret(&[1; 32]), Err(StoreError::Backend));
+    assert_eq!(
+        s.set_large_blob_array(&[0x80; 17]),
+        Err(StoreError::Backend)
+    );
+    drop(s);
+}
+
+/// This file opens and takes a write, and redb panics (`bitmap.rs`: an
+/// index past the bitmap's height) when the database is closed: the store
+/// is dropped without the panic leaving it.
+#[test]
+fn a_close_redb_panics_on_is_contained() {
+    let dir = TempDir::new("panicclose");
+    let path = damaged_file(&dir, include_bytes!("testdata/redb-panics-on-close.runs"));
+    let mut s = DurableStore::open(&path).unwrap();
+    let _ = s.set_master_secret(&[1; 32]);
+    drop(s);
+}
+
+/// The header is sound, but a page reference inside a B-tree (the freed
+/// tree redb reads while opening) has order 31: redb allocated 8 TiB for
+/// the read and aborted the process (found by `state_file`,
+/// `fuzz/regressions/state_file-redb-tree-page-order-31.bin`).
+#[test]
+fn a_tree_page_past_the_end_of_the_file_is_refused_naming_it() {
+    let dir = TempDir::new("order31");
+    let path = damaged_file(
+        &dir,
+        include_bytes!("testdata/redb-tree-page-order-31.runs"),
+    );
+    let msg = open_err(&path);
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+/// An empty file at the state path is refused, as redb's own open did.
+#[test]
+fn an_empty_file_is_refused() {
+    let dir = TempDir::new("empty");
+    let path = dir.file("dev.redb");
+    fs::write(&path, b"").unwrap();
+    let msg = open_err(&path);
+    assert!(msg.contains("it is empty"), "{msg}");
+    assert_eq!(fs::read(&path).unwrap(), b"");
 }
