@@ -12,6 +12,7 @@ environment (defaults: Debian's paths):
   CHROMIUM=/usr/bin/chromium   CHROMEDRIVER=/usr/bin/chromedriver
   FIREFOX=/usr/bin/firefox-esr GECKODRIVER=geckodriver (on PATH)
   APP_PORT=8001
+  CHROMEDRIVER_LOG=path   chromedriver's verbose log and Chromium's output
 
 Run: python -m pytest -v tests/rigs/selenium
 """
@@ -66,13 +67,34 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+# Without a GPU (the test VM), Chromium's GPU process crashes now and then
+# as a WebAuthn sheet opens or closes; it restarts, but by default the sixth
+# crash makes the whole browser quit ("GPU process isn't usable. Goodbye."),
+# and the three tests in one browser come close to that. Without the crash
+# limit Chromium only restarts the GPU process (docs/recipes/selenium.md).
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-gpu-process-crash-limit",
+)
+
+
 def chromium():
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+    for arg in CHROMIUM_ARGS:
         options.add_argument(arg)
+    service_options = {}
+    if os.environ.get("CHROMEDRIVER_LOG"):
+        # chromedriver's verbose log, with Chromium's own output in it
+        service_options = {
+            "log_output": os.environ["CHROMEDRIVER_LOG"],
+            "service_args": ["--verbose", "--enable-chrome-logs"],
+        }
     service = webdriver.ChromeService(
-        executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+        executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"), **service_options
     )
     return webdriver.Chrome(options=options, service=service)
 
