@@ -27,6 +27,9 @@ import urllib.request
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.firefox.remote_connection import FirefoxRemoteConnection
+from selenium.webdriver.remote.client_config import ClientConfig
+from selenium.webdriver.remote.webdriver import WebDriver as RemoteWebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -99,6 +102,33 @@ def chromium():
     return webdriver.Chrome(options=options, service=service)
 
 
+# Seconds a request to geckodriver may take. Selenium's Firefox driver
+# allows 120, and in a loaded VM Firefox ESR took 68-124 s to answer the
+# new-session request (docs/recipes/selenium.md).
+GECKODRIVER_TIMEOUT = 300
+
+
+class Firefox(webdriver.Firefox):
+    """webdriver.Firefox with a longer timeout on its requests to
+    geckodriver (GECKODRIVER_TIMEOUT), given through Selenium's ClientConfig;
+    the driver and the browser are the ones the caller names."""
+
+    def __init__(self, options, service):
+        self.service = service
+        self.options = options
+        service.start()
+        executor = FirefoxRemoteConnection(
+            remote_server_addr=service.service_url,
+            client_config=ClientConfig(remote_server_addr=service.service_url,
+                                       timeout=GECKODRIVER_TIMEOUT),
+        )
+        try:
+            RemoteWebDriver.__init__(self, command_executor=executor, options=options)
+        except Exception:
+            self.quit()
+            raise
+
+
 def firefox():
     options = webdriver.FirefoxOptions()
     options.binary_location = os.environ.get("FIREFOX", "/usr/bin/firefox-esr")
@@ -106,7 +136,7 @@ def firefox():
     gecko = os.environ.get("GECKODRIVER") or shutil.which("geckodriver")
     if not gecko:
         pytest.fail("geckodriver not found: set GECKODRIVER or put it on PATH")
-    return webdriver.Firefox(options=options, service=webdriver.FirefoxService(executable_path=gecko))
+    return Firefox(options=options, service=webdriver.FirefoxService(executable_path=gecko))
 
 
 BROWSERS = {"chromium": chromium, "firefox": firefox}
