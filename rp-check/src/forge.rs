@@ -278,6 +278,58 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
 
     #[test]
+    fn statements_are_replaced_and_client_data_kept_byte_for_byte() {
+        // clientDataJSON with members in a browser's order and a space: a
+        // re-serialization would change the bytes the key signed.
+        let cd = br#"{"type":"webauthn.create", "challenge":"AAAA","origin":"https://a.example"}"#;
+        let mut auth_data = vec![0u8; 55];
+        auth_data[32] = 0x41;
+        auth_data[54] = 2;
+        auth_data.extend_from_slice(&[9, 8]);
+        let object = cbor::encode(
+            &cbor::MapBuilder::new()
+                .text("fmt", "none")
+                .text("attStmt", cbor::MapBuilder::new().build())
+                .text("authData", cbor::bytes(auth_data.clone()))
+                .build(),
+        );
+        let json = json!({"response": {
+            "clientDataJSON": b64url(cd),
+            "attestationObject": b64url(&object),
+        }});
+        let mut r = Registration::decode(&json).unwrap();
+        assert_eq!(r.client_data_bytes(), cd);
+        assert_eq!(r.credential_id(), Some(&[9u8, 8][..]));
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(&sha256(cd));
+        assert_eq!(r.signed_data(), signed);
+        assert!(r.x5c().is_empty() && r.att_alg().is_none());
+
+        r.set_packed(-7, vec![1, 2], vec![vec![3], vec![4, 5]]);
+        assert_eq!((r.fmt.as_str(), r.att_alg()), ("packed", Some(-7)));
+        assert_eq!(r.x5c(), [vec![3], vec![4, 5]]);
+        let sent = r.encode();
+        let again = Registration::decode(&sent).unwrap();
+        assert_eq!(again.x5c(), [vec![3], vec![4, 5]]);
+        assert_eq!(
+            unb64url("", sent["response"]["clientDataJSON"].as_str().unwrap()).unwrap(),
+            cd
+        );
+        // The statement's keys in canonical order: alg, sig, x5c.
+        assert!(cbor::is_canonical(&again.attestation_object()));
+
+        r.set_fido_u2f(vec![7], vec![8]);
+        assert_eq!((r.fmt.as_str(), r.att_alg()), ("fido-u2f", None));
+        assert_eq!(r.x5c(), [vec![8]]);
+
+        // A changed member: the new clientDataJSON says it.
+        r.client_data["origin"] = json!("https://evil.example");
+        let changed: serde_json::Value = serde_json::from_slice(&r.client_data_bytes()).unwrap();
+        assert_eq!(changed["origin"], "https://evil.example");
+        assert_ne!(r.signed_data(), signed);
+    }
+
+    #[test]
     fn assertions_verify_and_defects_are_signed() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
         let held = Held {

@@ -307,6 +307,17 @@ def test_each_attestation_flaw_is_flagged_by_name(rp_factory, tmp_path, trusted_
     assert failed_cases(report) == ATTESTATION_FLAWS[flaw]
 
 
+@pytest.mark.parametrize("flaw", ["ignore-origin", "accept-up0"])
+def test_registration_defects_are_signed_anew_for_a_trusting_rp(rp_factory, tmp_path, trusted_key,
+                                                                 flaw):
+    # Changed after the key signed, the attestation signature would not
+    # verify and the RP would refuse for that reason: the flaw must show.
+    rp = rp_factory("--trust-root", str(trusted_key.ca), "--flaw", flaw)
+    code, report, err = rp_check(rp, tmp_path, "--case", "register.", extra=lab_config(trusted_key))
+    assert code == 1, err
+    assert failed_cases(report) == {c for c in FLAWS[flaw] if c.startswith("register.")}
+
+
 def test_fido_u2f_cases_are_skipped_when_the_rp_takes_no_fido_u2f(rp_factory, tmp_path, trusted_key):
     rp = rp_factory("--trust-root", str(trusted_key.ca), "--trusted-formats", "packed",
                     "--flaw", "u2f-skip-signature")
