@@ -215,6 +215,12 @@ def test_config_always_uv_and_min_pin_length(device):
     with pytest.raises(CtapError) as exc:
         pin.get_pin_token(PIN, P.GET_ASSERTION)
     assert exc.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
+    # getPinToken (0x05, no permissions) answers PIN_INVALID instead
+    # (CTAP 2.1 §6.5.5.7.1), with the right PIN, and spends no retry.
+    with pytest.raises(CtapError) as exc:
+        pin.get_pin_token(PIN)
+    assert exc.value.code == CtapError.ERR.PIN_INVALID
+    assert pin.get_pin_retries()[0] == 8
     pin.change_pin(PIN, "654321")
     assert ctap.get_info().force_pin_change is False
     # minPinLength is reported to the listed RP.

@@ -187,8 +187,16 @@ impl<E: Env> Authenticator<E> {
         }
         let shared = self.shared_secret(protocol, Some(ka))?;
         self.check_pin_hash(&shared, pin_hash_enc)?;
+        // forcePINChange: no token until the PIN is changed. getPinToken
+        // answers CTAP2_ERR_PIN_INVALID (§6.5.5.7.1), the permissions
+        // variant CTAP2_ERR_PIN_POLICY_VIOLATION (§6.5.5.7.2); both after
+        // the PIN itself was found right.
         if self.device_state()?.force_pin_change {
-            return Err(StatusCode::PinPolicyViolation);
+            return Err(if with_permissions {
+                StatusCode::PinPolicyViolation
+            } else {
+                StatusCode::PinInvalid
+            });
         }
         // A PIN is not evidence of presence (§6.5.5.7: userIsPresent false).
         self.issue_token(protocol, permissions, req.rp_id.clone(), false, &shared)

@@ -188,6 +188,22 @@ fn token_with(
     Ok(p.shared.decrypt(&enc).unwrap().to_vec())
 }
 
+/// A token from getPinToken (0x05, CTAP 2.0's subcommand: no permissions).
+fn pin_token(
+    d: &mut Authenticator<TestEnv>,
+    protocol: PinProtocol,
+    pin: &str,
+) -> Result<Vec<u8>, StatusCode> {
+    let p = platform(d, protocol);
+    let m = MapBuilder::new()
+        .int(1, protocol.id())
+        .int(2, 5)
+        .int(3, p.key_agreement.clone())
+        .int(6, cbor::bytes(pin_hash_enc(&p, pin)));
+    let resp = call(d, 0x06, &m.build())?;
+    Ok(p.shared.decrypt(&bytes_of(get(&resp, 2))).unwrap().to_vec())
+}
+
 /// A token from the built-in UV method (getPinUvAuthTokenUsingUvWithPermissions).
 fn uv_token(d: &mut Authenticator<TestEnv>, protocol: PinProtocol, permissions: u64) -> Vec<u8> {
     let p = platform(d, protocol);
@@ -1061,12 +1077,34 @@ fn set_min_pin_length_forces_a_pin_change() {
             token_with(&mut d, protocol, "123456", permission::ACFG),
             Err(StatusCode::PinPolicyViolation)
         );
+        // getPinToken with the right PIN: CTAP2_ERR_PIN_INVALID
+        // (§6.5.5.7.1), and the retries are not spent (the PIN was right).
+        assert_eq!(
+            pin_token(&mut d, protocol, "123456"),
+            Err(StatusCode::PinInvalid)
+        );
+        // A wrong PIN is still a wrong PIN first.
+        assert_eq!(
+            pin_token(&mut d, protocol, "999999"),
+            Err(StatusCode::PinInvalid)
+        );
+        let retries = call(&mut d, 0x06, &MapBuilder::new().int(2, 1).build()).unwrap();
+        assert_eq!(get(&retries, 3), Some(Value::from(7)));
+        // The other subcommands do not look at forcePINChange: the retries
+        // and the key agreement are answered; setPIN stays refused because
+        // a PIN is set (§6.5.5.5 step 3: CTAP2_ERR_PIN_AUTH_INVALID).
+        assert!(platform(&mut d, protocol).key_agreement != Value::Null);
+        assert_eq!(
+            set_pin(&mut d, protocol, "777777"),
+            Err(StatusCode::PinAuthInvalid)
+        );
         assert_eq!(
             change_pin(&mut d, protocol, "123456", "123456"),
             Err(StatusCode::PinPolicyViolation)
         );
         change_pin(&mut d, protocol, "123456", "654321").unwrap();
         token_with(&mut d, protocol, "654321", permission::ACFG).unwrap();
+        pin_token(&mut d, protocol, "654321").unwrap();
         // A reset returns the minimum to the default.
         d.process(0x07, &[]).unwrap();
         assert_eq!(get(&info(&d), 0x0D), Some(Value::from(4)));
