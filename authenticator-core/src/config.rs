@@ -139,6 +139,11 @@ pub struct DeviceConfig {
     /// had a fingerprint sensor); advertised as getInfo option `uv`. Whether
     /// a verification succeeds is up to the injected user-presence source.
     pub builtin_uv: bool,
+    /// Whether the built-in UV method is a fingerprint sensor whose
+    /// templates authenticatorBioEnrollment (CTAP 2.1 §6.7) manages: the
+    /// device then starts with none, and built-in UV is configured (getInfo
+    /// `uv` true) only while one is enrolled. Needs `builtin_uv`.
+    pub bio_enroll: bool,
     /// uvRetries of the built-in UV method on a fresh or reset device and
     /// after each successful verification (1–25).
     pub uv_retries: u8,
@@ -176,6 +181,7 @@ impl Default for DeviceConfig {
             counter_overflow: CounterOverflow::Saturate,
             backup: BackupFlags::DeviceBound,
             builtin_uv: true,
+            bio_enroll: false,
             uv_retries: crate::limits::DEFAULT_UV_RETRIES,
             reset_policy: ResetPolicy::AfterPowerUp,
             initial_pin: None,

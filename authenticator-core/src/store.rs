@@ -80,6 +80,19 @@ pub struct DeviceState {
     pub always_uv: bool,
     /// Whether enterprise attestation was enabled (CTAP 2.1 §6.11.1).
     pub enterprise_attestation: bool,
+    /// The enrolled fingerprints of the virtual sensor (CTAP 2.1 §6.7),
+    /// in enrollment order.
+    pub fingerprints: Vec<Fingerprint>,
+}
+
+/// An enrolled fingerprint template (CTAP 2.1 §6.7): its templateId and
+/// templateFriendlyName (empty when none was given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// templateId.
+    pub id: Vec<u8>,
+    /// templateFriendlyName.
+    pub name: String,
 }
 
 /// The retry counters' starting values.
@@ -97,6 +110,7 @@ impl Default for DeviceState {
             force_pin_change: false,
             always_uv: false,
             enterprise_attestation: false,
+            fingerprints: Vec::new(),
         }
     }
 }

@@ -156,6 +156,13 @@ impl RunConfig {
                 BackupArg::Synced => BackupFlags::Synced,
             },
             builtin_uv: a.uv != UvArg::None,
+            bio_enroll: if a.bio_enroll && a.uv == UvArg::None {
+                return Err(ConfigError(
+                    "--bio-enroll makes the built-in UV a fingerprint sensor, and --uv none takes the built-in UV away: leave out one of them".into(),
+                ));
+            } else {
+                a.bio_enroll
+            },
             uv_retries: a.uv_retries,
             reset_policy: match a.reset {
                 ResetArg::PowerUp => ResetPolicy::AfterPowerUp,

@@ -244,6 +244,12 @@ pub struct DeviceSettings {
     #[arg(long, value_name = "PIN")]
     #[serde(deserialize_with = "de::some_text")]
     pub pin: Option<String>,
+    /// Make the built-in UV a fingerprint sensor with CTAP 2.1
+    /// authenticatorBioEnrollment: fingerprints are enrolled, listed,
+    /// renamed and removed by clients (each sample is a touch). The key
+    /// starts with none, and built-in UV works only while one is enrolled.
+    #[arg(long)]
+    pub bio_enroll: bool,
     /// Require user verification for every makeCredential and getAssertion
     /// (the CTAP 2.1 alwaysUv option; authenticatorConfig can toggle it).
     /// Applies when the state is first created, and after a reset.

@@ -211,11 +211,18 @@ impl<E: Env> Authenticator<E> {
             .ok_or(StatusCode::MissingParameter)?;
         let permissions = req.permissions.ok_or(StatusCode::MissingParameter)?;
         self.check_permissions(permissions)?;
-        if !self.config.builtin_uv {
+        // §6.5.5.7.3: a built-in method that is not configured (a
+        // fingerprint sensor without a finger) cannot verify anyone.
+        let mut state = self.device_state()?;
+        if !self.uv_configured(&state) {
             return Err(StatusCode::NotAllowed);
         }
+        // The be permission through built-in UV needs uvBioEnroll, which
+        // this key does not offer: enrollment starts from the PIN.
+        if permissions & permission::BE != 0 {
+            return Err(StatusCode::UnauthorizedPermission);
+        }
         let shared = self.shared_secret(protocol, Some(ka))?;
-        let mut state = self.device_state()?;
         if state.uv_retries == 0 {
             return Err(StatusCode::UvBlocked);
         }
@@ -252,7 +259,13 @@ impl<E: Env> Authenticator<E> {
         if permissions == 0 {
             return Err(StatusCode::InvalidParameter);
         }
-        if permissions & !permission::SUPPORTED != 0 {
+        // be needs authenticatorBioEnrollment (§6.5.5.7.2).
+        let supported = if self.config.bio_enroll {
+            permission::SUPPORTED | permission::BE
+        } else {
+            permission::SUPPORTED
+        };
+        if permissions & !supported != 0 {
             return Err(StatusCode::UnauthorizedPermission);
         }
         Ok(())

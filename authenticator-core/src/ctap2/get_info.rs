@@ -38,9 +38,15 @@ impl<E: Env> Authenticator<E> {
             ),
         ];
         // "uv" present means a built-in method exists; true means it is
-        // configured, which a virtual sensor always is.
+        // configured: always for the plain virtual method, and for a
+        // fingerprint sensor while a finger is enrolled (§6.4).
         if self.config.builtin_uv {
-            options.push((OptionId::Uv, true));
+            options.push((OptionId::Uv, self.uv_configured(&state)));
+        }
+        // "bioEnroll" present means authenticatorBioEnrollment; true means
+        // a template is enrolled (§6.4, §6.7).
+        if self.config.bio_enroll {
+            options.push((OptionId::BioEnroll, !state.fingerprints.is_empty()));
         }
         // "ep" present means enterprise attestation is supported; the value
         // says whether authenticatorConfig enabled it.

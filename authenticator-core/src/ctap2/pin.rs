@@ -146,7 +146,7 @@ impl<E: Env> Authenticator<E> {
     /// Whether the device is "protected by some form of user verification"
     /// (§6.1.2 step 6): a PIN is set or a built-in UV method is present.
     pub(crate) fn uv_protected(&self, state: &DeviceState) -> bool {
-        state.pin_hash.is_some() || self.config.builtin_uv
+        state.pin_hash.is_some() || self.uv_configured(state)
     }
 
     /// Issues a new pinUvAuthToken in use with these permissions and

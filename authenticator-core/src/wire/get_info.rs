@@ -57,6 +57,9 @@ pub enum OptionId {
     MakeCredUvNotRqd,
     /// "setMinPINLength".
     SetMinPinLength,
+    /// "bioEnroll": authenticatorBioEnrollment; true once a template is
+    /// enrolled (CTAP 2.1 §6.4).
+    BioEnroll,
 }
 
 impl OptionId {
@@ -76,6 +79,7 @@ impl OptionId {
             Self::AlwaysUv => "alwaysUv",
             Self::MakeCredUvNotRqd => "makeCredUvNotRqd",
             Self::SetMinPinLength => "setMinPINLength",
+            Self::BioEnroll => "bioEnroll",
         }
     }
 }
