@@ -83,6 +83,10 @@ pub struct DeviceState {
     /// The enrolled fingerprints of the virtual sensor (CTAP 2.1 §6.7),
     /// in enrollment order.
     pub fingerprints: Vec<Fingerprint>,
+    /// Built-in UV operations, failed ones included, since the PIN was
+    /// last entered (getInfo uvCountSinceLastPinEntry, CTAP 2.2); counted
+    /// while a PIN is set.
+    pub uv_count_since_pin: u32,
 }
 
 /// An enrolled fingerprint template (CTAP 2.1 §6.7): its templateId and
@@ -111,6 +115,7 @@ impl Default for DeviceState {
             always_uv: false,
             enterprise_attestation: false,
             fingerprints: Vec::new(),
+            uv_count_since_pin: 0,
         }
     }
 }

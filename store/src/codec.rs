@@ -132,7 +132,8 @@ fn decode_with_order(bytes: &[u8], order_key: i64) -> Result<Credential, StoreEr
 /// retries, 4 UV retries, 5 minimum PIN length, 6 minPinLength RP IDs, 7
 /// forcePINChange, 8 alwaysUv, 9 enterprise attestation enabled, 10 the
 /// enrolled fingerprints as [templateId, name] pairs (absent in states
-/// written before fingerprints: none).
+/// written before fingerprints: none), 11 built-in UV operations since the
+/// last PIN entry (absent: 0).
 pub(crate) fn encode_device_state(s: &DeviceState) -> Vec<u8> {
     cbor::encode(
         &MapBuilder::new()
@@ -168,6 +169,10 @@ pub(crate) fn encode_device_state(s: &DeviceState) -> Vec<u8> {
                             .collect(),
                     )
                 }),
+            )
+            .opt(
+                11,
+                (s.uv_count_since_pin > 0).then_some(u64::from(s.uv_count_since_pin)),
             )
             .build(),
     )
@@ -214,6 +219,10 @@ pub(crate) fn decode_device_state(bytes: &[u8]) -> Result<DeviceState, StoreErro
                     })
                 })
                 .collect::<Result<_, _>>()?,
+        },
+        uv_count_since_pin: match f.take(11) {
+            None => 0,
+            Some(v) => u32::try_from(cbor::as_uint(v).map_err(corrupt)?).map_err(corrupt)?,
         },
     })
 }
@@ -313,6 +322,7 @@ mod tests {
                     name: String::new(),
                 },
             ],
+            uv_count_since_pin: 3,
         };
         assert_eq!(decode_device_state(&encode_device_state(&s)).unwrap(), s);
         let d = DeviceState::default();

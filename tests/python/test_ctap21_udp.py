@@ -321,3 +321,28 @@ def test_cred_blob(device):
     assert auth_data.extensions.get("credBlob") is True
     a = get(client, [response.raw_id], extensions={"getCredBlob": True})
     assert a.response.authenticator_data.extensions.get("credBlob") == blob
+
+
+# ------------------------------------------------------ CTAP 2.2 getInfo
+
+
+def test_ctap22_get_info_members(device):
+    ctap = Ctap2(device)
+    info = ctap.get_info()
+    # "none" is implied and omitted; reset over USB; PINs up to 63 code
+    # points; the authenticatorConfig subcommands handled.
+    assert info.attestation_formats == ["packed"]
+    assert info.transports_for_reset == ["usb"]
+    assert info.max_pin_length == 63
+    assert info.authenticator_config_commands == [1, 2, 3]
+    # No PIN: no count of UV operations since a PIN entry.
+    assert info.uv_count_since_pin is None
+    pin = ClientPin(ctap)
+    pin.set_pin(PIN)
+    assert ctap.get_info().uv_count_since_pin == 0
+    # Built-in UV counts; entering the PIN starts the count again.
+    pin.get_uv_token(P.MAKE_CREDENTIAL)
+    pin.get_uv_token(P.GET_ASSERTION)
+    assert ctap.get_info().uv_count_since_pin == 2
+    pin.get_pin_token(PIN, P.MAKE_CREDENTIAL)
+    assert ctap.get_info().uv_count_since_pin == 0

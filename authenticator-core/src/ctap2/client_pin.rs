@@ -232,6 +232,7 @@ impl<E: Env> Authenticator<E> {
         match self.env.check_user(&request, true, true) {
             Ok(check) if check.uv => {}
             Ok(_) => {
+                self.count_uv(&mut state);
                 state.uv_retries -= 1;
                 self.save_device_state(&state)?;
                 return Err(if state.uv_retries == 0 {
@@ -244,7 +245,7 @@ impl<E: Env> Authenticator<E> {
             Err(PresenceError::Cancelled) => return Err(StatusCode::KeepaliveCancel),
             Err(PresenceError::Denied) => return Err(StatusCode::OperationDenied),
         }
-        if state.uv_retries != self.config.uv_retries {
+        if self.count_uv(&mut state) || state.uv_retries != self.config.uv_retries {
             state.uv_retries = self.config.uv_retries;
             self.save_device_state(&state)?;
         }
@@ -309,6 +310,8 @@ impl<E: Env> Authenticator<E> {
         }
         self.pin.mismatches = 0;
         state.pin_retries = MAX_PIN_RETRIES;
+        // The PIN was entered: uvCountSinceLastPinEntry starts again.
+        state.uv_count_since_pin = 0;
         self.save_device_state(&state)
     }
 

@@ -356,9 +356,11 @@ impl<E: Env> Authenticator<E> {
 
     /// The attestation formats this device can produce, default first.
     pub(super) fn attestation_formats(&self) -> Vec<AttestationFormat> {
+        // CTAP 2.2 §6.4 attestationFormats: "none" is implied and MUST be
+        // omitted; a key that only answers "none" lists nothing.
         match self.config.attestation {
-            AttestationMode::None => vec![AttestationFormat::None],
-            _ => vec![AttestationFormat::Packed, AttestationFormat::None],
+            AttestationMode::None => Vec::new(),
+            _ => vec![AttestationFormat::Packed],
         }
     }
 
