@@ -169,6 +169,36 @@ pub struct DeviceConfig {
     pub enterprise_rp_ids: Vec<String>,
     /// getInfo `firmwareVersion` (0x0E).
     pub firmware_version: u32,
+    /// Departures from the letter of the spec that common hardware keys
+    /// show and clients rely on; none by default.
+    pub quirks: Vec<Quirk>,
+}
+
+/// A departure from the spec that a device reproduces on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirk {
+    /// getPINRetries answers CTAP2_ERR_PIN_NOT_SET while no PIN is set,
+    /// where CTAP 2.1 §6.5.5.2 gives the retries (8) whether or not a PIN
+    /// is set; several hardware keys do so, and clients read that answer
+    /// as "no PIN yet".
+    PinRetriesNeedAPin,
+}
+
+impl Quirk {
+    /// Every quirk.
+    pub const ALL: [Quirk; 1] = [Quirk::PinRetriesNeedAPin];
+
+    /// The name the settings use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::PinRetriesNeedAPin => "pin-retries-need-a-pin",
+        }
+    }
+
+    /// The quirk with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|q| q.name() == name)
+    }
 }
 
 impl Default for DeviceConfig {
@@ -190,6 +220,7 @@ impl Default for DeviceConfig {
             enterprise_attestation: true,
             enterprise_rp_ids: Vec::new(),
             firmware_version: DEFAULT_FIRMWARE_VERSION,
+            quirks: Vec::new(),
         }
     }
 }

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use authenticator_core::accounts::AccountChoice;
-use authenticator_core::config::{AttestationMode, BackupFlags, CounterOverflow, ResetPolicy};
+use authenticator_core::config::{
+    AttestationMode, BackupFlags, CounterOverflow, Quirk, ResetPolicy,
+};
 use authenticator_core::crypto::keys::Algorithm;
 use authenticator_core::env::UvPolicy;
 use authenticator_core::DeviceConfig;
@@ -135,7 +137,20 @@ impl RunConfig {
                 "--algorithms: name at least one of es256, eddsa".into(),
             ));
         }
+        let quirks = a
+            .quirks
+            .iter()
+            .map(|q| {
+                Quirk::from_name(q).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--quirks: unknown quirk `{q}`; choose from {}",
+                        Quirk::ALL.map(Quirk::name).join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let device = DeviceConfig {
+            quirks,
             aaguid: parse_uuid(&a.aaguid)?,
             algorithms,
             attestation: match a.attestation {

@@ -82,9 +82,11 @@ fn one(name: &str, table: &toml::Value, source: &str) -> Result<Persona, String>
                     "{place}: `settings` must be a table of `fidosim run` flags without dashes"
                 ))
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "{place}: unexpected `{key}`; a persona has description, cannot-copy and settings"
-            )),
+            ))
+            }
         }
     }
     let description = description.ok_or_else(|| format!("{place}: `description` is missing"))?;
@@ -210,6 +212,7 @@ mod tests {
                 "ctap21-fingerprint",
                 "ctap21-pin",
                 "fidosim",
+                "hardware-quirks",
                 "synced-passkey"
             ]
         );

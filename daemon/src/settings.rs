@@ -194,6 +194,12 @@ pub struct DeviceSettings {
     #[arg(long, default_value = "f1d0f1d0-5eed-4b1d-a7e5-000000000001")]
     #[serde(deserialize_with = "de::text")]
     pub aaguid: String,
+    /// Departures from the spec that common hardware keys show, on
+    /// purpose (comma-separated): pin-retries-need-a-pin (getPINRetries
+    /// answers CTAP2_ERR_PIN_NOT_SET until a PIN is set).
+    #[arg(long, value_delimiter = ',', value_name = "QUIRKS")]
+    #[serde(deserialize_with = "de::list")]
+    pub quirks: Vec<String>,
     /// Credential algorithms, in preference order.
     #[arg(long, value_delimiter = ',', default_value = "es256,eddsa")]
     #[serde(deserialize_with = "de::list")]

@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 from fido2.client import DefaultClientDataCollector, Fido2Client
+from fido2.ctap import CtapError
 from fido2.ctap2 import Ctap2
+from fido2.ctap2.pin import ClientPin
 from fido2.server import Fido2Server
 from fido2.webauthn import ResidentKeyRequirement, UserVerificationRequirement
 
@@ -62,6 +64,20 @@ def test_ctap21_fingerprint_has_a_sensor_without_fingers(fidosim_factory):
     assert info.options["bioEnroll"] is False and info.options["uv"] is False
 
 
+def test_hardware_quirks_answer_pin_not_set_for_the_retries(fidosim_factory):
+    daemon = fidosim_factory("--persona", "hardware-quirks")
+    device = open_udp_device(*daemon.addr)
+    try:
+        pin = ClientPin(Ctap2(device))
+        with pytest.raises(CtapError) as exc:
+            pin.get_pin_retries()
+        assert exc.value.code == CtapError.ERR.PIN_NOT_SET
+        pin.set_pin("4321")
+        assert pin.get_pin_retries()[0] == 8
+    finally:
+        device.close()
+
+
 def test_synced_passkey_and_a_flag_beside_it(fidosim_factory):
     daemon = fidosim_factory("--persona", "synced-passkey")
     info = info_of(daemon)
@@ -93,7 +109,8 @@ def test_a_persona_file_of_ones_own(fidosim_factory, tmp_path):
     personas = {p["name"]: p for p in json.loads(listed.stdout)}
     assert personas["eddsa-only"]["settings"] == {"algorithms": ["eddsa"], "uv": "none"}
     assert personas["eddsa-only"]["source"] == str(file)
-    assert {"fidosim", "ctap21-pin", "ctap21-fingerprint", "synced-passkey"} <= set(personas)
+    assert {"fidosim", "ctap21-pin", "ctap21-fingerprint", "synced-passkey",
+            "hardware-quirks"} <= set(personas)
     assert all(p["description"] for p in personas.values())
 
 

@@ -19,6 +19,14 @@ impl<E: Env> Authenticator<E> {
         let resp = match req.sub_command {
             SubCommand::GetPinRetries => {
                 let state = self.device_state()?;
+                if state.pin_hash.is_none()
+                    && self
+                        .config
+                        .quirks
+                        .contains(&crate::config::Quirk::PinRetriesNeedAPin)
+                {
+                    return Err(StatusCode::PinNotSet);
+                }
                 Response {
                     pin_retries: Some(state.pin_retries),
                     power_cycle_state: Some(

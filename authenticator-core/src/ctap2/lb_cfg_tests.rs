@@ -1511,6 +1511,28 @@ fn bio_enrollment_limits_time_outs_and_reset() {
 }
 
 #[test]
+fn the_pin_retries_quirk_answers_pin_not_set_until_a_pin_is_set() {
+    let retries = MapBuilder::new().int(1, 2u64).int(2, 1u64).build();
+    // By the spec (§6.5.5.2): the retries, PIN or not.
+    let mut d = pin_device();
+    assert_eq!(
+        get(&call(&mut d, 0x06, &retries).unwrap(), 3),
+        Some(Value::from(8))
+    );
+    let mut d = device_with(DeviceConfig {
+        builtin_uv: false,
+        quirks: vec![crate::config::Quirk::PinRetriesNeedAPin],
+        ..DeviceConfig::default()
+    });
+    assert_eq!(call(&mut d, 0x06, &retries), Err(StatusCode::PinNotSet));
+    set_pin(&mut d, PinProtocol::V2, "1234").unwrap();
+    assert_eq!(
+        get(&call(&mut d, 0x06, &retries).unwrap(), 3),
+        Some(Value::from(8))
+    );
+}
+
+#[test]
 fn without_a_sensor_there_is_no_bio_enrollment() {
     let mut d = device();
     assert_eq!(info_option(&d, "bioEnroll"), None);
