@@ -139,6 +139,11 @@ pub struct DeviceConfig {
     /// had a fingerprint sensor); advertised as getInfo option `uv`. Whether
     /// a verification succeeds is up to the injected user-presence source.
     pub builtin_uv: bool,
+    /// Whether the built-in UV method is a fingerprint sensor whose
+    /// templates authenticatorBioEnrollment (CTAP 2.1 §6.7) manages: the
+    /// device then starts with none, and built-in UV is configured (getInfo
+    /// `uv` true) only while one is enrolled. Needs `builtin_uv`.
+    pub bio_enroll: bool,
     /// uvRetries of the built-in UV method on a fresh or reset device and
     /// after each successful verification (1–25).
     pub uv_retries: u8,
@@ -164,6 +169,36 @@ pub struct DeviceConfig {
     pub enterprise_rp_ids: Vec<String>,
     /// getInfo `firmwareVersion` (0x0E).
     pub firmware_version: u32,
+    /// Departures from the letter of the spec that common hardware keys
+    /// show and clients rely on; none by default.
+    pub quirks: Vec<Quirk>,
+}
+
+/// A departure from the spec that a device reproduces on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirk {
+    /// getPINRetries answers CTAP2_ERR_PIN_NOT_SET while no PIN is set,
+    /// where CTAP 2.1 §6.5.5.2 gives the retries (8) whether or not a PIN
+    /// is set; several hardware keys do so, and clients read that answer
+    /// as "no PIN yet".
+    PinRetriesNeedAPin,
+}
+
+impl Quirk {
+    /// Every quirk.
+    pub const ALL: [Quirk; 1] = [Quirk::PinRetriesNeedAPin];
+
+    /// The name the settings use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::PinRetriesNeedAPin => "pin-retries-need-a-pin",
+        }
+    }
+
+    /// The quirk with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|q| q.name() == name)
+    }
 }
 
 impl Default for DeviceConfig {
@@ -176,6 +211,7 @@ impl Default for DeviceConfig {
             counter_overflow: CounterOverflow::Saturate,
             backup: BackupFlags::DeviceBound,
             builtin_uv: true,
+            bio_enroll: false,
             uv_retries: crate::limits::DEFAULT_UV_RETRIES,
             reset_policy: ResetPolicy::AfterPowerUp,
             initial_pin: None,
@@ -184,6 +220,7 @@ impl Default for DeviceConfig {
             enterprise_attestation: true,
             enterprise_rp_ids: Vec::new(),
             firmware_version: DEFAULT_FIRMWARE_VERSION,
+            quirks: Vec::new(),
         }
     }
 }

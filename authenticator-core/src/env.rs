@@ -43,6 +43,10 @@ pub enum PresenceRequest<'a> {
         /// The permissions RP ID, when given.
         rp_id: Option<&'a str>,
     },
+    /// One sample of a fingerprint enrollment (authenticatorBioEnrollment,
+    /// CTAP 2.1 §6.7.3–§6.7.4): a touch is a good sample, a refusal a poor
+    /// one.
+    EnrollSample,
     /// A zero-length pinUvAuthParam: a CTAP 2.0 platform asks the user to
     /// touch the key they mean (CTAP 2.1 §6.1.2 step 1).
     PinProbe,

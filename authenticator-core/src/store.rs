@@ -80,6 +80,23 @@ pub struct DeviceState {
     pub always_uv: bool,
     /// Whether enterprise attestation was enabled (CTAP 2.1 §6.11.1).
     pub enterprise_attestation: bool,
+    /// The enrolled fingerprints of the virtual sensor (CTAP 2.1 §6.7),
+    /// in enrollment order.
+    pub fingerprints: Vec<Fingerprint>,
+    /// Built-in UV operations, failed ones included, since the PIN was
+    /// last entered (getInfo uvCountSinceLastPinEntry, CTAP 2.2); counted
+    /// while a PIN is set.
+    pub uv_count_since_pin: u32,
+}
+
+/// An enrolled fingerprint template (CTAP 2.1 §6.7): its templateId and
+/// templateFriendlyName (empty when none was given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// templateId.
+    pub id: Vec<u8>,
+    /// templateFriendlyName.
+    pub name: String,
 }
 
 /// The retry counters' starting values.
@@ -97,6 +114,8 @@ impl Default for DeviceState {
             force_pin_change: false,
             always_uv: false,
             enterprise_attestation: false,
+            fingerprints: Vec::new(),
+            uv_count_since_pin: 0,
         }
     }
 }

@@ -96,6 +96,19 @@ pub(crate) enum Command {
     },
     /// Print the man page (roff): `fidosim man > fidosim.1`.
     Man,
+    /// The personas `fidosim run --persona NAME` starts from: presets of a
+    /// whole device, each with what it stands for, what it cannot copy and
+    /// its settings. A persona file of your own (--persona-file) holds
+    /// [persona.NAME] tables with `description`, `cannot-copy` and a
+    /// `settings` table of `fidosim run` flags without dashes.
+    Personas {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also list the personas of this file.
+        #[arg(long, value_name = "FILE")]
+        persona_file: Option<PathBuf>,
+    },
     /// Follow the keys' events (JSON lines) until interrupted.
     Events {
         #[command(flatten)]

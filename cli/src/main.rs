@@ -13,6 +13,7 @@ macro_rules! out {
 mod args;
 mod control;
 mod doctor;
+mod personas_cmd;
 mod progress;
 mod rp_check_cmd;
 mod run;

@@ -49,7 +49,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Run(args) => {
             init_logging(cli.verbose, cli.quiet);
-            let config = DaemonConfig::from_args(*args, &run_flags_given())
+            let args = match (&args.device.persona, &args.config) {
+                (Some(name), None) => with_persona(name, args.device.persona_file.as_deref())?,
+                _ => *args,
+            };
+            let config = DaemonConfig::from_args(args, &run_flags_given())
                 .map_err(|e| Error::Config(e.0))?;
             runtime()?.block_on(fidosim_daemon::serve(config))?;
         }
@@ -60,6 +64,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Counters { client: c, cmd } => runtime()?.block_on(client::counters(c, cmd))?,
         Command::Presence { client: c, cmd } => runtime()?.block_on(client::presence(c, cmd))?,
         Command::Events { client: c } => runtime()?.block_on(client::events(c))?,
+        Command::Personas { json, persona_file } => {
+            let all =
+                fidosim_daemon::personas::all(persona_file.as_deref()).map_err(Error::Config)?;
+            write_stdout(crate::personas_cmd::show(&all, json).as_bytes())?;
+        }
         Command::Doctor { json, socket } => {
             if !crate::doctor::run(json, socket) {
                 return Ok(ExitCode::from(EXIT_FAILURE));
@@ -90,6 +99,31 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Faults { client: c, cmd } => runtime()?.block_on(client::faults(c, cmd))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fidosim run`'s arguments again, with the persona's settings as the
+/// defaults of the flags not given on the command line.
+fn with_persona(
+    name: &str,
+    file: Option<&std::path::Path>,
+) -> Result<fidosim_daemon::settings::RunArgs, Error> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let persona = fidosim_daemon::personas::find(name, file)
+        .map_err(|e| Error::Config(format!("--persona: {e}")))?;
+    let cmd = Cli::command().mut_subcommand("run", |run| {
+        fidosim_daemon::personas::with_defaults(run, &persona)
+    });
+    let matches = cmd
+        .try_get_matches_from(std::env::args_os())
+        .map_err(|e| Error::Config(format!("--persona {name}: {e}")))?;
+    let cli = Cli::from_arg_matches(&matches)
+        .map_err(|e| Error::Config(format!("--persona {name}: {e}")))?;
+    match cli.command {
+        Command::Run(args) => Ok(*args),
+        _ => Err(Error::Config(format!(
+            "--persona {name}: the command line is no longer `fidosim run`"
+        ))),
+    }
 }
 
 /// The `fidosim run` flags given on this process's command line (clap

@@ -21,6 +21,16 @@ use crate::Error;
 pub fn open_authenticator(
     config: &RunConfig,
 ) -> Result<(Authenticator<DaemonEnv>, Arc<Shared>), Error> {
+    open_authenticator_as(config, None)
+}
+
+/// [`open_authenticator`], with `identity` as the device's attestation
+/// identity when given instead of the one its state holds or a new one
+/// (`fidosim rp-check` signs with the identity of a key an RP trusts).
+pub fn open_authenticator_as(
+    config: &RunConfig,
+    identity: Option<AttestationIdentity>,
+) -> Result<(Authenticator<DaemonEnv>, Arc<Shared>), Error> {
     let mut durable = config
         .state
         .as_deref()
@@ -53,9 +63,10 @@ pub fn open_authenticator(
         )
         .map_err(|e| format!("cannot create the attestation certificates: {e:?}"))
     };
-    let identity = match durable.as_mut() {
-        Some(store) => store.identity("attestation", make_batch),
-        None => make_batch(),
+    let identity = match (identity, durable.as_mut()) {
+        (Some(given), _) => Ok(given),
+        (None, Some(store)) => store.identity("attestation", make_batch),
+        (None, None) => make_batch(),
     }
     .map_err(Error::Runtime)?;
     if let Some(path) = &config.write_ca {

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use authenticator_core::accounts::AccountChoice;
-use authenticator_core::config::{AttestationMode, BackupFlags, CounterOverflow, ResetPolicy};
+use authenticator_core::config::{
+    AttestationMode, BackupFlags, CounterOverflow, Quirk, ResetPolicy,
+};
 use authenticator_core::crypto::keys::Algorithm;
 use authenticator_core::env::UvPolicy;
 use authenticator_core::DeviceConfig;
@@ -135,7 +137,20 @@ impl RunConfig {
                 "--algorithms: name at least one of es256, eddsa".into(),
             ));
         }
+        let quirks = a
+            .quirks
+            .iter()
+            .map(|q| {
+                Quirk::from_name(q).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--quirks: unknown quirk `{q}`; choose from {}",
+                        Quirk::ALL.map(Quirk::name).join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let device = DeviceConfig {
+            quirks,
             aaguid: parse_uuid(&a.aaguid)?,
             algorithms,
             attestation: match a.attestation {
@@ -156,6 +171,13 @@ impl RunConfig {
                 BackupArg::Synced => BackupFlags::Synced,
             },
             builtin_uv: a.uv != UvArg::None,
+            bio_enroll: if a.bio_enroll && a.uv == UvArg::None {
+                return Err(ConfigError(
+                    "--bio-enroll makes the built-in UV a fingerprint sensor, and --uv none takes the built-in UV away: leave out one of them".into(),
+                ));
+            } else {
+                a.bio_enroll
+            },
             uv_retries: a.uv_retries,
             reset_policy: match a.reset {
                 ResetArg::PowerUp => ResetPolicy::AfterPowerUp,

@@ -23,6 +23,7 @@ pub mod config;
 pub mod creds;
 mod error;
 mod event_log;
+pub mod personas;
 pub mod registry;
 mod serve;
 pub mod settings;

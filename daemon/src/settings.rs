@@ -148,6 +148,15 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct DeviceSettings {
+    /// Start from a persona: a preset of the whole device (`fidosim
+    /// personas` lists them). Flags given beside it win over its values.
+    #[arg(long, value_name = "NAME")]
+    pub persona: Option<String>,
+    /// A TOML file of personas of your own for --persona: [persona.NAME]
+    /// tables with a description and a settings table of these flags
+    /// without dashes (`fidosim personas --help`).
+    #[arg(long, value_name = "FILE")]
+    pub persona_file: Option<PathBuf>,
     /// How the key is attached.
     #[arg(long, value_enum, default_value_t = TransportArg::Uhid)]
     pub transport: TransportArg,
@@ -185,6 +194,12 @@ pub struct DeviceSettings {
     #[arg(long, default_value = "f1d0f1d0-5eed-4b1d-a7e5-000000000001")]
     #[serde(deserialize_with = "de::text")]
     pub aaguid: String,
+    /// Departures from the spec that common hardware keys show, on
+    /// purpose (comma-separated): pin-retries-need-a-pin (getPINRetries
+    /// answers CTAP2_ERR_PIN_NOT_SET until a PIN is set).
+    #[arg(long, value_delimiter = ',', value_name = "QUIRKS")]
+    #[serde(deserialize_with = "de::list")]
+    pub quirks: Vec<String>,
     /// Credential algorithms, in preference order.
     #[arg(long, value_delimiter = ',', default_value = "es256,eddsa")]
     #[serde(deserialize_with = "de::list")]
@@ -244,6 +259,12 @@ pub struct DeviceSettings {
     #[arg(long, value_name = "PIN")]
     #[serde(deserialize_with = "de::some_text")]
     pub pin: Option<String>,
+    /// Make the built-in UV a fingerprint sensor with CTAP 2.1
+    /// authenticatorBioEnrollment: fingerprints are enrolled, listed,
+    /// renamed and removed by clients (each sample is a touch). The key
+    /// starts with none, and built-in UV works only while one is enrolled.
+    #[arg(long)]
+    pub bio_enroll: bool,
     /// Require user verification for every makeCredential and getAssertion
     /// (the CTAP 2.1 alwaysUv option; authenticatorConfig can toggle it).
     /// Applies when the state is first created, and after a reset.
@@ -348,8 +369,25 @@ impl DeviceSettings {
         Ok(s)
     }
 
-    /// Settings from a config file's `[device.NAME]` table.
+    /// Settings from a config file's `[device.NAME]` table; a `persona`
+    /// key gives the defaults of the keys the table leaves out.
     pub fn from_table(name: &str, table: &toml::Table) -> Result<Self, String> {
+        let resolved;
+        let table = match table.get("persona") {
+            Some(toml::Value::String(persona)) => {
+                let file = match table.get("persona-file") {
+                    Some(toml::Value::String(f)) => Some(PathBuf::from(f)),
+                    Some(_) => return Err(format!("[device.{name}] persona-file: a file path")),
+                    None => None,
+                };
+                let p = crate::personas::find(persona, file.as_deref())
+                    .map_err(|e| format!("[device.{name}] persona: {e}"))?;
+                resolved = crate::personas::overlay(&p, table);
+                &resolved
+            }
+            Some(_) => return Err(format!("[device.{name}] persona: a persona's name")),
+            None => table,
+        };
         let keys: Vec<&str> = table.keys().map(String::as_str).collect();
         Self::read(
             &format!("[device.{name}]"),
@@ -364,6 +402,34 @@ impl DeviceSettings {
         let Some(obj) = v.as_object() else {
             return Err("settings: an object of `fidosim run` flags without dashes".into());
         };
+        // A persona gives the defaults of the keys the object leaves out.
+        if let Some(persona) = obj.get("persona") {
+            let Some(persona) = persona.as_str() else {
+                return Err("settings.persona: a persona's name".into());
+            };
+            let file = match obj.get("persona-file") {
+                Some(serde_json::Value::String(f)) => Some(PathBuf::from(f)),
+                Some(_) => return Err("settings.persona-file: a file path".into()),
+                None => None,
+            };
+            let p = crate::personas::find(persona, file.as_deref())
+                .map_err(|e| format!("settings.persona: {e}"))?;
+            let mut merged = match serde_json::to_value(&p.settings) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            for (k, val) in obj {
+                if k != "persona" && k != "persona-file" {
+                    merged.insert(k.clone(), val.clone());
+                }
+            }
+            let merged = serde_json::Value::Object(merged);
+            let keys: Vec<&str> = merged
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            return Self::read("settings", ".", &keys, &merged);
+        }
         let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         Self::read("settings", ".", &keys, v)
     }
@@ -391,6 +457,59 @@ mod tests {
 
     fn json(v: serde_json::Value) -> Result<DeviceSettings, String> {
         DeviceSettings::from_json(&v)
+    }
+
+    #[test]
+    fn a_persona_gives_the_defaults_of_what_a_table_or_object_leaves_out() {
+        let t = table("persona = \"synced-passkey\"\ncounter = \"global\"\n").unwrap();
+        assert_eq!(t.backup, BackupArg::Synced);
+        assert_eq!(t.attestation, AttestationArg::None);
+        assert_eq!(t.counter, "global", "the table wins");
+        assert_eq!(t.aaguid, "f1d0f1d0-5eed-4b1d-a7e5-000000000002");
+        let j = json(serde_json::json!({"persona": "ctap21-pin", "uv-retries": 2})).unwrap();
+        assert_eq!(j.uv, UvArg::None);
+        assert_eq!(j.uv_retries, 2);
+        let j = json(serde_json::json!({"persona": "ctap21-fingerprint"})).unwrap();
+        assert!(j.bio_enroll);
+        // Mistakes name the place and the personas.
+        let e = table("persona = \"nobody\"\n").unwrap_err();
+        assert!(
+            e.starts_with("[device.a] persona: unknown persona `nobody`"),
+            "{e}"
+        );
+        assert!(e.contains("ctap21-pin"), "{e}");
+        let e = json(serde_json::json!({"persona": 3})).unwrap_err();
+        assert!(e.contains("settings.persona"), "{e}");
+        let e = json(serde_json::json!({"persona": "fidosim", "wings": 2})).unwrap_err();
+        assert!(e.contains("wings"), "{e}");
+    }
+
+    #[test]
+    fn persona_defaults_on_the_command_line_yield_to_given_flags() {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let p = crate::personas::find("synced-passkey", None).unwrap();
+        let cmd = crate::personas::with_defaults(DefaultsOnly::command(), &p);
+        let m = cmd
+            .try_get_matches_from(["--counter", "per-credential"])
+            .unwrap();
+        let d = DefaultsOnly::from_arg_matches(&m).unwrap().device;
+        assert_eq!(d.counter, "per-credential");
+        assert_eq!(d.backup, BackupArg::Synced);
+        assert_eq!(d.attestation, AttestationArg::None);
+        // A boolean flag and a list.
+        let p = crate::personas::Persona {
+            settings: "bio-enroll = true\nalgorithms = [\"eddsa\"]\n"
+                .parse()
+                .unwrap(),
+            ..p
+        };
+        let cmd = crate::personas::with_defaults(DefaultsOnly::command(), &p);
+        let d =
+            DefaultsOnly::from_arg_matches(&cmd.try_get_matches_from(Vec::<&str>::new()).unwrap())
+                .unwrap()
+                .device;
+        assert!(d.bio_enroll);
+        assert_eq!(d.algorithms, ["eddsa"]);
     }
 
     #[test]

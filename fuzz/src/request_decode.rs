@@ -18,7 +18,7 @@ use authenticator_core::crypto::sha256;
 use authenticator_core::env::TestEnv;
 use authenticator_core::store::{Credential, CredentialStore, User};
 use authenticator_core::wire::{
-    client_pin, config, cred_mgmt, get_assertion, large_blobs, make_credential,
+    bio, client_pin, config, cred_mgmt, get_assertion, large_blobs, make_credential,
 };
 use authenticator_core::DeviceConfig;
 
@@ -78,6 +78,7 @@ pub fn run(data: &[u8]) {
         let _ = cred_mgmt::Request::decode(bytes);
         let _ = large_blobs::Request::decode(bytes);
         let _ = config::Request::decode(bytes);
+        let _ = bio::Request::decode(bytes);
     };
     decoders(data);
     if let Some((_, params)) = data.split_first() {
@@ -96,7 +97,14 @@ pub fn run(data: &[u8]) {
         make_cred_uv_not_rqd: false,
         ..DeviceConfig::default()
     };
-    for device in [DeviceConfig::default(), pin_device] {
+    // A third with a fingerprint sensor (authenticatorBioEnrollment) and a
+    // PIN, so bio enrollment requests get past the command check.
+    let bio_device = DeviceConfig {
+        initial_pin: Some("1234".to_owned()),
+        bio_enroll: true,
+        ..DeviceConfig::default()
+    };
+    for device in [DeviceConfig::default(), pin_device, bio_device] {
         let f = fixture();
         let mut env = TestEnv::seeded(1);
         env.store

@@ -3,16 +3,18 @@
 //! exactly one way by the case that asks for it (the cases themselves are
 //! in `cases`).
 
+use authenticator_core::crypto::keys::PrivateKey;
 use authenticator_core::store::CredentialStore;
-use authenticator_core::Env;
+use authenticator_core::{AttestationIdentity, Env};
 use fidosim_webauthn::json::{self, unb64url, CreationOptions, RequestOptions};
 use fidosim_webauthn::Client;
 
 use serde_json::Value;
 
 use crate::config::RpConfig;
-use crate::forge::{self, AssertionInput, Held, UP, UV};
+use crate::forge::{self, AssertionInput, Held, Registration, UP, UV};
 use crate::http::{fill, Http, Jar, Tls, Verdict};
+use crate::lab::Lab;
 use crate::Error;
 
 pub(crate) struct Checker {
@@ -32,6 +34,12 @@ pub(crate) struct Checker {
     pub(crate) uv_required: bool,
     pub(crate) rp_id: String,
     pub(crate) baseline_assertion: Option<Value>,
+    /// The identity of a key the RP trusts (`attestation_state`).
+    pub(crate) lab: Option<Lab>,
+    /// The identity the key attests with.
+    pub(crate) identity: AttestationIdentity,
+    /// Whether the RP accepted a valid fido-u2f registration, once asked.
+    pub(crate) u2f_accepted: Option<bool>,
 }
 
 /// The inputs of a valid assertion by `held` answering `options`: the
@@ -67,9 +75,43 @@ impl Checker {
             ephemeral: true,
             ..Default::default()
         };
-        let config = fidosim_daemon::config::RunConfig::from_settings("rp-check", settings)
+        let mut config = fidosim_daemon::config::RunConfig::from_settings("rp-check", settings)
             .map_err(|e| Error::Config(e.0))?;
-        let (device, _) = fidosim_daemon::assemble::open_authenticator(&config)?;
+        // An RP that demands trusted attestation gets the identity of a
+        // key it trusts (WebAuthn L3 §7.1 step 22), with that key's AAGUID.
+        let lab = match &cfg.attestation_state {
+            Some(path) => Some(Lab::open(path)?),
+            None if cfg.requires_trusted_attestation => {
+                return Err(Error::Config(
+                    "requires_trusted_attestation = true needs attestation_state: the fidosim state file whose attestation CA the RP trusts (`fidosim run --state key.fidosim --write-ca ca.pem`, then trust ca.pem in the RP; docs/recipes/audit-your-rp.md)".into(),
+                ))
+            }
+            None => None,
+        };
+        if let Some(lab) = &lab {
+            lab.check_roots(&cfg.trusted_roots)?;
+            config.device.aaguid = lab.aaguid;
+        } else if !cfg.trusted_roots.is_empty() {
+            return Err(Error::Config(
+                "trusted_roots needs attestation_state: the fidosim state file whose attestation CA is one of those roots".into(),
+            ));
+        }
+        // rp-check holds the identity it attests with, trusted or made
+        // here, so that a case that changes what was signed signs anew.
+        let identity = match &lab {
+            Some(l) => l.trusted.clone(),
+            None => AttestationIdentity::generate(
+                &mut uhid_device::presence::OsRng::default(),
+                config.device.aaguid,
+                "fidosim",
+                "fidosim attestation batch",
+            )
+            .map_err(|e| {
+                Error::Runtime(format!("cannot create the attestation certificates: {e:?}"))
+            })?,
+        };
+        let (device, _) =
+            fidosim_daemon::assemble::open_authenticator_as(&config, Some(identity.clone()))?;
         let mut client = Client::new(&cfg.origin);
         // Defects are made on purpose below; the client itself must not
         // refuse an origin the RP chose to use.
@@ -91,6 +133,9 @@ impl Checker {
             uv_required: false,
             rp_id: origin_host,
             baseline_assertion: None,
+            lab,
+            identity,
+            u2f_accepted: None,
             cfg,
         })
     }
@@ -256,6 +301,58 @@ impl Checker {
             .http
             .complete(&mut jar, &flow, username, response)
             .await)
+    }
+
+    /// The private key of a credential the in-process key made.
+    pub(crate) fn credential_key(&self, id: &[u8]) -> Option<PrivateKey> {
+        self.device
+            .env()
+            .store_ref()
+            .get(id)
+            .ok()
+            .flatten()
+            .map(|c| c.key)
+    }
+
+    /// Signs the attestation statement anew over what the response now
+    /// says, as the key would have signed it, so that a case's defect is
+    /// the only thing wrong (WebAuthn L3 §8.2: packed signs
+    /// authenticatorData || clientDataHash; with x5c by the batch key,
+    /// without by the credential key). "none" has nothing to sign.
+    pub(crate) fn resign(&self, r: &mut Registration) -> Result<(), String> {
+        if r.fmt != "packed" {
+            return Ok(());
+        }
+        let x5c = r.x5c();
+        let alg = r.att_alg().ok_or("the packed statement has no alg")?;
+        let sig = if x5c.is_empty() {
+            let id = r.credential_id().ok_or("no credential ID")?;
+            // A credential ID changed by the case is no key's: sign with
+            // the key the response was made with.
+            let original = Registration::decode(&r.json)?;
+            let key = self
+                .credential_key(id)
+                .or_else(|| {
+                    original
+                        .credential_id()
+                        .and_then(|id| self.credential_key(id))
+                })
+                .ok_or("the credential's key is not held")?;
+            key.sign(&r.signed_data())
+                .map_err(|_| "the credential's key cannot sign".to_owned())?
+        } else {
+            self.identity.sign_batch(&r.signed_data())
+        };
+        r.set_packed(alg, sig, x5c);
+        Ok(())
+    }
+
+    /// [`Self::resign`] on a response JSON.
+    pub(crate) fn resign_json(&self, v: &mut Value) -> Result<(), String> {
+        let mut r = Registration::decode(v)?;
+        self.resign(&mut r)?;
+        *v = r.encode();
+        Ok(())
     }
 
     pub(crate) fn baseline(&self) -> Result<(Held, String), String> {

@@ -1,6 +1,7 @@
 //! The RP under test, as its TOML description says.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -108,6 +109,30 @@ pub(crate) struct RpConfig {
     /// `challenge-expired` cases complete a ceremony after that long, and
     /// are skipped when it is not given.
     pub(crate) challenge_ttl_ms: Option<u64>,
+    /// The fidosim state file whose attestation CA the RP trusts
+    /// (`fidosim run --state PATH --write-ca ca.pem`): the baseline is
+    /// attested with its identity, and the attestation lab's certificates
+    /// are issued by its CA.
+    pub(crate) attestation_state: Option<PathBuf>,
+    /// The RP's trusted attestation roots (PEM files), when the config
+    /// lists them: the CA of `attestation_state` must be one of them.
+    pub(crate) trusted_roots: Vec<PathBuf>,
+}
+
+impl RpConfig {
+    /// Makes the file paths relative to `dir` (the config file's
+    /// directory) unless they are absolute.
+    pub(crate) fn resolve_paths(&mut self, dir: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(p) = self.attestation_state.as_mut() {
+            resolve(p);
+        }
+        self.trusted_roots.iter_mut().for_each(resolve);
+    }
 }
 
 /// The file: [`RpConfig`] with every flow table optional and partial.
@@ -132,6 +157,10 @@ struct RpFile {
     timeout_ms: u64,
     #[serde(default)]
     challenge_ttl_ms: Option<u64>,
+    #[serde(default)]
+    attestation_state: Option<PathBuf>,
+    #[serde(default)]
+    trusted_roots: Vec<PathBuf>,
 }
 
 impl From<RpFile> for RpConfig {
@@ -145,6 +174,8 @@ impl From<RpFile> for RpConfig {
             requires_trusted_attestation: f.requires_trusted_attestation,
             timeout_ms: f.timeout_ms,
             challenge_ttl_ms: f.challenge_ttl_ms,
+            attestation_state: f.attestation_state,
+            trusted_roots: f.trusted_roots,
         }
     }
 }
@@ -180,6 +211,29 @@ mod tests {
             all_defaults.login.begin.body,
             r#"{"username": "{username}"}"#
         );
+    }
+
+    #[test]
+    fn attestation_paths_are_relative_to_the_config_file() {
+        let mut c = parse(
+            "requires_trusted_attestation = true\nattestation_state = \"key.fidosim\"\n\
+             trusted_roots = [\"ca.pem\", \"/etc/rp/other.pem\"]\n",
+        )
+        .expect("attestation keys");
+        c.resolve_paths(Path::new("/srv/rp"));
+        assert_eq!(
+            c.attestation_state.as_deref(),
+            Some(Path::new("/srv/rp/key.fidosim"))
+        );
+        assert_eq!(
+            c.trusted_roots,
+            [
+                PathBuf::from("/srv/rp/ca.pem"),
+                PathBuf::from("/etc/rp/other.pem")
+            ]
+        );
+        let none = parse("").expect("no attestation keys");
+        assert!(none.attestation_state.is_none() && none.trusted_roots.is_empty());
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub(crate) fn assertion(held: &Held, a: &AssertionInput) -> Result<Authenticatio
 pub(crate) struct Registration {
     pub(crate) json: serde_json::Value,
     pub(crate) client_data: serde_json::Value,
+    /// clientDataJSON as received, sent again as long as `client_data`
+    /// says the same (a signature over it stays valid).
+    client_data_raw: Vec<u8>,
     pub(crate) fmt: String,
     pub(crate) att_stmt: Value,
     pub(crate) auth_data: Vec<u8>,
@@ -98,8 +101,9 @@ impl Registration {
                 .ok_or_else(|| format!("response.{k} missing"))
                 .and_then(|s| unb64url(k, s).map_err(|e| e.to_string()))
         };
-        let client_data = serde_json::from_slice(&field("clientDataJSON")?)
-            .map_err(|e| format!("clientDataJSON: {e}"))?;
+        let client_data_raw = field("clientDataJSON")?;
+        let client_data =
+            serde_json::from_slice(&client_data_raw).map_err(|e| format!("clientDataJSON: {e}"))?;
         let att = cbor::decode(&field("attestationObject")?).map_err(|_| "attestationObject")?;
         let mut att = cbor::Fields::from_value(att).map_err(|_| "attestationObject")?;
         let fmt = att
@@ -114,6 +118,7 @@ impl Registration {
         Ok(Self {
             json: json.clone(),
             client_data,
+            client_data_raw,
             fmt,
             att_stmt,
             auth_data,
@@ -135,8 +140,7 @@ impl Registration {
     /// data and authenticator data.
     pub(crate) fn encode_with(&self, attestation_object: &[u8]) -> serde_json::Value {
         let mut j = self.json.clone();
-        let cd = self.client_data.to_string();
-        j["response"]["clientDataJSON"] = json!(b64url(cd.as_bytes()));
+        j["response"]["clientDataJSON"] = json!(b64url(&self.client_data_bytes()));
         j["response"]["attestationObject"] = json!(b64url(attestation_object));
         j["response"]["authenticatorData"] = json!(b64url(&self.auth_data));
         j
@@ -151,6 +155,87 @@ impl Registration {
     /// credential ID, COSE key start).
     pub(crate) fn cred_id_len(&self) -> usize {
         usize::from(u16::from_be_bytes([self.auth_data[53], self.auth_data[54]]))
+    }
+
+    /// The clientDataJSON `encode` sends: the bytes received, unless a
+    /// case changed what they say.
+    pub(crate) fn client_data_bytes(&self) -> Vec<u8> {
+        let unchanged = serde_json::from_slice::<serde_json::Value>(&self.client_data_raw)
+            .is_ok_and(|v| v == self.client_data);
+        if unchanged {
+            self.client_data_raw.clone()
+        } else {
+            self.client_data.to_string().into_bytes()
+        }
+    }
+
+    /// authenticatorData || SHA-256(clientDataJSON): what a packed
+    /// attestation signs (WebAuthn L3 §8.2) and self attestation too.
+    pub(crate) fn signed_data(&self) -> Vec<u8> {
+        let mut m = self.auth_data.clone();
+        m.extend_from_slice(&sha256(&self.client_data_bytes()));
+        m
+    }
+
+    /// The credential ID in the attested credential data (§6.5.1), if
+    /// the authenticator data holds one as long as it says.
+    pub(crate) fn credential_id(&self) -> Option<&[u8]> {
+        let len = usize::from(u16::from_be_bytes([
+            *self.auth_data.get(53)?,
+            *self.auth_data.get(54)?,
+        ]));
+        self.auth_data.get(55..55 + len)
+    }
+
+    /// A packed attestation statement (§8.2): `x5c` empty for self
+    /// attestation. Map keys in canonical order: alg, sig, x5c.
+    pub(crate) fn set_packed(&mut self, alg: i64, sig: Vec<u8>, x5c: Vec<Vec<u8>>) {
+        let mut stmt = cbor::MapBuilder::new()
+            .text("alg", alg)
+            .text("sig", cbor::bytes(sig));
+        if !x5c.is_empty() {
+            stmt = stmt.text(
+                "x5c",
+                Value::Array(x5c.into_iter().map(cbor::bytes).collect()),
+            );
+        }
+        self.fmt = "packed".into();
+        self.att_stmt = stmt.build();
+    }
+
+    /// A fido-u2f attestation statement (§8.6): sig, and x5c holding the
+    /// one attestation certificate.
+    pub(crate) fn set_fido_u2f(&mut self, sig: Vec<u8>, cert: Vec<u8>) {
+        self.fmt = "fido-u2f".into();
+        self.att_stmt = cbor::MapBuilder::new()
+            .text("sig", cbor::bytes(sig))
+            .text("x5c", Value::Array(vec![cbor::bytes(cert)]))
+            .build();
+    }
+
+    /// The statement's x5c certificates (none for self or none).
+    pub(crate) fn x5c(&self) -> Vec<Vec<u8>> {
+        let Value::Map(pairs) = &self.att_stmt else {
+            return Vec::new();
+        };
+        pairs
+            .iter()
+            .find(|(k, _)| k.as_text() == Some("x5c"))
+            .and_then(|(_, v)| v.as_array())
+            .map(|certs| certs.iter().filter_map(|c| c.as_bytes().cloned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The statement's alg, if it has one.
+    pub(crate) fn att_alg(&self) -> Option<i64> {
+        let Value::Map(pairs) = &self.att_stmt else {
+            return None;
+        };
+        pairs
+            .iter()
+            .find(|(k, _)| k.as_text() == Some("alg"))
+            .and_then(|(_, v)| v.as_integer())
+            .and_then(|i| i64::try_from(i).ok())
     }
 }
 
@@ -191,6 +276,58 @@ mod tests {
     use super::*;
     use authenticator_core::crypto::keys::Algorithm;
     use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn statements_are_replaced_and_client_data_kept_byte_for_byte() {
+        // clientDataJSON with members in a browser's order and a space: a
+        // re-serialization would change the bytes the key signed.
+        let cd = br#"{"type":"webauthn.create", "challenge":"AAAA","origin":"https://a.example"}"#;
+        let mut auth_data = vec![0u8; 55];
+        auth_data[32] = 0x41;
+        auth_data[54] = 2;
+        auth_data.extend_from_slice(&[9, 8]);
+        let object = cbor::encode(
+            &cbor::MapBuilder::new()
+                .text("fmt", "none")
+                .text("attStmt", cbor::MapBuilder::new().build())
+                .text("authData", cbor::bytes(auth_data.clone()))
+                .build(),
+        );
+        let json = json!({"response": {
+            "clientDataJSON": b64url(cd),
+            "attestationObject": b64url(&object),
+        }});
+        let mut r = Registration::decode(&json).unwrap();
+        assert_eq!(r.client_data_bytes(), cd);
+        assert_eq!(r.credential_id(), Some(&[9u8, 8][..]));
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(&sha256(cd));
+        assert_eq!(r.signed_data(), signed);
+        assert!(r.x5c().is_empty() && r.att_alg().is_none());
+
+        r.set_packed(-7, vec![1, 2], vec![vec![3], vec![4, 5]]);
+        assert_eq!((r.fmt.as_str(), r.att_alg()), ("packed", Some(-7)));
+        assert_eq!(r.x5c(), [vec![3], vec![4, 5]]);
+        let sent = r.encode();
+        let again = Registration::decode(&sent).unwrap();
+        assert_eq!(again.x5c(), [vec![3], vec![4, 5]]);
+        assert_eq!(
+            unb64url("", sent["response"]["clientDataJSON"].as_str().unwrap()).unwrap(),
+            cd
+        );
+        // The statement's keys in canonical order: alg, sig, x5c.
+        assert!(cbor::is_canonical(&again.attestation_object()));
+
+        r.set_fido_u2f(vec![7], vec![8]);
+        assert_eq!((r.fmt.as_str(), r.att_alg()), ("fido-u2f", None));
+        assert_eq!(r.x5c(), [vec![8]]);
+
+        // A changed member: the new clientDataJSON says it.
+        r.client_data["origin"] = json!("https://evil.example");
+        let changed: serde_json::Value = serde_json::from_slice(&r.client_data_bytes()).unwrap();
+        assert_eq!(changed["origin"], "https://evil.example");
+        assert_ne!(r.signed_data(), signed);
+    }
 
     #[test]
     fn assertions_verify_and_defects_are_signed() {

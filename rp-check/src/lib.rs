@@ -24,6 +24,7 @@ mod config;
 mod forge;
 mod fuzz;
 mod http;
+mod lab;
 mod report;
 
 use std::path::PathBuf;
@@ -223,13 +224,14 @@ pub async fn run<P: Progress>(
             fidosim_daemon::io_reason(&e)
         ))
     })?;
-    let cfg: RpConfig = toml::from_str(&text).map_err(|e| {
+    let mut cfg: RpConfig = toml::from_str(&text).map_err(|e| {
         Error::Config(format!(
             "--config {}: {}; correct the file (base_url and origin are required; docs/recipes/audit-your-rp.md)",
             a.config.display(),
             fidosim_daemon::config::toml_problem(&text, &e)
         ))
     })?;
+    cfg.resolve_paths(a.config.parent().unwrap_or(std::path::Path::new(".")));
     let tls = http::Tls {
         ca: a.ca.clone(),
         insecure: a.insecure,
@@ -273,8 +275,16 @@ pub async fn run<P: Progress>(
         };
         if case.must_accept && !o.passed() {
             progress.finish();
+            let attestation = match &checker.cfg.attestation_state {
+                Some(state) if checker.cfg.requires_trusted_attestation => format!(
+                    "; the registration was attested by the CA of {}: the RP must trust it (write it with `fidosim run --state {} --write-ca ca.pem`)",
+                    state.display(),
+                    state.display()
+                ),
+                _ => String::new(),
+            };
             let message = format!(
-                "the RP did not accept the valid baseline ({}): check base_url, origin and the begin/complete paths in {} (the RP must accept a correct response before anything else can be judged)",
+                "the RP did not accept the valid baseline ({}): check base_url, origin and the begin/complete paths in {}{attestation} (the RP must accept a correct response before anything else can be judged)",
                 o.verdict.as_ref().map_or("no verdict".into(), Verdict::show),
                 a.config.display()
             );

@@ -6,8 +6,9 @@
 use authenticator_core::cbor::{self, Fields, MapBuilder, Value};
 use authenticator_core::crypto::keys::{Algorithm, PrivateKey};
 use authenticator_core::store::User;
-use authenticator_core::store::{Credential, DeviceState, StoreError};
+use authenticator_core::store::{Credential, DeviceState, Fingerprint, StoreError};
 use authenticator_core::AttestationIdentity;
+use authenticator_core::StatusCode;
 
 /// Field sizes are checked against generous limits: the store never holds
 /// more than the authenticator accepted on the wire.
@@ -129,7 +130,10 @@ fn decode_with_order(bytes: &[u8], order_key: i64) -> Result<Credential, StoreEr
 
 /// The device state. Keys: 1 PIN hash, 2 PIN length in code points, 3 PIN
 /// retries, 4 UV retries, 5 minimum PIN length, 6 minPinLength RP IDs, 7
-/// forcePINChange, 8 alwaysUv, 9 enterprise attestation enabled.
+/// forcePINChange, 8 alwaysUv, 9 enterprise attestation enabled, 10 the
+/// enrolled fingerprints as [templateId, name] pairs (absent in states
+/// written before fingerprints: none), 11 built-in UV operations since the
+/// last PIN entry (absent: 0).
 pub(crate) fn encode_device_state(s: &DeviceState) -> Vec<u8> {
     cbor::encode(
         &MapBuilder::new()
@@ -150,6 +154,26 @@ pub(crate) fn encode_device_state(s: &DeviceState) -> Vec<u8> {
             .int(7, s.force_pin_change)
             .int(8, s.always_uv)
             .int(9, s.enterprise_attestation)
+            .opt(
+                10,
+                (!s.fingerprints.is_empty()).then(|| {
+                    Value::Array(
+                        s.fingerprints
+                            .iter()
+                            .map(|f| {
+                                Value::Array(vec![
+                                    cbor::bytes(f.id.clone()),
+                                    Value::from(f.name.as_str()),
+                                ])
+                            })
+                            .collect(),
+                    )
+                }),
+            )
+            .opt(
+                11,
+                (s.uv_count_since_pin > 0).then_some(u64::from(s.uv_count_since_pin)),
+            )
             .build(),
     )
 }
@@ -178,6 +202,28 @@ pub(crate) fn decode_device_state(bytes: &[u8]) -> Result<DeviceState, StoreErro
         force_pin_change: flag(&mut f, 7)?,
         always_uv: flag(&mut f, 8)?,
         enterprise_attestation: flag(&mut f, 9)?,
+        fingerprints: match f.take(10) {
+            None => Vec::new(),
+            Some(v) => cbor::as_array(v, 256)
+                .map_err(corrupt)?
+                .into_iter()
+                .map(|pair| {
+                    let mut pair = cbor::as_array(pair, 2).map_err(corrupt)?.into_iter();
+                    let (Some(id), Some(name), None) = (pair.next(), pair.next(), pair.next())
+                    else {
+                        return Err(corrupt(StatusCode::InvalidCbor));
+                    };
+                    Ok(Fingerprint {
+                        id: cbor::as_bytes(id, 64).map_err(corrupt)?,
+                        name: cbor::as_text(name, MAX_FIELD).map_err(corrupt)?,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        },
+        uv_count_since_pin: match f.take(11) {
+            None => 0,
+            Some(v) => u32::try_from(cbor::as_uint(v).map_err(corrupt)?).map_err(corrupt)?,
+        },
     })
 }
 
@@ -266,10 +312,35 @@ mod tests {
             force_pin_change: true,
             always_uv: true,
             enterprise_attestation: true,
+            fingerprints: vec![
+                Fingerprint {
+                    id: vec![1],
+                    name: "left thumb".into(),
+                },
+                Fingerprint {
+                    id: vec![2],
+                    name: String::new(),
+                },
+            ],
+            uv_count_since_pin: 3,
         };
         assert_eq!(decode_device_state(&encode_device_state(&s)).unwrap(), s);
         let d = DeviceState::default();
         assert_eq!(decode_device_state(&encode_device_state(&d)).unwrap(), d);
         assert!(decode_device_state(&[0xa0]).is_err());
+        // A state without key 10 (written before fingerprints) has none.
+        let mut old = Fields::decode(&encode_device_state(&s)).unwrap();
+        old.take(10).unwrap();
+        let rest = cbor::encode(&Value::Map(old.into_rest()));
+        assert!(decode_device_state(&rest).unwrap().fingerprints.is_empty());
+        // A damaged fingerprint entry is corruption, not a panic.
+        let mut bad = Fields::decode(&encode_device_state(&d))
+            .unwrap()
+            .into_rest();
+        bad.push((Value::from(10), Value::Array(vec![Value::Array(vec![])])));
+        assert_eq!(
+            decode_device_state(&cbor::encode(&Value::Map(bad))).err(),
+            Some(StoreError::Corrupt)
+        );
     }
 }

@@ -215,6 +215,12 @@ def test_config_always_uv_and_min_pin_length(device):
     with pytest.raises(CtapError) as exc:
         pin.get_pin_token(PIN, P.GET_ASSERTION)
     assert exc.value.code == CtapError.ERR.PIN_POLICY_VIOLATION
+    # getPinToken (0x05, no permissions) answers PIN_INVALID instead
+    # (CTAP 2.1 §6.5.5.7.1), with the right PIN, and spends no retry.
+    with pytest.raises(CtapError) as exc:
+        pin.get_pin_token(PIN)
+    assert exc.value.code == CtapError.ERR.PIN_INVALID
+    assert pin.get_pin_retries()[0] == 8
     pin.change_pin(PIN, "654321")
     assert ctap.get_info().force_pin_change is False
     # minPinLength is reported to the listed RP.
@@ -315,3 +321,28 @@ def test_cred_blob(device):
     assert auth_data.extensions.get("credBlob") is True
     a = get(client, [response.raw_id], extensions={"getCredBlob": True})
     assert a.response.authenticator_data.extensions.get("credBlob") == blob
+
+
+# ------------------------------------------------------ CTAP 2.2 getInfo
+
+
+def test_ctap22_get_info_members(device):
+    ctap = Ctap2(device)
+    info = ctap.get_info()
+    # "none" is implied and omitted; reset over USB; PINs up to 63 code
+    # points; the authenticatorConfig subcommands handled.
+    assert info.attestation_formats == ["packed"]
+    assert info.transports_for_reset == ["usb"]
+    assert info.max_pin_length == 63
+    assert info.authenticator_config_commands == [1, 2, 3]
+    # No PIN: no count of UV operations since a PIN entry.
+    assert info.uv_count_since_pin is None
+    pin = ClientPin(ctap)
+    pin.set_pin(PIN)
+    assert ctap.get_info().uv_count_since_pin == 0
+    # Built-in UV counts; entering the PIN starts the count again.
+    pin.get_uv_token(P.MAKE_CREDENTIAL)
+    pin.get_uv_token(P.GET_ASSERTION)
+    assert ctap.get_info().uv_count_since_pin == 2
+    pin.get_pin_token(PIN, P.MAKE_CREDENTIAL)
+    assert ctap.get_info().uv_count_since_pin == 0

@@ -76,7 +76,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class Fidosim:
     """A running fidosim daemon: its UDP address and its control API."""
 
-    def __init__(self, tmp: Path, *extra_args: str):
+    def __init__(self, tmp: Path, *extra_args: str, state: Path | None = None):
         binary = fidosim_bin()
         if not binary.is_file():
             pytest.fail(f"fidosim not found at {binary}: `cargo build -p fidosim` or set FIDOSIM_BIN")
@@ -89,7 +89,8 @@ class Fidosim:
             self.process = subprocess.Popen(
                 [str(binary), "run", "--transport", "udp",
                  "--udp-listen", f"{self.addr[0]}:{self.addr[1]}",
-                 "--ephemeral", "--control-socket", self.control_socket, *extra_args],
+                 *(["--state", str(state)] if state else ["--ephemeral"]),
+                 "--control-socket", self.control_socket, *extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
             )
         deadline = time.monotonic() + READY_TIMEOUT
@@ -131,6 +132,28 @@ def fidosim_none(tmp_path_factory):
     daemon = Fidosim(tmp_path_factory.mktemp("fidosim-none"), "--attestation", "none")
     yield daemon
     daemon.stop()
+
+
+class TrustedKey:
+    """A key's state file and its attestation CA (`fidosim run --state
+    key.fidosim --write-ca ca.pem`), made once; the key is not left
+    running, so rp-check can read the state (attestation_state)."""
+
+    def __init__(self, tmp: Path):
+        self.dir = tmp
+        self.state = tmp / "key.fidosim"
+        self.ca = tmp / "ca.pem"
+        Fidosim(tmp, "--write-ca", str(self.ca), state=self.state).stop()
+        assert self.ca.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+    def run(self, *extra_args: str) -> Fidosim:
+        """The key, running on its state (stop it before rp-check reads it)."""
+        return Fidosim(self.dir, *extra_args, state=self.state)
+
+
+@pytest.fixture(scope="session")
+def trusted_key(tmp_path_factory):
+    return TrustedKey(tmp_path_factory.mktemp("trusted-key"))
 
 
 @pytest.fixture(scope="session")

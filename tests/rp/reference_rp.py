@@ -21,6 +21,21 @@ notice it:
   idempotent-complete  a complete request whose body was accepted before is
                   answered with the earlier answer, without verification
 
+With ``--trust-root`` the RP demands trusted attestation (it asks for
+"direct") and verifies packed x5c and fido-u2f statements itself, each
+check of its own (§8.2, §8.2.1, §8.6, §7.1 step 22); these flaws switch
+one of them off:
+
+  accept-self-attestation  none and self attestation are taken (§7.1 step 22)
+  trust-any-root  the chain need not end at a trusted root (§7.1 step 22)
+  accept-ca-leaf  an attestation certificate may say CA:true (§8.2.1)
+  ignore-expiry   certificate validity periods are not checked (RFC 5280 §6.1.3)
+  ignore-aaguid-extension  the certificate's AAGUID is not compared (§8.2)
+  ignore-ou       the certificate's OU is not checked (§8.2.1)
+  skip-attestation-signature  the packed sig is not verified (§8.2)
+  u2f-skip-signature  the fido-u2f sig is not verified (§8.6 step 6)
+  u2f-any-curve   a fido-u2f certificate key need not be P-256 (§8.6 step 2)
+
 HTTP (all bodies JSON):
 
   POST /auth/passkey/register/begin     {"username": "alice"}
@@ -41,7 +56,9 @@ server error.
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
+import io
 import json
 import secrets
 import sys
@@ -54,10 +71,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cbor2
 import webauthn
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.x509.oid import NameOID
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import (
     InvalidAuthenticationResponse,
@@ -74,6 +93,10 @@ from webauthn.helpers.structs import (
 
 FLAWS = ("ignore-counter", "ignore-origin", "accept-up0", "skip-signature",
          "session-challenges", "no-expiry", "idempotent-complete")
+# Flaws of the attestation verifier (with --trust-root).
+ATTESTATION_FLAWS = ("accept-self-attestation", "trust-any-root", "accept-ca-leaf",
+                     "ignore-expiry", "ignore-aaguid-extension", "ignore-ou",
+                     "skip-attestation-signature", "u2f-skip-signature", "u2f-any-curve")
 
 # COSE algorithms offered at registration; the own assertion verifier below
 # handles exactly these (py_webauthn's default list).
@@ -115,6 +138,214 @@ def check_canonical(attestation_object: bytes) -> None:
 
 class VerificationError(Exception):
     """The response does not verify: answered with 400."""
+
+
+# ---------------------------------------------------------------------------
+# The RP's own attestation verifier (with --trust-root).
+# ---------------------------------------------------------------------------
+
+# The formats with a certificate chain that this verifier knows.
+TRUSTED_FORMATS = ("packed", "fido-u2f")
+
+# id-fido-gen-ce-aaguid (WebAuthn L3 §8.2.1).
+ID_FIDO_GEN_CE_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+
+
+def _verify_with(public, signature: bytes, data: bytes) -> None:
+    """Verifies with a certificate's key, whatever its type; raises
+    VerificationError."""
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(public, Ed25519PublicKey):
+            public.verify(signature, data)
+        elif isinstance(public, rsa.RSAPublicKey):
+            public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise VerificationError(f"unsupported certificate key {type(public).__name__}")
+    except InvalidSignature as exc:
+        raise VerificationError("attestation signature does not verify") from exc
+
+
+def _parse_auth_data(auth_data: bytes) -> tuple[bytes, bytes, bytes, dict]:
+    """rpIdHash, AAGUID, credential ID and COSE key of attested
+    credential data (§6.1, §6.5.1)."""
+    if len(auth_data) < 55 or not auth_data[32] & 0x40:
+        raise VerificationError("authenticatorData has no attested credential data")
+    length = int.from_bytes(auth_data[53:55], "big")
+    cred_id = auth_data[55:55 + length]
+    if len(cred_id) != length:
+        raise VerificationError("credentialIdLength past the end of authenticatorData")
+    try:
+        cose = cbor2.CBORDecoder(io.BytesIO(auth_data[55 + length:])).decode()
+    except Exception as exc:
+        raise VerificationError("credential public key is not CBOR") from exc
+    if not isinstance(cose, dict):
+        raise VerificationError("credential public key is not a COSE map")
+    return auth_data[:32], auth_data[37:53], cred_id, cose
+
+
+def _attribute(cert: x509.Certificate, oid) -> list[str]:
+    return [a.value for a in cert.subject.get_attributes_for_oid(oid)]
+
+
+def _basic_constraints_ca(cert: x509.Certificate) -> bool | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return None
+
+
+def check_trust_path(chain: list[x509.Certificate], roots: list[x509.Certificate],
+                     flaws: frozenset[str]) -> None:
+    """§7.1 step 22 with RFC 5280 §6.1: each certificate valid now and
+    issued by the next (which must be a CA), the last issued by (or being)
+    a trusted root."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for cert in chain:
+        if "ignore-expiry" not in flaws and not (
+                cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+            raise VerificationError(f"certificate {cert.subject.rfc4514_string()} is not valid now")
+    for cert, issuer in zip(chain, chain[1:]):
+        if _basic_constraints_ca(issuer) is not True:
+            raise VerificationError("a certificate in x5c is issued by one that is not a CA")
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise VerificationError("x5c is not a chain") from exc
+    if "trust-any-root" in flaws:
+        return
+    last = chain[-1]
+    for root in roots:
+        if last == root:
+            return
+        try:
+            last.verify_directly_issued_by(root)
+            return
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+    raise VerificationError("the attestation chain does not end at a trusted root")
+
+
+def _certificates(stmt: dict) -> list[x509.Certificate]:
+    x5c = stmt.get("x5c")
+    if not isinstance(x5c, list) or not x5c or not all(isinstance(c, bytes) for c in x5c):
+        raise VerificationError("attStmt.x5c is not a list of certificates")
+    try:
+        return [x509.load_der_x509_certificate(c) for c in x5c]
+    except ValueError as exc:
+        raise VerificationError(f"attStmt.x5c holds a malformed certificate: {exc}") from exc
+
+
+def verify_packed_x5c(stmt: dict, auth_data: bytes, client_data_hash: bytes,
+                      roots: list[x509.Certificate], flaws: frozenset[str]) -> None:
+    """§8.2's verification procedure for a statement with x5c, and §8.2.1."""
+    alg, sig = stmt.get("alg"), stmt.get("sig")
+    if not isinstance(alg, int) or not isinstance(sig, bytes):
+        raise VerificationError("packed attStmt needs alg and sig")
+    chain = _certificates(stmt)
+    leaf = chain[0]
+    public = leaf.public_key()
+    # alg must fit the certificate's key.
+    fits = {ALG_ES256: ec.EllipticCurvePublicKey, ALG_EDDSA: Ed25519PublicKey,
+            ALG_RS256: rsa.RSAPublicKey}.get(alg)
+    if fits is None or not isinstance(public, fits):
+        raise VerificationError(f"packed alg {alg} does not fit the attestation certificate's key")
+    if "skip-attestation-signature" not in flaws:
+        _verify_with(public, sig, auth_data + client_data_hash)
+    # §8.2.1: version 3, C, O, OU "Authenticator Attestation", CN, CA:false.
+    if leaf.version != x509.Version.v3:
+        raise VerificationError("attestation certificate is not X.509 v3")
+    for oid in (NameOID.COUNTRY_NAME, NameOID.ORGANIZATION_NAME, NameOID.COMMON_NAME):
+        if not _attribute(leaf, oid):
+            raise VerificationError(f"attestation certificate subject lacks {oid._name}")
+    if "ignore-ou" not in flaws and \
+            _attribute(leaf, NameOID.ORGANIZATIONAL_UNIT_NAME) != ["Authenticator Attestation"]:
+        raise VerificationError('attestation certificate OU is not "Authenticator Attestation"')
+    if "accept-ca-leaf" not in flaws and _basic_constraints_ca(leaf) is not False:
+        raise VerificationError("attestation certificate basicConstraints CA is not false")
+    # §8.2: an AAGUID extension must match authData's AAGUID.
+    try:
+        ext = leaf.extensions.get_extension_for_oid(ID_FIDO_GEN_CE_AAGUID)
+    except x509.ExtensionNotFound:
+        ext = None
+    if ext is not None:
+        if ext.critical:
+            raise VerificationError("the AAGUID extension is marked critical")
+        value = ext.value.value  # UnrecognizedExtension: the DER OCTET STRING
+        if len(value) != 18 or value[:2] != b"\x04\x10":
+            raise VerificationError("the AAGUID extension is not a 16-byte OCTET STRING")
+        if "ignore-aaguid-extension" not in flaws and value[2:] != auth_data[37:53]:
+            raise VerificationError("the certificate's AAGUID is not authenticatorData's")
+    check_trust_path(chain, roots, flaws)
+
+
+def verify_fido_u2f(stmt: dict, auth_data: bytes, client_data_hash: bytes,
+                    roots: list[x509.Certificate], flaws: frozenset[str]) -> None:
+    """§8.6's verification procedure."""
+    sig = stmt.get("sig")
+    if not isinstance(sig, bytes):
+        raise VerificationError("fido-u2f attStmt needs sig")
+    chain = _certificates(stmt)
+    # Step 2: exactly one certificate, with an EC P-256 key.
+    if len(chain) != 1:
+        raise VerificationError("fido-u2f x5c must hold exactly one certificate")
+    public = chain[0].public_key()
+    p256 = isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
+    if not p256 and "u2f-any-curve" not in flaws:
+        raise VerificationError("the fido-u2f certificate key is not EC P-256")
+    # Steps 3-4: the credential's P-256 key as an uncompressed point.
+    rp_id_hash, _, cred_id, cose = _parse_auth_data(auth_data)
+    x, y = cose.get(-2), cose.get(-3)
+    if cose.get(1) != 2 or cose.get(-1) != 1 or not isinstance(x, bytes) or \
+            not isinstance(y, bytes) or len(x) != 32 or len(y) != 32:
+        raise VerificationError("a fido-u2f credential key must be EC2 P-256")
+    # Steps 5-6: verificationData, signed by the certificate's key.
+    data = b"\x00" + rp_id_hash + client_data_hash + cred_id + b"\x04" + x + y
+    if "u2f-skip-signature" not in flaws:
+        _verify_with(public, sig, data)
+    check_trust_path(chain, roots, flaws)
+
+
+def verify_trusted_attestation(attestation_object: bytes, client_data_json: bytes,
+                               roots: list[x509.Certificate], flaws: frozenset[str],
+                               formats: frozenset[str] = frozenset(TRUSTED_FORMATS)) -> bool:
+    """Verifies the statement of an RP that demands trusted attestation.
+    True when it was verified here (the caller then hands py_webauthn the
+    rest as "none"); False when py_webauthn verifies it itself (none or
+    self attestation, taken under the flaw accept-self-attestation)."""
+    try:
+        obj = cbor2.loads(attestation_object)
+        fmt, stmt, auth_data = obj["fmt"], obj["attStmt"], obj["authData"]
+    except Exception as exc:
+        raise VerificationError(f"malformed attestationObject: {exc}") from exc
+    if not isinstance(stmt, dict) or not isinstance(auth_data, bytes):
+        raise VerificationError("malformed attestationObject")
+    cdh = hashlib.sha256(client_data_json).digest()
+    if fmt == "none" or (fmt == "packed" and "x5c" not in stmt):
+        if "accept-self-attestation" in flaws:
+            return False
+        raise VerificationError(f"{'self' if fmt == 'packed' else 'none'} attestation, "
+                                "and this RP demands trusted attestation")
+    if fmt not in formats:
+        raise VerificationError(f"attestation format {fmt!r} is not taken here")
+    if fmt == "packed":
+        verify_packed_x5c(stmt, auth_data, cdh, roots, flaws)
+    elif fmt == "fido-u2f":
+        verify_fido_u2f(stmt, auth_data, cdh, roots, flaws)
+    else:
+        raise VerificationError(f"attestation format {fmt!r} is not supported")
+    return True
+
+
+def as_none_attestation(credential: dict) -> dict:
+    """The response with its attestation statement replaced by "none",
+    once verified here: py_webauthn checks the rest."""
+    response = dict(credential["response"])
+    obj = cbor2.loads(base64url_to_bytes(response["attestationObject"]))
+    obj["fmt"], obj["attStmt"] = "none", {}
+    response["attestationObject"] = bytes_to_base64url(cbor2.dumps(obj, canonical=True))
+    return {**credential, "response": response}
 
 
 class SessionError(Exception):
@@ -289,6 +520,10 @@ class Config:
     attestation: str  # none | direct
     flaws: frozenset[str]
     challenge_ttl: float = CHALLENGE_TTL  # seconds
+    # Trusted attestation roots; when any, trusted attestation is demanded.
+    trust_roots: list = field(default_factory=list)
+    # The formats taken with trusted attestation.
+    trusted_formats: frozenset[str] = frozenset(TRUSTED_FORMATS)
 
 
 @dataclass
@@ -425,7 +660,8 @@ class RelyingParty:
                 rp_name=self.config.rp_name,
                 user_name=username,
                 user_id=user.id,
-                attestation=AttestationConveyancePreference(self.config.attestation),
+                attestation=AttestationConveyancePreference(
+                    "direct" if self.config.trust_roots else self.config.attestation),
                 authenticator_selection=AuthenticatorSelectionCriteria(
                     resident_key=ResidentKeyRequirement.PREFERRED,
                     user_verification=UserVerificationRequirement(self.config.user_verification),
@@ -447,9 +683,21 @@ class RelyingParty:
             # §7.1: clientDataJSON type, challenge and origin (steps 7-9),
             # rpIdHash, UP and UV (steps 13-15), the algorithm and the
             # attestation statement, all by py_webauthn.
+            checked = credential
+            if self.config.trust_roots:
+                # §7.1 steps 19-22 here, each check of its own; the rest
+                # by py_webauthn, given the statement as "none".
+                try:
+                    c_data = base64url_to_bytes(credential["response"]["clientDataJSON"])
+                    att_obj = base64url_to_bytes(credential["response"]["attestationObject"])
+                except Exception as exc:
+                    raise VerificationError(f"malformed registration response: {exc}") from exc
+                if verify_trusted_attestation(att_obj, c_data, self.config.trust_roots,
+                                              self.config.flaws, self.config.trusted_formats):
+                    checked = as_none_attestation(credential)
             try:
                 verified = webauthn.verify_registration_response(
-                    credential=credential,
+                    credential=checked,
                     expected_challenge=pending.challenge,
                     expected_rp_id=self.config.rp_id,
                     expected_origin=self._expected_origin(credential),
@@ -691,13 +939,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--user-verification", choices=["required", "preferred", "discouraged"],
                    default="preferred")
     p.add_argument("--attestation", choices=["none", "direct"], default="none")
-    p.add_argument("--flaw", action="append", choices=FLAWS, default=[],
+    p.add_argument("--trust-root", action="append", default=[], metavar="PEM",
+                   help="demand trusted attestation, chained to this root (repeatable)")
+    p.add_argument("--trusted-formats", default=",".join(TRUSTED_FORMATS),
+                   help="with --trust-root: the formats taken (default: %(default)s)")
+    p.add_argument("--flaw", action="append", choices=FLAWS + ATTESTATION_FLAWS, default=[],
                    help="switch off one check (repeatable)")
     p.add_argument("--challenge-ttl", type=float, default=CHALLENGE_TTL,
                    help=f"seconds a challenge stays usable (default {CHALLENGE_TTL:g})")
     p.add_argument("--tls-cert", help="serve https with this PEM certificate chain (with --tls-key)")
     p.add_argument("--tls-key", help="the PEM private key of --tls-cert")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    unknown = set(args.trusted_formats.split(",")) - set(TRUSTED_FORMATS) - {""}
+    if unknown:
+        p.error(f"--trusted-formats: unknown {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(TRUSTED_FORMATS)})")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -721,12 +978,16 @@ def main(argv: list[str] | None = None) -> None:
         attestation=args.attestation,
         flaws=frozenset(args.flaw),
         challenge_ttl=args.challenge_ttl,
+        trusted_formats=frozenset(f for f in args.trusted_formats.split(",") if f),
+        trust_roots=[cert for path in args.trust_root
+                     for cert in x509.load_pem_x509_certificates(open(path, "rb").read())],
     )
     Handler.rp = RelyingParty(config)
     print(f"listening on {scheme}://127.0.0.1:{port}", flush=True)
     flaws = ",".join(sorted(config.flaws)) or "none"
     print(f"rp-id {config.rp_id} origin {config.origin} uv {config.user_verification} "
-          f"attestation {config.attestation} flaws {flaws}", file=sys.stderr, flush=True)
+          f"attestation {config.attestation} trusted roots {len(config.trust_roots)} flaws {flaws}",
+          file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

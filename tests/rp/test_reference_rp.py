@@ -33,6 +33,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
 
+from conftest import Fidosim, TrustedKey
 from reference_rp import FLAWS, VerificationError, verify_assertion
 
 REG_BEGIN = "/auth/passkey/register/begin"
@@ -526,6 +527,66 @@ def test_direct_attestation_is_verified(rp_factory, device):
     broken["response"]["attestationObject"] = b64(cbor2.dumps(att))
     assert rp.post(REG_COMPLETE, broken, begin.session).status == 400
     assert register(rp, fido, user)[0].status == 200
+
+
+# ---------------------------------------------------------------------------
+# Trusted attestation (--trust-root): the RP's own statement verifier
+# ---------------------------------------------------------------------------
+
+
+def test_trusted_attestation_is_verified(rp_factory, trusted_key, tmp_path_factory, device_none):
+    key = trusted_key.run()
+    dev = key.device()
+    try:
+        trusting = rp_factory("--trust-root", str(trusted_key.ca))
+        user = fresh_user()
+        begin = trusting.post(REG_BEGIN, {"username": user})
+        assert begin.body["publicKey"]["attestation"] == "direct"
+        done, credential, _ = register(trusting, client(dev, trusting.origin), user)
+        assert done.status == 200, done
+        att = cbor2.loads(base64url_to_bytes(credential["response"]["attestationObject"]))
+        assert att["fmt"] == "packed" and len(att["attStmt"]["x5c"]) == 1
+        # The same key, to an RP that trusts another root: refused.
+        other = TrustedKey(tmp_path_factory.mktemp("other-root"))
+        elsewhere = rp_factory("--trust-root", str(other.ca))
+        done, _, _ = register(elsewhere, client(dev, elsewhere.origin), fresh_user())
+        assert done.status == 400 and "trusted root" in done.body["error"], done
+        # A broken statement signature: refused, and taken under its flaw.
+        for flaws, status in (((), 400), (("--flaw", "skip-attestation-signature"), 200)):
+            rp = rp_factory("--trust-root", str(trusted_key.ca), *flaws)
+            begin = rp.post(REG_BEGIN, {"username": fresh_user()})
+            options = PublicKeyCredentialCreationOptions.from_dict(begin.body["publicKey"])
+            credential = to_json(client(dev, rp.origin).make_credential(options))
+            att = cbor2.loads(base64url_to_bytes(credential["response"]["attestationObject"]))
+            att["attStmt"]["sig"] = att["attStmt"]["sig"][:-1] + bytes([att["attStmt"]["sig"][-1] ^ 1])
+            credential["response"]["attestationObject"] = b64(cbor2.dumps(att, canonical=True))
+            done = rp.post(REG_COMPLETE, credential, begin.session)
+            assert done.status == status, (flaws, done)
+    finally:
+        dev.close()
+        key.stop()
+    # none attestation: refused unless the RP takes untrusted attestation.
+    for flaws, status in (((), 400), (("--flaw", "accept-self-attestation"), 200)):
+        rp = rp_factory("--trust-root", str(trusted_key.ca), *flaws)
+        done, _, _ = register(rp, client(device_none, rp.origin), fresh_user())
+        assert done.status == status, (flaws, done)
+        if status == 400:
+            assert "none attestation" in done.body["error"], done
+
+
+def test_self_attestation_is_refused_where_trust_is_demanded(rp_factory, trusted_key, tmp_path_factory):
+    key = Fidosim(tmp_path_factory.mktemp("self-key"), "--attestation", "self")
+    dev = key.device()
+    try:
+        for flaws, status in (((), 400), (("--flaw", "accept-self-attestation"), 200)):
+            rp = rp_factory("--trust-root", str(trusted_key.ca), *flaws)
+            done, credential, _ = register(rp, client(dev, rp.origin), fresh_user())
+            att = cbor2.loads(base64url_to_bytes(credential["response"]["attestationObject"]))
+            assert att["fmt"] == "packed" and "x5c" not in att["attStmt"]
+            assert done.status == status, (flaws, done)
+    finally:
+        dev.close()
+        key.stop()
 
 
 # ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import fidosim_bin
+from conftest import TrustedKey, fidosim_bin
 
 # The cases each flaw must make fail, and nothing else.
 FLAWS = {
@@ -23,6 +23,20 @@ FLAWS = {
     "idempotent-complete": {"register.response-replayed", "login.response-replayed",
                             "login.replayed-assertion"},
 }
+
+# With --trust-root: the cases each attestation flaw must make fail.
+ATTESTATION_FLAWS = {
+    "accept-self-attestation": {"register.untrusted-attestation", "register.self-attestation"},
+    "trust-any-root": {"register.attestation-untrusted-root"},
+    "accept-ca-leaf": {"register.attestation-ca-leaf"},
+    "ignore-expiry": {"register.attestation-expired-leaf"},
+    "ignore-aaguid-extension": {"register.attestation-aaguid-mismatch"},
+    "ignore-ou": {"register.attestation-wrong-ou"},
+    "skip-attestation-signature": {"register.attestation-wrong-key"},
+    "u2f-skip-signature": {"register.fido-u2f-wrong-data"},
+    "u2f-any-curve": {"register.fido-u2f-not-p256"},
+}
+LAB_CASES = set().union(*ATTESTATION_FLAWS.values())
 
 # The RPs of these tests keep a challenge this long, and rp-check is told so
 # (challenge_ttl_ms), so that the expiry cases run.
@@ -262,3 +276,93 @@ def test_the_expiry_cases_are_skipped_without_a_ttl(rp_factory, tmp_path):
     skipped = {c["case"]: c["skipped"] for c in report["cases"] if c["skipped"]}
     assert set(skipped) == {"register.challenge-expired", "login.challenge-expired"}
     assert all("challenge_ttl_ms" in why for why in skipped.values())
+
+
+# ---------------------------------------------------------------------------
+# The attestation lab: an RP that demands trusted attestation
+# ---------------------------------------------------------------------------
+
+
+def lab_config(key) -> str:
+    return (f'requires_trusted_attestation = true\nattestation_state = "{key.state}"\n'
+            f'trusted_roots = ["{key.ca}"]\n')
+
+
+def test_the_correct_trusting_rp_passes_the_attestation_lab(rp_factory, tmp_path, trusted_key):
+    rp = rp_factory("--trust-root", str(trusted_key.ca), *TTL)
+    code, report, err = rp_check(rp, tmp_path, extra=lab_config(trusted_key) + TTL_CONFIG)
+    assert code == 0, err
+    assert failed_cases(report) == set()
+    ran = {c["case"] for c in report["cases"] if c["skipped"] is None}
+    # Every lab case ran, and every case that ran without the lab too.
+    assert LAB_CASES <= ran
+    assert len(ran) >= 34 + len(LAB_CASES)
+
+
+@pytest.mark.parametrize("flaw", sorted(ATTESTATION_FLAWS))
+def test_each_attestation_flaw_is_flagged_by_name(rp_factory, tmp_path, trusted_key, flaw):
+    rp = rp_factory("--trust-root", str(trusted_key.ca), "--flaw", flaw)
+    code, report, err = rp_check(rp, tmp_path, "--case", "register.", extra=lab_config(trusted_key))
+    assert code == 1, err
+    assert failed_cases(report) == ATTESTATION_FLAWS[flaw]
+
+
+@pytest.mark.parametrize("flaw", ["ignore-origin", "accept-up0"])
+def test_registration_defects_are_signed_anew_for_a_trusting_rp(rp_factory, tmp_path, trusted_key,
+                                                                 flaw):
+    # Changed after the key signed, the attestation signature would not
+    # verify and the RP would refuse for that reason: the flaw must show.
+    rp = rp_factory("--trust-root", str(trusted_key.ca), "--flaw", flaw)
+    code, report, err = rp_check(rp, tmp_path, "--case", "register.", extra=lab_config(trusted_key))
+    assert code == 1, err
+    assert failed_cases(report) == {c for c in FLAWS[flaw] if c.startswith("register.")}
+
+
+def test_fido_u2f_cases_are_skipped_when_the_rp_takes_no_fido_u2f(rp_factory, tmp_path, trusted_key):
+    rp = rp_factory("--trust-root", str(trusted_key.ca), "--trusted-formats", "packed",
+                    "--flaw", "u2f-skip-signature")
+    code, report, err = rp_check(rp, tmp_path, "--case", "register.", extra=lab_config(trusted_key))
+    assert code == 0, err
+    skipped = {c["case"]: c["skipped"] for c in report["cases"] if c["skipped"] is not None}
+    for case in ("register.fido-u2f-wrong-data", "register.fido-u2f-not-p256"):
+        assert "refused a valid fido-u2f registration" in skipped[case], skipped
+    assert "register.attestation-wrong-key" not in skipped
+
+
+def test_without_attestation_state_the_lab_cases_are_skipped(rp_factory, tmp_path):
+    rp = rp_factory()
+    code, report, err = rp_check(rp, tmp_path, "--case", "register.")
+    assert code == 0, err
+    for c in report["cases"]:
+        if c["case"] in LAB_CASES:
+            assert c["skipped"] == "the config does not say the RP demands trusted attestation", c
+
+
+def test_the_baseline_fails_when_the_rp_trusts_another_root(rp_factory, tmp_path, trusted_key,
+                                                            tmp_path_factory):
+    other = TrustedKey(tmp_path_factory.mktemp("other-key"))
+    rp = rp_factory("--trust-root", str(other.ca))
+    config = f'requires_trusted_attestation = true\nattestation_state = "{trusted_key.state}"\n'
+    code, report, err = rp_check(rp, tmp_path, extra=config)
+    assert code == 1 and report is None, err
+    assert "did not accept the valid baseline (rejected (400))" in err, err
+    assert f"attested by the CA of {trusted_key.state}: the RP must trust it" in err, err
+
+
+@pytest.mark.parametrize("config, says", [
+    ("requires_trusted_attestation = true\n", "needs attestation_state"),
+    ('attestation_state = "missing.fidosim"\n', "no such file"),
+    ('attestation_state = "{state}"\ntrusted_roots = ["{other}"]\n',
+     "none of the RP's roots is the attestation CA"),
+    ('attestation_state = "{state}"\ntrusted_roots = ["nowhere.pem"]\n', "cannot read"),
+    ('trusted_roots = ["{ca}"]\n', "trusted_roots needs attestation_state"),
+])
+def test_lab_configuration_mistakes_are_explained(rp_factory, tmp_path, trusted_key,
+                                                  tmp_path_factory, config, says):
+    other = tmp_path / "other.pem"
+    other.write_text(TrustedKey(tmp_path_factory.mktemp("another")).ca.read_text())
+    rp = rp_factory()
+    extra = config.format(state=trusted_key.state, ca=trusted_key.ca, other=other)
+    code, report, err = rp_check(rp, tmp_path, extra=extra)
+    assert code == 2 and report is None, err
+    assert says in err, err

@@ -28,7 +28,9 @@ use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::TbsCertificate;
-use x509_cert::der::asn1::{Any, GeneralizedTime, ObjectIdentifier, OctetStringRef};
+use x509_cert::der::asn1::{
+    Any, BitString, GeneralizedTime, ObjectIdentifier, OctetStringRef, UtcTime,
+};
 use x509_cert::der::oid::db::rfc4519;
 use x509_cert::der::oid::AssociatedOid;
 use x509_cert::der::pem::LineEnding;
@@ -41,7 +43,9 @@ use x509_cert::ext::pkix::{
 use x509_cert::ext::{Criticality, Extension, ToExtension};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::spki::{
+    AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef,
+};
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
@@ -203,10 +207,11 @@ impl AttestationIdentity {
         // basicConstraints CA=false, keyUsage digitalSignature|
         // nonRepudiation, and the AAGUID extension (WebAuthn §8.2.1).
         let batch_cert = CertificateBuilder::new(
-            Profile::Batch {
+            Profile::Leaf {
                 issuer: ca_subject,
                 subject: batch_subject,
-                aaguid,
+                aaguid: Some(aaguid),
+                ca: false,
             },
             batch_serial,
             fixed_validity()?,
@@ -284,6 +289,19 @@ impl AttestationIdentity {
         &self.batch_cert_der
     }
 
+    /// The AAGUID the batch certificate's id-fido-gen-ce-aaguid extension
+    /// names (WebAuthn §8.2.1), if it has a well-formed one.
+    pub fn batch_aaguid(&self) -> Option<[u8; 16]> {
+        let cert = Certificate::from_der(&self.batch_cert_der).ok()?;
+        let ext = cert
+            .tbs_certificate()
+            .extensions()?
+            .iter()
+            .find(|e| e.extn_id == ID_FIDO_GEN_CE_AAGUID)?;
+        let inner = x509_cert::der::asn1::OctetString::from_der(ext.extn_value.as_bytes()).ok()?;
+        inner.as_bytes().try_into().ok()
+    }
+
     /// The CA certificate as PEM ("-----BEGIN CERTIFICATE-----", LF line
     /// endings), for a relying party's trust store.
     pub fn ca_pem(&self) -> String {
@@ -302,6 +320,138 @@ impl AttestationIdentity {
         let sig: DerSignature = self.batch_key.sign(msg);
         sig.as_bytes().to_vec()
     }
+}
+
+impl AttestationIdentity {
+    /// Issues a certificate for `key` under this identity's CA, saying what
+    /// `spec` says: with [`LeafSpec::attestation`] a certificate that meets
+    /// WebAuthn §8.2.1 like the batch certificate does, and with a field
+    /// changed one that a relying party must refuse (an attestation lab:
+    /// `fidosim rp-check`). Extensions as for the batch certificate; the
+    /// AAGUID extension only when `spec.aaguid` is given.
+    pub fn issue_leaf(
+        &self,
+        rng: &mut impl CryptoRng,
+        key: LeafKey<'_>,
+        spec: &LeafSpec<'_>,
+    ) -> Result<Vec<u8>, CertError> {
+        check_name(spec.organization)?;
+        check_name(spec.common_name)?;
+        check_name(spec.organizational_unit)?;
+        let ca_cert = Certificate::from_der(&self.ca_cert_der)?;
+        let subject = build_name(&[
+            (rfc4519::COUNTRY_NAME, Tag::PrintableString, COUNTRY),
+            (
+                rfc4519::ORGANIZATION_NAME,
+                Tag::Utf8String,
+                spec.organization,
+            ),
+            (
+                rfc4519::ORGANIZATIONAL_UNIT_NAME,
+                Tag::Utf8String,
+                spec.organizational_unit,
+            ),
+            (rfc4519::COMMON_NAME, Tag::Utf8String, spec.common_name),
+        ])?;
+        let validity = Validity::new(
+            date_time(spec.not_before)?,
+            match spec.not_after {
+                Some(day) => date_time(day)?,
+                None => Time::INFINITY,
+            },
+        );
+        let cert = CertificateBuilder::new(
+            Profile::Leaf {
+                issuer: ca_cert.tbs_certificate().subject().clone(),
+                subject,
+                aaguid: spec.aaguid,
+                ca: spec.ca,
+            },
+            random_serial(rng)?,
+            validity,
+            key.spki()?,
+        )?
+        .build::<_, DerSignature>(&self.ca_key)?;
+        Ok(cert.to_der()?)
+    }
+}
+
+/// The subject public key of a certificate made by
+/// [`AttestationIdentity::issue_leaf`].
+#[derive(Debug, Clone, Copy)]
+pub enum LeafKey<'a> {
+    /// A P-256 public key as a SEC1 point (uncompressed: 65 bytes).
+    P256(&'a [u8]),
+    /// An Ed25519 public key (RFC 8410: id-Ed25519, the 32-byte key).
+    Ed25519(&'a [u8; 32]),
+}
+
+/// id-Ed25519 (RFC 8410 §3).
+const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+impl LeafKey<'_> {
+    fn spki(self) -> Result<SubjectPublicKeyInfoOwned, CertError> {
+        match self {
+            Self::P256(sec1) => {
+                let key = VerifyingKey::from_sec1_bytes(sec1).map_err(|_| CertError::InvalidKey)?;
+                SubjectPublicKeyInfoOwned::from_key(&key).map_err(|_| CertError::Encoding)
+            }
+            Self::Ed25519(key) => Ok(SubjectPublicKeyInfoOwned {
+                algorithm: AlgorithmIdentifierOwned {
+                    oid: ID_ED25519,
+                    parameters: None,
+                },
+                subject_public_key: BitString::from_bytes(key)?,
+            }),
+        }
+    }
+}
+
+/// What a certificate of [`AttestationIdentity::issue_leaf`] says.
+#[derive(Debug, Clone)]
+pub struct LeafSpec<'a> {
+    /// Subject `O`.
+    pub organization: &'a str,
+    /// Subject `OU`; WebAuthn §8.2.1 requires "Authenticator Attestation".
+    pub organizational_unit: &'a str,
+    /// Subject `CN`.
+    pub common_name: &'a str,
+    /// The id-fido-gen-ce-aaguid extension's AAGUID, or no extension.
+    pub aaguid: Option<[u8; 16]>,
+    /// basicConstraints `CA`; §8.2.1 requires false.
+    pub ca: bool,
+    /// notBefore, a UTC day (year, month, day).
+    pub not_before: (u16, u8, u8),
+    /// notAfter, a UTC day; `None` for no well-defined expiration
+    /// (99991231235959Z, RFC 5280 §4.1.2.5).
+    pub not_after: Option<(u16, u8, u8)>,
+}
+
+impl<'a> LeafSpec<'a> {
+    /// A certificate that meets WebAuthn §8.2.1 for `aaguid`, valid from
+    /// 2024-01-01 without expiry, like the batch certificate.
+    pub fn attestation(organization: &'a str, common_name: &'a str, aaguid: [u8; 16]) -> Self {
+        Self {
+            organization,
+            organizational_unit: BATCH_ORGANIZATIONAL_UNIT,
+            common_name,
+            aaguid: Some(aaguid),
+            ca: false,
+            not_before: (2024, 1, 1),
+            not_after: None,
+        }
+    }
+}
+
+/// Midnight UTC of a day, as RFC 5280 §4.1.2.5 wants it encoded: UTCTime
+/// through 2049, GeneralizedTime from 2050.
+fn date_time((year, month, day): (u16, u8, u8)) -> Result<Time, CertError> {
+    let at = DateTime::new(year, month, day, 0, 0, 0)?;
+    Ok(if year < 2050 {
+        Time::UtcTime(UtcTime::from_date_time(at)?)
+    } else {
+        Time::GeneralTime(GeneralizedTime::from_date_time(at))
+    })
 }
 
 impl fmt::Debug for AttestationIdentity {
@@ -345,16 +495,19 @@ impl Criticality for AaguidExtension {
 }
 
 /// The two certificate profiles. Extensions come in this order: SKI,
-/// AKI (batch only), basicConstraints, keyUsage, then the AAGUID (batch
-/// only), with RFC 5280's criticality for each.
+/// AKI (leaf only), basicConstraints, keyUsage, then the AAGUID (leaf
+/// only, when given), with RFC 5280's criticality for each.
 enum Profile {
     /// The self-signed attestation CA.
     Root { subject: Name },
-    /// The batch certificate, issued by the CA.
-    Batch {
+    /// A certificate issued by the CA: the batch certificate, or a leaf
+    /// of [`AttestationIdentity::issue_leaf`].
+    Leaf {
         issuer: Name,
         subject: Name,
-        aaguid: [u8; 16],
+        aaguid: Option<[u8; 16]>,
+        /// basicConstraints `CA` (false for an attestation certificate).
+        ca: bool,
     },
 }
 
@@ -362,13 +515,13 @@ impl BuilderProfile for Profile {
     fn get_issuer(&self, subject: &Name) -> Name {
         match self {
             Self::Root { .. } => subject.clone(),
-            Self::Batch { issuer, .. } => issuer.clone(),
+            Self::Leaf { issuer, .. } => issuer.clone(),
         }
     }
 
     fn get_subject(&self) -> Name {
         match self {
-            Self::Root { subject } | Self::Batch { subject, .. } => subject.clone(),
+            Self::Root { subject } | Self::Leaf { subject, .. } => subject.clone(),
         }
     }
 
@@ -384,13 +537,10 @@ impl BuilderProfile for Profile {
         ext.push((&ski).to_extension(subject, &ext)?);
         let (ca, usage) = match self {
             Self::Root { .. } => (true, KeyUsages::KeyCertSign | KeyUsages::CRLSign),
-            Self::Batch { .. } => {
+            Self::Leaf { ca, .. } => {
                 let aki = AuthorityKeyIdentifier::try_from(issuer_spk)?;
                 ext.push((&aki).to_extension(subject, &ext)?);
-                (
-                    false,
-                    KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
-                )
+                (*ca, KeyUsages::DigitalSignature | KeyUsages::NonRepudiation)
             }
         };
         let constraints = BasicConstraints {
@@ -399,7 +549,11 @@ impl BuilderProfile for Profile {
         };
         ext.push((&constraints).to_extension(subject, &ext)?);
         ext.push((&KeyUsage(usage)).to_extension(subject, &ext)?);
-        if let Self::Batch { aaguid, .. } = self {
+        if let Self::Leaf {
+            aaguid: Some(aaguid),
+            ..
+        } = self
+        {
             ext.push((&AaguidExtension(*aaguid)).to_extension(subject, &ext)?);
         }
         Ok(ext)
@@ -561,6 +715,90 @@ mod tests {
     }
 
     #[test]
+    fn issued_leaves_say_what_their_spec_says_and_chain_to_the_ca() {
+        let id = identity(9);
+        let ca = Certificate::from_der(id.ca_cert_der()).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(10);
+        let key = SigningKey::generate_from_rng(&mut rng);
+        let point = key.verifying_key().to_sec1_bytes();
+        let good = LeafSpec::attestation(ORG, "lab leaf", AAGUID);
+        let der = id
+            .issue_leaf(&mut rng, LeafKey::P256(&point), &good)
+            .unwrap();
+        let cert = Certificate::from_der(&der).unwrap();
+        verify_cert_signature(&cert, &spki_key(&ca)).unwrap();
+        assert_eq!(spki_key(&cert), *key.verifying_key());
+        let tbs = cert.tbs_certificate();
+        assert_eq!(tbs.issuer(), ca.tbs_certificate().subject());
+        assert_eq!(
+            attr_values(tbs.subject(), rfc4519::ORGANIZATIONAL_UNIT_NAME),
+            vec![(Tag::Utf8String, BATCH_ORGANIZATIONAL_UNIT.to_string())]
+        );
+        let (_, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
+        assert!(!bc.ca);
+        assert_eq!(tbs.validity().not_after, Time::INFINITY);
+        let aaguid = |c: &Certificate| {
+            c.tbs_certificate()
+                .extensions()
+                .into_iter()
+                .flatten()
+                .find(|e| e.extn_id == ID_FIDO_GEN_CE_AAGUID)
+                .map(|e| e.extn_value.as_bytes()[2..].to_vec())
+        };
+        assert_eq!(aaguid(&cert).as_deref(), Some(&AAGUID[..]));
+
+        // Each field changed on its own.
+        let bad = LeafSpec {
+            organizational_unit: "Not Attestation",
+            ca: true,
+            aaguid: None,
+            not_before: (2020, 1, 1),
+            not_after: Some((2021, 1, 1)),
+            ..good
+        };
+        let cert = Certificate::from_der(
+            &id.issue_leaf(&mut rng, LeafKey::P256(&point), &bad)
+                .unwrap(),
+        )
+        .unwrap();
+        let tbs = cert.tbs_certificate();
+        assert_eq!(
+            attr_values(tbs.subject(), rfc4519::ORGANIZATIONAL_UNIT_NAME),
+            vec![(Tag::Utf8String, "Not Attestation".to_string())]
+        );
+        assert!(
+            tbs.get_extension::<BasicConstraints>()
+                .unwrap()
+                .unwrap()
+                .1
+                .ca
+        );
+        assert_eq!(aaguid(&cert), None);
+        // UTCTime before 2050 (RFC 5280 §4.1.2.5).
+        assert!(matches!(tbs.validity().not_after, Time::UtcTime(_)));
+        assert_eq!(
+            tbs.validity().not_after.to_unix_duration().as_secs(),
+            1_609_459_200
+        );
+
+        // An Ed25519 subject key (RFC 8410).
+        let ed = [7u8; 32];
+        let cert = Certificate::from_der(
+            &id.issue_leaf(&mut rng, LeafKey::Ed25519(&ed), &good)
+                .unwrap(),
+        )
+        .unwrap();
+        let spki = cert.tbs_certificate().subject_public_key_info();
+        assert_eq!(spki.algorithm.oid, ID_ED25519);
+        assert_eq!(spki.subject_public_key.as_bytes(), Some(&ed[..]));
+        // Not a P-256 point: refused.
+        assert_eq!(
+            id.issue_leaf(&mut rng, LeafKey::P256(&[4; 10]), &good),
+            Err(CertError::InvalidKey)
+        );
+    }
+
+    #[test]
     fn batch_certificate_meets_webauthn_8_2_1() {
         let id = identity(7);
         let ca = Certificate::from_der(id.ca_cert_der()).unwrap();
@@ -607,6 +845,7 @@ mod tests {
         let mut expected = vec![0x04, 0x10];
         expected.extend_from_slice(&AAGUID);
         assert_eq!(aaguid_exts[0].extn_value.as_bytes(), expected.as_slice());
+        assert_eq!(id.batch_aaguid(), Some(AAGUID));
 
         assert_eq!(tbs.issuer(), ca.tbs_certificate().subject());
         assert_ne!(tbs.issuer(), tbs.subject());

@@ -213,6 +213,16 @@ pub enum PublicKey {
 }
 
 impl PublicKey {
+    /// The key's raw bytes: the uncompressed SEC1 point (0x04 || x || y,
+    /// 65 bytes; FIDO U2F's user public key) for ES256, the 32-byte
+    /// public key (RFC 8032) for EdDSA.
+    pub fn raw_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Es256(vk) => vk.to_sec1_point(false).as_bytes().to_vec(),
+            Self::EdDsa(vk) => vk.to_bytes().to_vec(),
+        }
+    }
+
     /// The COSE_Key, as coset models it.
     pub fn to_cose_key(&self) -> coset::CoseKey {
         match self {

@@ -19,6 +19,14 @@ impl<E: Env> Authenticator<E> {
         let resp = match req.sub_command {
             SubCommand::GetPinRetries => {
                 let state = self.device_state()?;
+                if state.pin_hash.is_none()
+                    && self
+                        .config
+                        .quirks
+                        .contains(&crate::config::Quirk::PinRetriesNeedAPin)
+                {
+                    return Err(StatusCode::PinNotSet);
+                }
                 Response {
                     pin_retries: Some(state.pin_retries),
                     power_cycle_state: Some(
@@ -187,8 +195,16 @@ impl<E: Env> Authenticator<E> {
         }
         let shared = self.shared_secret(protocol, Some(ka))?;
         self.check_pin_hash(&shared, pin_hash_enc)?;
+        // forcePINChange: no token until the PIN is changed. getPinToken
+        // answers CTAP2_ERR_PIN_INVALID (§6.5.5.7.1), the permissions
+        // variant CTAP2_ERR_PIN_POLICY_VIOLATION (§6.5.5.7.2); both after
+        // the PIN itself was found right.
         if self.device_state()?.force_pin_change {
-            return Err(StatusCode::PinPolicyViolation);
+            return Err(if with_permissions {
+                StatusCode::PinPolicyViolation
+            } else {
+                StatusCode::PinInvalid
+            });
         }
         // A PIN is not evidence of presence (§6.5.5.7: userIsPresent false).
         self.issue_token(protocol, permissions, req.rp_id.clone(), false, &shared)
@@ -203,11 +219,18 @@ impl<E: Env> Authenticator<E> {
             .ok_or(StatusCode::MissingParameter)?;
         let permissions = req.permissions.ok_or(StatusCode::MissingParameter)?;
         self.check_permissions(permissions)?;
-        if !self.config.builtin_uv {
+        // §6.5.5.7.3: a built-in method that is not configured (a
+        // fingerprint sensor without a finger) cannot verify anyone.
+        let mut state = self.device_state()?;
+        if !self.uv_configured(&state) {
             return Err(StatusCode::NotAllowed);
         }
+        // The be permission through built-in UV needs uvBioEnroll, which
+        // this key does not offer: enrollment starts from the PIN.
+        if permissions & permission::BE != 0 {
+            return Err(StatusCode::UnauthorizedPermission);
+        }
         let shared = self.shared_secret(protocol, Some(ka))?;
-        let mut state = self.device_state()?;
         if state.uv_retries == 0 {
             return Err(StatusCode::UvBlocked);
         }
@@ -217,6 +240,7 @@ impl<E: Env> Authenticator<E> {
         match self.env.check_user(&request, true, true) {
             Ok(check) if check.uv => {}
             Ok(_) => {
+                self.count_uv(&mut state);
                 state.uv_retries -= 1;
                 self.save_device_state(&state)?;
                 return Err(if state.uv_retries == 0 {
@@ -229,7 +253,7 @@ impl<E: Env> Authenticator<E> {
             Err(PresenceError::Cancelled) => return Err(StatusCode::KeepaliveCancel),
             Err(PresenceError::Denied) => return Err(StatusCode::OperationDenied),
         }
-        if state.uv_retries != self.config.uv_retries {
+        if self.count_uv(&mut state) || state.uv_retries != self.config.uv_retries {
             state.uv_retries = self.config.uv_retries;
             self.save_device_state(&state)?;
         }
@@ -244,7 +268,13 @@ impl<E: Env> Authenticator<E> {
         if permissions == 0 {
             return Err(StatusCode::InvalidParameter);
         }
-        if permissions & !permission::SUPPORTED != 0 {
+        // be needs authenticatorBioEnrollment (§6.5.5.7.2).
+        let supported = if self.config.bio_enroll {
+            permission::SUPPORTED | permission::BE
+        } else {
+            permission::SUPPORTED
+        };
+        if permissions & !supported != 0 {
             return Err(StatusCode::UnauthorizedPermission);
         }
         Ok(())
@@ -288,6 +318,8 @@ impl<E: Env> Authenticator<E> {
         }
         self.pin.mismatches = 0;
         state.pin_retries = MAX_PIN_RETRIES;
+        // The PIN was entered: uvCountSinceLastPinEntry starts again.
+        state.uv_count_since_pin = 0;
         self.save_device_state(&state)
     }
 

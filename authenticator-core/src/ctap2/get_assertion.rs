@@ -74,7 +74,7 @@ impl<E: Env> Authenticator<E> {
         }
         let mut uv = req.options.uv.unwrap_or(false) && pin_auth.is_none();
         let up_requested = req.options.up.unwrap_or(true);
-        if uv && !self.config.builtin_uv {
+        if uv && !self.uv_configured(&state) {
             return Err(StatusCode::InvalidOption);
         }
         let protected = self.uv_protected(&state);
@@ -88,7 +88,7 @@ impl<E: Env> Authenticator<E> {
                     StatusCode::OperationDenied
                 });
             }
-            if self.config.builtin_uv {
+            if self.uv_configured(&state) {
                 uv = true;
             } else {
                 return Err(StatusCode::PuatRequired);

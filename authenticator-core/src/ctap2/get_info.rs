@@ -5,10 +5,11 @@ use super::Authenticator;
 use crate::env::Env;
 use crate::limits::{
     MAX_CREDENTIAL_COUNT_IN_LIST, MAX_CREDENTIAL_ID_LENGTH, MAX_CRED_BLOB_LENGTH, MAX_MSG_SIZE,
-    MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, MAX_SERIALIZED_LARGE_BLOB_ARRAY,
+    MAX_PIN_BYTES, MAX_RP_IDS_FOR_SET_MIN_PIN_LENGTH, MAX_SERIALIZED_LARGE_BLOB_ARRAY,
 };
 use crate::status::StatusCode;
 use crate::store::CredentialStore;
+use crate::wire::config::SubCommand as ConfigCommand;
 use crate::wire::get_info::{OptionId, Response, Transport, Version};
 
 /// uvModality of a fingerprint sensor (FIDO Registry §3.1
@@ -38,9 +39,15 @@ impl<E: Env> Authenticator<E> {
             ),
         ];
         // "uv" present means a built-in method exists; true means it is
-        // configured, which a virtual sensor always is.
+        // configured: always for the plain virtual method, and for a
+        // fingerprint sensor while a finger is enrolled (§6.4).
         if self.config.builtin_uv {
-            options.push((OptionId::Uv, true));
+            options.push((OptionId::Uv, self.uv_configured(&state)));
+        }
+        // "bioEnroll" present means authenticatorBioEnrollment; true means
+        // a template is enrolled (§6.4, §6.7).
+        if self.config.bio_enroll {
+            options.push((OptionId::BioEnroll, !state.fingerprints.is_empty()));
         }
         // "ep" present means enterprise attestation is supported; the value
         // says whether authenticatorConfig enabled it.
@@ -69,6 +76,23 @@ impl<E: Env> Authenticator<E> {
             uv_modality: self.config.builtin_uv.then_some(UV_MODALITY_FINGERPRINT),
             remaining_discoverable_credentials: remaining as u64,
             attestation_formats: self.attestation_formats(),
+            // CTAP 2.2 members, each present only where it says something
+            // true of this key: the UV count while a PIN is set next to a
+            // built-in method (the count starts at a PIN entry), reset over
+            // USB (the only transport), PINs up to 63 code points (and 63
+            // bytes, MAX_PIN_BYTES), and the config subcommands handled.
+            uv_count_since_last_pin_entry: (self.config.builtin_uv && state.pin_hash.is_some())
+                .then_some(u64::from(state.uv_count_since_pin)),
+            transports_for_reset: vec![Transport::Usb],
+            max_pin_length: Some(MAX_PIN_BYTES as u64),
+            authenticator_config_commands: [
+                ConfigCommand::EnableEnterpriseAttestation,
+                ConfigCommand::ToggleAlwaysUv,
+                ConfigCommand::SetMinPinLength,
+            ]
+            .into_iter()
+            .map(|c| u64::from(c.id()))
+            .collect(),
         })
     }
 }

@@ -188,6 +188,22 @@ fn token_with(
     Ok(p.shared.decrypt(&enc).unwrap().to_vec())
 }
 
+/// A token from getPinToken (0x05, CTAP 2.0's subcommand: no permissions).
+fn pin_token(
+    d: &mut Authenticator<TestEnv>,
+    protocol: PinProtocol,
+    pin: &str,
+) -> Result<Vec<u8>, StatusCode> {
+    let p = platform(d, protocol);
+    let m = MapBuilder::new()
+        .int(1, protocol.id())
+        .int(2, 5)
+        .int(3, p.key_agreement.clone())
+        .int(6, cbor::bytes(pin_hash_enc(&p, pin)));
+    let resp = call(d, 0x06, &m.build())?;
+    Ok(p.shared.decrypt(&bytes_of(get(&resp, 2))).unwrap().to_vec())
+}
+
 /// A token from the built-in UV method (getPinUvAuthTokenUsingUvWithPermissions).
 fn uv_token(d: &mut Authenticator<TestEnv>, protocol: PinProtocol, permissions: u64) -> Vec<u8> {
     let p = platform(d, protocol);
@@ -1061,12 +1077,34 @@ fn set_min_pin_length_forces_a_pin_change() {
             token_with(&mut d, protocol, "123456", permission::ACFG),
             Err(StatusCode::PinPolicyViolation)
         );
+        // getPinToken with the right PIN: CTAP2_ERR_PIN_INVALID
+        // (§6.5.5.7.1), and the retries are not spent (the PIN was right).
+        assert_eq!(
+            pin_token(&mut d, protocol, "123456"),
+            Err(StatusCode::PinInvalid)
+        );
+        // A wrong PIN is still a wrong PIN first.
+        assert_eq!(
+            pin_token(&mut d, protocol, "999999"),
+            Err(StatusCode::PinInvalid)
+        );
+        let retries = call(&mut d, 0x06, &MapBuilder::new().int(2, 1).build()).unwrap();
+        assert_eq!(get(&retries, 3), Some(Value::from(7)));
+        // The other subcommands do not look at forcePINChange: the retries
+        // and the key agreement are answered; setPIN stays refused because
+        // a PIN is set (§6.5.5.5 step 3: CTAP2_ERR_PIN_AUTH_INVALID).
+        assert!(platform(&mut d, protocol).key_agreement != Value::Null);
+        assert_eq!(
+            set_pin(&mut d, protocol, "777777"),
+            Err(StatusCode::PinAuthInvalid)
+        );
         assert_eq!(
             change_pin(&mut d, protocol, "123456", "123456"),
             Err(StatusCode::PinPolicyViolation)
         );
         change_pin(&mut d, protocol, "123456", "654321").unwrap();
         token_with(&mut d, protocol, "654321", permission::ACFG).unwrap();
+        pin_token(&mut d, protocol, "654321").unwrap();
         // A reset returns the minimum to the default.
         d.process(0x07, &[]).unwrap();
         assert_eq!(get(&info(&d), 0x0D), Some(Value::from(4)));
@@ -1247,4 +1285,265 @@ fn no_panic_on_mutated_large_blob_and_config_requests() {
     }
     // Whatever happened, the device still answers getInfo.
     assert!(d.get_info().is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// authenticatorBioEnrollment (§6.7)
+// ---------------------------------------------------------------------------
+
+const BIO: u8 = 0x09;
+
+/// A device whose built-in UV is a fingerprint sensor.
+fn bio_device() -> Authenticator<TestEnv> {
+    device_with(DeviceConfig {
+        bio_enroll: true,
+        ..DeviceConfig::default()
+    })
+}
+
+/// One bio enrollment request; `auth` signs modality ‖ subCommand ‖
+/// subCommandParams.
+fn bio(
+    d: &mut Authenticator<TestEnv>,
+    sub: u64,
+    params: Option<Value>,
+    auth: Option<(PinProtocol, &[u8])>,
+) -> Result<Value, StatusCode> {
+    let mut m = MapBuilder::new().int(1, 1u64).int(2, sub);
+    let mut message = vec![1u8, u8::try_from(sub).unwrap()];
+    if let Some(p) = &params {
+        m = m.int(3, p.clone());
+        message.extend_from_slice(&cbor::encode(p));
+    }
+    if let Some((protocol, token)) = auth {
+        m = m
+            .int(4, protocol.id())
+            .int(5, cbor::bytes(protocol.authenticate(token, &message)));
+    }
+    call(d, BIO, &m.build())
+}
+
+fn template(id: u8) -> Value {
+    MapBuilder::new().int(1, cbor::bytes(vec![id])).build()
+}
+
+#[test]
+fn bio_enrollment_enrolls_lists_renames_and_removes_fingers() {
+    let mut d = bio_device();
+    let protocol = PinProtocol::V2;
+    // No finger yet: the sensor exists but UV is not configured.
+    assert_eq!(info_option(&d, "uv"), Some(Value::Bool(false)));
+    assert_eq!(info_option(&d, "bioEnroll"), Some(Value::Bool(false)));
+    assert_eq!(get(&info(&d), 0x12), Some(Value::from(2)));
+    let uv_token_request = MapBuilder::new()
+        .int(1, protocol.id())
+        .int(2, 6)
+        .int(3, platform(&mut d, protocol).key_agreement)
+        .int(9, permission::MC)
+        .build();
+    assert_eq!(
+        call(&mut d, 0x06, &uv_token_request),
+        Err(StatusCode::NotAllowed)
+    );
+    // makeCredential with the uv option: no configured method (§6.1.2
+    // step 5).
+    let Value::Map(mut with_uv) = mc("bio.example", None, None, None) else {
+        panic!("a map")
+    };
+    with_uv.push((Value::from(7), MapBuilder::new().text("uv", true).build()));
+    assert_eq!(
+        call(&mut d, 0x01, &Value::Map(with_uv)),
+        Err(StatusCode::InvalidOption)
+    );
+    // Enrollment starts from a PIN token with the be permission.
+    set_pin(&mut d, protocol, "1234").unwrap();
+    let token = token_with(&mut d, protocol, "1234", permission::BE).unwrap();
+    let auth = Some((protocol, token.as_slice()));
+    // getModality, and the sensor info without authentication.
+    let m = call(&mut d, BIO, &MapBuilder::new().int(6, true).build()).unwrap();
+    assert_eq!(get(&m, 1), Some(Value::from(1)));
+    let s = bio(&mut d, 7, None, None).unwrap();
+    assert_eq!(get(&s, 2), Some(Value::from(1)));
+    assert_eq!(get(&s, 3), Some(Value::from(4)));
+    assert_eq!(get(&s, 8), Some(Value::from(64)));
+    // Nothing enrolled: enumerate is INVALID_OPTION.
+    assert_eq!(bio(&mut d, 4, None, auth), Err(StatusCode::InvalidOption));
+    // Authentication: required, over the right bytes, with be.
+    assert_eq!(bio(&mut d, 1, None, None), Err(StatusCode::PuatRequired));
+    let mc_token = token_with(&mut d, protocol, "1234", permission::MC).unwrap();
+    assert_eq!(
+        bio(&mut d, 1, None, Some((protocol, mc_token.as_slice()))),
+        Err(StatusCode::PinAuthInvalid)
+    );
+    let token = token_with(&mut d, protocol, "1234", permission::BE).unwrap();
+    let auth = Some((protocol, token.as_slice()));
+    // enrollBegin: template 1, a good first sample, three to go.
+    let r = bio(&mut d, 1, None, auth).unwrap();
+    assert_eq!(bytes_of(get(&r, 4)), vec![1]);
+    assert_eq!(get(&r, 5), Some(Value::from(0)));
+    assert_eq!(get(&r, 6), Some(Value::from(3)));
+    // A refused touch is a poor sample that does not count.
+    d.env_mut().presence = crate::env::PresencePolicy::Deny;
+    let r = bio(&mut d, 2, Some(template(1)), auth).unwrap();
+    assert_eq!(get(&r, 5), Some(Value::from(7)));
+    assert_eq!(get(&r, 6), Some(Value::from(3)));
+    d.env_mut().presence = crate::env::PresencePolicy::Approve;
+    // Another template ID is not the enrollment in progress.
+    assert_eq!(
+        bio(&mut d, 2, Some(template(9)), auth),
+        Err(StatusCode::InvalidOption)
+    );
+    for left in [2, 1, 0] {
+        let r = bio(&mut d, 2, Some(template(1)), auth).unwrap();
+        assert_eq!(get(&r, 6), Some(Value::from(left)));
+    }
+    // Enrolled: UV is configured, and built-in UV gives tokens.
+    assert_eq!(info_option(&d, "uv"), Some(Value::Bool(true)));
+    assert_eq!(info_option(&d, "bioEnroll"), Some(Value::Bool(true)));
+    uv_token(&mut d, protocol, permission::MC);
+    // The be permission through built-in UV is not offered (no uvBioEnroll).
+    let be_by_uv = MapBuilder::new()
+        .int(1, protocol.id())
+        .int(2, 6)
+        .int(3, platform(&mut d, protocol).key_agreement)
+        .int(9, permission::BE)
+        .build();
+    assert_eq!(
+        call(&mut d, 0x06, &be_by_uv),
+        Err(StatusCode::UnauthorizedPermission)
+    );
+    // Each new token replaces the one before (§6.5.5.7): a new be token.
+    let token = token_with(&mut d, protocol, "1234", permission::BE).unwrap();
+    let auth = Some((protocol, token.as_slice()));
+    // The capture after the last sample has no enrollment to continue.
+    assert_eq!(
+        bio(&mut d, 2, Some(template(1)), auth),
+        Err(StatusCode::InvalidOption)
+    );
+    // Listed with an empty name; renamed; a name over 64 bytes refused.
+    let list = bio(&mut d, 4, None, auth).unwrap();
+    assert_eq!(
+        get(&list, 7),
+        Some(Value::Array(vec![MapBuilder::new()
+            .int(1, cbor::bytes(vec![1]))
+            .int(2, "")
+            .build()]))
+    );
+    let named = |id: u8, name: &str| {
+        MapBuilder::new()
+            .int(1, cbor::bytes(vec![id]))
+            .int(2, name)
+            .build()
+    };
+    bio(&mut d, 5, Some(named(1, "left thumb")), auth).unwrap();
+    assert_eq!(
+        bio(&mut d, 5, Some(named(1, &"x".repeat(65))), auth),
+        Err(StatusCode::InvalidLength)
+    );
+    assert_eq!(
+        bio(&mut d, 5, Some(named(4, "nobody")), auth),
+        Err(StatusCode::InvalidOption)
+    );
+    // The templates survive a power cycle (they are device state).
+    d.power_cycle();
+    let token = token_with(&mut d, protocol, "1234", permission::BE).unwrap();
+    let auth = Some((protocol, token.as_slice()));
+    let list = bio(&mut d, 4, None, auth).unwrap();
+    assert_eq!(
+        get(&list, 7),
+        Some(Value::Array(vec![named(1, "left thumb")]))
+    );
+    // Removed: UV is no longer configured.
+    assert_eq!(
+        bio(&mut d, 6, Some(template(2)), auth),
+        Err(StatusCode::InvalidOption)
+    );
+    bio(&mut d, 6, Some(template(1)), auth).unwrap();
+    assert_eq!(info_option(&d, "uv"), Some(Value::Bool(false)));
+    assert_eq!(info_option(&d, "bioEnroll"), Some(Value::Bool(false)));
+}
+
+#[test]
+fn bio_enrollment_limits_time_outs_and_reset() {
+    let mut d = bio_device();
+    let protocol = PinProtocol::V1;
+    set_pin(&mut d, protocol, "1234").unwrap();
+    let token = token_with(&mut d, protocol, "1234", permission::BE).unwrap();
+    let auth = Some((protocol, token.as_slice()));
+    // A time-out ends the enrollment.
+    d.env_mut().presence = crate::env::PresencePolicy::Timeout;
+    assert_eq!(
+        bio(&mut d, 1, None, auth),
+        Err(StatusCode::UserActionTimeout)
+    );
+    d.env_mut().presence = crate::env::PresencePolicy::Approve;
+    assert_eq!(
+        bio(&mut d, 2, Some(template(1)), auth),
+        Err(StatusCode::InvalidOption)
+    );
+    // Five fingers fill the sensor.
+    for n in 1..=5u8 {
+        let r = bio(&mut d, 1, None, auth).unwrap();
+        assert_eq!(bytes_of(get(&r, 4)), vec![n]);
+        for _ in 0..3 {
+            bio(&mut d, 2, Some(template(n)), auth).unwrap();
+        }
+    }
+    assert_eq!(bio(&mut d, 1, None, auth), Err(StatusCode::FpDatabaseFull));
+    // cancelCurrentEnrollment needs no token and always succeeds.
+    assert_eq!(bio(&mut d, 3, None, None), Ok(Value::Null));
+    // An unknown subcommand and modality.
+    assert_eq!(
+        bio(&mut d, 8, None, auth),
+        Err(StatusCode::InvalidSubcommand)
+    );
+    assert_eq!(
+        call(
+            &mut d,
+            BIO,
+            &MapBuilder::new().int(1, 2u64).int(2, 7u64).build()
+        ),
+        Err(StatusCode::InvalidParameter)
+    );
+    // A reset removes every finger.
+    d.process(0x07, &[]).unwrap();
+    assert_eq!(info_option(&d, "bioEnroll"), Some(Value::Bool(false)));
+}
+
+#[test]
+fn the_pin_retries_quirk_answers_pin_not_set_until_a_pin_is_set() {
+    let retries = MapBuilder::new().int(1, 2u64).int(2, 1u64).build();
+    // By the spec (§6.5.5.2): the retries, PIN or not.
+    let mut d = pin_device();
+    assert_eq!(
+        get(&call(&mut d, 0x06, &retries).unwrap(), 3),
+        Some(Value::from(8))
+    );
+    let mut d = device_with(DeviceConfig {
+        builtin_uv: false,
+        quirks: vec![crate::config::Quirk::PinRetriesNeedAPin],
+        ..DeviceConfig::default()
+    });
+    assert_eq!(call(&mut d, 0x06, &retries), Err(StatusCode::PinNotSet));
+    set_pin(&mut d, PinProtocol::V2, "1234").unwrap();
+    assert_eq!(
+        get(&call(&mut d, 0x06, &retries).unwrap(), 3),
+        Some(Value::from(8))
+    );
+}
+
+#[test]
+fn without_a_sensor_there_is_no_bio_enrollment() {
+    let mut d = device();
+    assert_eq!(info_option(&d, "bioEnroll"), None);
+    assert_eq!(info_option(&d, "uv"), Some(Value::Bool(true)));
+    assert_eq!(
+        call(&mut d, BIO, &MapBuilder::new().int(6, true).build()),
+        Err(StatusCode::InvalidCommand)
+    );
+    set_pin(&mut d, PinProtocol::V2, "1234").unwrap();
+    assert_eq!(
+        token_with(&mut d, PinProtocol::V2, "1234", permission::BE),
+        Err(StatusCode::UnauthorizedPermission)
+    );
 }

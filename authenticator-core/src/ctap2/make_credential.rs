@@ -53,7 +53,7 @@ impl<E: Env> Authenticator<E> {
         // needs a built-in method; "up" = false is invalid here.
         let rk = req.options.rk.unwrap_or(false);
         let mut uv = req.options.uv.unwrap_or(false) && pin_auth.is_none();
-        if uv && !self.config.builtin_uv {
+        if uv && !self.uv_configured(&state) {
             return Err(StatusCode::InvalidOption);
         }
         if req.options.up == Some(false) {
@@ -77,7 +77,7 @@ impl<E: Env> Authenticator<E> {
             }
             if pin_auth.is_none() && !uv {
                 // Step 6.3: a CTAP 2.0 platform may rely on built-in UV.
-                if self.config.builtin_uv {
+                if self.uv_configured(&state) {
                     uv = true;
                 } else {
                     return Err(needs_uv);
@@ -356,9 +356,11 @@ impl<E: Env> Authenticator<E> {
 
     /// The attestation formats this device can produce, default first.
     pub(super) fn attestation_formats(&self) -> Vec<AttestationFormat> {
+        // CTAP 2.2 §6.4 attestationFormats: "none" is implied and MUST be
+        // omitted; a key that only answers "none" lists nothing.
         match self.config.attestation {
-            AttestationMode::None => vec![AttestationFormat::None],
-            _ => vec![AttestationFormat::Packed, AttestationFormat::None],
+            AttestationMode::None => Vec::new(),
+            _ => vec![AttestationFormat::Packed],
         }
     }
 

@@ -2,6 +2,7 @@
 //! commands. Each command's handler lives in its own file.
 
 mod authnr_config;
+mod bio;
 mod client_pin;
 mod cred_mgmt;
 mod extensions;
@@ -79,6 +80,9 @@ pub struct Authenticator<E: Env> {
     large_blob_write: Option<large_blobs::PendingWrite>,
     /// Credential management enumeration cursors; per power cycle.
     cred_mgmt: cred_mgmt::Enumeration,
+    /// The fingerprint enrollment in progress (CTAP 2.1 §6.7); per power
+    /// cycle.
+    enrollment: Option<bio::Enrollment>,
 }
 
 impl<E: Env> core::fmt::Debug for Authenticator<E> {
@@ -125,6 +129,7 @@ impl<E: Env> Authenticator<E> {
             enterprise: None,
             large_blob_write: None,
             cred_mgmt: cred_mgmt::Enumeration::default(),
+            enrollment: None,
         })
     }
 
@@ -170,6 +175,7 @@ impl<E: Env> Authenticator<E> {
         self.next_assertion = None;
         self.large_blob_write = None;
         self.cred_mgmt = cred_mgmt::Enumeration::default();
+        self.enrollment = None;
         self.pin = pin::PinUvState::new(self.env.rng());
         self.power_up_ms = self.env.now_ms();
     }
@@ -220,11 +226,10 @@ impl<E: Env> Authenticator<E> {
             Command::CredentialManagement | Command::CredentialManagementPreview => {
                 self.credential_management(params)
             }
-            // No fingerprint enrollment API: getInfo does not advertise
-            // bioEnroll.
-            Command::BioEnrollment | Command::BioEnrollmentPreview => {
-                Err(StatusCode::InvalidCommand)
-            }
+            Command::BioEnrollment => self.bio_enrollment(params),
+            // The prototype command of CTAP 2.1-PRE: getInfo does not
+            // advertise userVerificationMgmtPreview.
+            Command::BioEnrollmentPreview => Err(StatusCode::InvalidCommand),
         }
     }
 

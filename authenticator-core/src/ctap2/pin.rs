@@ -146,7 +146,7 @@ impl<E: Env> Authenticator<E> {
     /// Whether the device is "protected by some form of user verification"
     /// (§6.1.2 step 6): a PIN is set or a built-in UV method is present.
     pub(crate) fn uv_protected(&self, state: &DeviceState) -> bool {
-        state.pin_hash.is_some() || self.config.builtin_uv
+        state.pin_hash.is_some() || self.uv_configured(state)
     }
 
     /// Issues a new pinUvAuthToken in use with these permissions and
@@ -230,13 +230,15 @@ impl<E: Env> Authenticator<E> {
         }
         match self.env.check_user(request, true, true) {
             Ok(check) if check.uv => {
-                if state.uv_retries != self.config.uv_retries {
+                let counted = self.count_uv(&mut state);
+                if state.uv_retries != self.config.uv_retries || counted {
                     state.uv_retries = self.config.uv_retries;
                     self.save_device_state(&state)?;
                 }
                 Ok(())
             }
             Ok(_) => {
+                self.count_uv(&mut state);
                 state.uv_retries -= 1;
                 self.save_device_state(&state)?;
                 Err(Self::uv_failure(pin_set, state.uv_retries))
@@ -245,6 +247,18 @@ impl<E: Env> Authenticator<E> {
             Err(PresenceError::Cancelled) => Err(StatusCode::KeepaliveCancel),
             Err(PresenceError::Denied) => Err(StatusCode::OperationDenied),
         }
+    }
+
+    /// Counts one built-in UV operation, matched or not, for getInfo's
+    /// uvCountSinceLastPinEntry (CTAP 2.2), while a PIN is set (without one
+    /// there is no PIN entry to count from). Returns whether it counted;
+    /// the caller saves the state.
+    pub(crate) fn count_uv(&self, state: &mut DeviceState) -> bool {
+        if state.pin_hash.is_none() {
+            return false;
+        }
+        state.uv_count_since_pin = state.uv_count_since_pin.saturating_add(1);
+        true
     }
 
     /// §6.1.2 step 11.2 / §6.2.2 step 6.2: PUAT_REQUIRED when a PIN could

@@ -58,6 +58,7 @@ impl<E: Env> Authenticator<E> {
     pub fn clear_cursors(&mut self) {
         self.next_assertion = None;
         self.cred_mgmt = super::cred_mgmt::Enumeration::default();
+        self.enrollment = None;
     }
 
     pub(super) fn selection(&mut self) -> Result<Vec<u8>, StatusCode> {

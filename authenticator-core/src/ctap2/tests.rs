@@ -298,9 +298,11 @@ fn get_info_golden() {
     // Byte-exact: {1: ["U2F_V2", "FIDO_2_0", "FIDO_2_1"], 2: [six extensions], 3: aaguid,
     //  4: {12 options}, 5: 7609, 6: [2, 1], 7: 16, 8: 128, 9: ["usb"],
     //  10: [{alg: -7, type}, {alg: -8, type}], 11: 4096, 12: false, 13: 4, 14: 0x100,
-    //  15: 32, 16: 8, 18: 2 (fingerprint), 20: 100000, 22: ["packed", "none"]}
+    //  15: 32, 16: 8, 18: 2 (fingerprint), 20: 100000, 22: ["packed"] ("none" is
+    //  implied, CTAP 2.2 §6.4), 26: ["usb"], 29: 63, 31: [1, 2, 3]}; no PIN is set, so
+    //  no 23 (uvCountSinceLastPinEntry)
     let expected = concat!(
-        "00", "b3",
+        "00", "b6",
         "01", "83", "665532465f5632", "684649444f5f325f30", "684649444f5f325f31",
         "02", "86", "6863726564426c6f62", "6b6372656450726f74656374", "6b686d61632d736563726574",
                     "6e686d61632d7365637265742d6d63", "6c6c61726765426c6f624b6579",
@@ -326,7 +328,10 @@ fn get_info_golden() {
         "10", "08",
         "12", "02",
         "14", "1a000186a0",
-        "16", "82", "667061636b6564", "646e6f6e65",
+        "16", "81", "667061636b6564",
+        "181a", "81", "63757362",
+        "181d", "183f",
+        "181f", "83", "01", "02", "03",
     );
     assert_eq!(hex(&resp), expected);
 }
@@ -344,13 +349,42 @@ fn get_info_follows_config() {
     assert!(!opts.iter().any(|(k, _)| k == &Value::from("uv")));
     let algs = cbor::as_array(m.take(0x0A).unwrap(), 10).unwrap();
     assert_eq!(algs.len(), 1);
-    let formats = cbor::as_array(m.take(0x16).unwrap(), 10).unwrap();
-    assert_eq!(formats, vec![Value::from("none")]);
+    // Only "none", which is implied (CTAP 2.2 §6.4): no attestationFormats.
+    assert!(m.take(0x16).is_none());
     assert!(m.take(0x12).is_none(), "no uvModality without built-in UV");
+    assert!(m.take(0x17).is_none(), "no UV count without built-in UV");
     assert_eq!(
         m.take(0x06),
         Some(Value::Array(vec![Value::from(2), Value::from(1)]))
     );
+}
+
+#[test]
+fn uv_count_since_last_pin_entry_counts_built_in_uv_until_the_pin_is_entered() {
+    use crate::env::UvPolicy;
+    let mut d = device();
+    // No PIN: nothing to count from.
+    let mut m = ok(&d.handle(&[0x04]));
+    assert!(m.take(0x17).is_none());
+    let mut state = d.device_state().unwrap();
+    state.pin_hash = Some([1; 16]);
+    d.save_device_state(&state).unwrap();
+    let count = |d: &mut Authenticator<TestEnv>| ok(&d.handle(&[0x04])).take(0x17);
+    assert_eq!(count(&mut d), Some(Value::from(0)));
+    // A makeCredential with built-in UV (the uv option) counts, matched
+    // or failed.
+    let uv = Mc {
+        uv: Some(true),
+        ..Mc::default()
+    };
+    ok(&d.handle(&uv.encode()));
+    assert_eq!(count(&mut d), Some(Value::from(1)));
+    d.env_mut().uv = UvPolicy::Fail;
+    assert_eq!(d.handle(&uv.encode())[0], StatusCode::PuatRequired as u8);
+    assert_eq!(count(&mut d), Some(Value::from(2)));
+    // The count is device state: kept across a power cycle.
+    d.power_cycle();
+    assert_eq!(count(&mut d), Some(Value::from(2)));
 }
 
 // ---------------------------------------------------------- makeCredential

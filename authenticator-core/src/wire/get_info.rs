@@ -57,6 +57,9 @@ pub enum OptionId {
     MakeCredUvNotRqd,
     /// "setMinPINLength".
     SetMinPinLength,
+    /// "bioEnroll": authenticatorBioEnrollment; true once a template is
+    /// enrolled (CTAP 2.1 §6.4).
+    BioEnroll,
 }
 
 impl OptionId {
@@ -76,6 +79,7 @@ impl OptionId {
             Self::AlwaysUv => "alwaysUv",
             Self::MakeCredUvNotRqd => "makeCredUvNotRqd",
             Self::SetMinPinLength => "setMinPINLength",
+            Self::BioEnroll => "bioEnroll",
         }
     }
 }
@@ -165,6 +169,17 @@ pub struct Response {
     pub remaining_discoverable_credentials: u64,
     /// 0x16 attestationFormats (CTAP 2.2).
     pub attestation_formats: Vec<AttestationFormat>,
+    /// 0x17 uvCountSinceLastPinEntry (CTAP 2.2): built-in UV operations,
+    /// failed ones included, since the PIN was last entered.
+    pub uv_count_since_last_pin_entry: Option<u64>,
+    /// 0x1A transportsForReset (CTAP 2.2): the transports authenticatorReset
+    /// is taken on.
+    pub transports_for_reset: Vec<Transport>,
+    /// 0x1D maxPINLength (CTAP 2.2), in code points.
+    pub max_pin_length: Option<u64>,
+    /// 0x1F authenticatorConfigCommands (CTAP 2.2): the authenticatorConfig
+    /// subcommands supported.
+    pub authenticator_config_commands: Vec<u64>,
 }
 
 impl Response {
@@ -232,6 +247,26 @@ impl Response {
                         self.attestation_formats
                             .iter()
                             .map(|f| f.as_str())
+                            .collect(),
+                    )),
+                )
+                .opt(0x17, self.uv_count_since_last_pin_entry)
+                .opt(
+                    0x1A,
+                    list_opt(texts(
+                        self.transports_for_reset
+                            .iter()
+                            .map(|t| t.as_str())
+                            .collect(),
+                    )),
+                )
+                .opt(0x1D, self.max_pin_length)
+                .opt(
+                    0x1F,
+                    list_opt(Value::Array(
+                        self.authenticator_config_commands
+                            .iter()
+                            .map(|c| Value::from(*c))
                             .collect(),
                     )),
                 )

@@ -4,6 +4,7 @@
 //! Decoding applies the error mapping of [`crate::cbor`]; unknown map keys
 //! are ignored, as CTAP 2.1 §6 requires of authenticators.
 
+pub mod bio;
 pub mod client_pin;
 pub mod config;
 pub mod cred_mgmt;
@@ -106,7 +107,7 @@ impl Command {
 pub fn subcommand_name(request: &[u8]) -> Option<&'static str> {
     let (&command, params) = request.split_first()?;
     let key = match Command::from_u8(command)? {
-        Command::ClientPin => 0x02,
+        Command::ClientPin | Command::BioEnrollment => 0x02,
         Command::CredentialManagement | Command::CredentialManagementPreview | Command::Config => {
             0x01
         }
@@ -116,6 +117,7 @@ pub fn subcommand_name(request: &[u8]) -> Option<&'static str> {
     match Command::from_u8(command)? {
         Command::ClientPin => client_pin::SubCommand::from_u64(number).map(|s| s.name()),
         Command::Config => config::SubCommand::from_u64(number).map(|s| s.name()),
+        Command::BioEnrollment => bio::SubCommand::from_u64(number).map(|s| s.name()),
         _ => cred_mgmt::SubCommand::from_u64(number).map(|s| s.name()),
     }
 }

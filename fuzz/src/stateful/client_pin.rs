@@ -250,9 +250,15 @@ impl Harness {
                 let peer = self.shared(protocol, ka)?;
                 let i = self.pin_hash_check(peer, pin_hash_enc)?;
                 // §6.5.5.7.1 / §6.5.5.7.2: after a matching PIN, a pending
-                // forcePINChange refuses the token.
+                // forcePINChange refuses the token: CTAP2_ERR_PIN_INVALID
+                // for getPinToken, CTAP2_ERR_PIN_POLICY_VIOLATION with
+                // permissions.
                 if self.force_pin_change {
-                    return Err(S::PinPolicyViolation);
+                    return Err(if req.sub_command == SubCommand::GetPinToken {
+                        S::PinInvalid
+                    } else {
+                        S::PinPolicyViolation
+                    });
                 }
                 Ok(PinAnswer::Token {
                     platform: Some(i),

@@ -133,6 +133,29 @@ impl Harness {
         );
         // uvModality with a built-in method (fingerprint).
         assert_eq!(int(0x12), self.config.builtin_uv.then_some(2), "uvModality");
+        // CTAP 2.2 members: attestationFormats without the implied "none";
+        // uvCountSinceLastPinEntry only next to a built-in method with a
+        // PIN set (its value is the core's count, not modelled here);
+        // reset over USB; PINs up to 63 code points; config subcommands
+        // 1-3.
+        match self.config.attestation {
+            authenticator_core::config::AttestationMode::None => {
+                assert!(field(&body, 0x16).is_none(), "attestationFormats")
+            }
+            _ => assert_eq!(texts(0x16), ["packed"], "attestationFormats"),
+        }
+        assert_eq!(
+            field(&body, 0x17).is_some(),
+            self.config.builtin_uv && self.pin.is_some(),
+            "uvCountSinceLastPinEntry present"
+        );
+        assert_eq!(texts(0x1A), ["usb"], "transportsForReset");
+        assert_eq!(int(0x1D), Some(63), "maxPINLength");
+        assert_eq!(
+            field(&body, 0x1F),
+            Some(&Value::Array(vec![1.into(), 2.into(), 3.into()])),
+            "authenticatorConfigCommands"
+        );
         let remaining = int(0x14).expect("remainingDiscoverableCredentials");
         assert_eq!(
             usize::try_from(remaining).expect("remaining") + self.model_discoverable_count(),

@@ -5,10 +5,13 @@
 //! - `baseline`: the valid registration and assertion the RP must accept;
 //! - `register`: registration responses with one defect each;
 //! - `login`: assertions with one defect each, most of them signed validly;
+//! - `attestation`: the attestation lab, registrations whose attestation
+//!   is wrong in one way, for an RP that demands trusted attestation;
 //! - `session`: challenges and responses used again within one session.
 //!
 //! The order of [`all`] is the order the cases run and are reported in.
 
+mod attestation;
 mod baseline;
 mod login;
 mod register;
@@ -70,6 +73,13 @@ pub(crate) enum Build {
     Login(Change),
     /// A login for the baseline user, its signed response JSON changed.
     LoginResponse(Defect),
+    /// A registration for a fresh user whose attestation statement the
+    /// attestation lab replaces; for fido-u2f (`u2f`) with an ES256
+    /// credential, once the RP took a valid fido-u2f registration.
+    Attestation {
+        u2f: bool,
+        attest: attestation::Attest,
+    },
     /// Ceremonies of the case's own.
     Flow(Flow),
 }
@@ -105,6 +115,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Case> {
     [
         baseline::CASES,
         register::CASES,
+        attestation::CASES,
         session::REGISTER,
         login::CASES,
         session::LOGIN,
@@ -127,18 +138,32 @@ impl Case {
             Ready::Skip(why) => return Err(format!("skip: {why}")),
         }
         match self.build {
-            Build::Register(edit) => c.reg_case(|v, c| edit(v, c)).await,
+            // What the key signed is signed anew after the change, so that
+            // the change is the only thing wrong.
+            Build::Register(edit) => {
+                c.reg_case(|v, c| {
+                    edit(v, c)?;
+                    c.resign_json(v)
+                })
+                .await
+            }
             Build::RegisterParts(defect) => {
                 c.reg_case(|v, c| {
                     let mut r = Registration::decode(v)?;
                     *v = match defect(&mut r, c)? {
+                        // The attestation object's encoding is the defect;
+                        // what was signed is unchanged.
                         Some(object) => r.encode_with(&object),
-                        None => r.encode(),
+                        None => {
+                            c.resign(&mut r)?;
+                            r.encode()
+                        }
                     };
                     Ok(())
                 })
                 .await
             }
+            Build::Attestation { u2f, attest } => attestation::run(c, u2f, attest).await,
             Build::Login(change) => c.login_case(change, |_| {}).await,
             Build::LoginResponse(defect) => c.login_case(|_, _| {}, defect).await,
             Build::Flow(flow) => flow(c).await,
@@ -195,6 +220,15 @@ mod tests {
                 "register.oversized-credential-id",
                 "register.credential-id-reused",
                 "register.untrusted-attestation",
+                "register.attestation-untrusted-root",
+                "register.attestation-ca-leaf",
+                "register.attestation-expired-leaf",
+                "register.attestation-aaguid-mismatch",
+                "register.attestation-wrong-ou",
+                "register.attestation-wrong-key",
+                "register.fido-u2f-wrong-data",
+                "register.fido-u2f-not-p256",
+                "register.self-attestation",
                 "register.challenge-consumed",
                 "register.response-replayed",
                 "register.challenge-superseded",

@@ -196,7 +196,11 @@ pub(super) const CASES: &[Case] = &[
                 Ready::Skip("the config does not say the RP demands trusted attestation")
             }
         },
-        build: Build::Register(|_, _| Ok(())),
+        build: Build::RegisterParts(|r, _| {
+            r.fmt = "none".into();
+            r.att_stmt = authenticator_core::cbor::MapBuilder::new().build();
+            Ok(None)
+        }),
     },
 ];
 
