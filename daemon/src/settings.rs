@@ -185,7 +185,10 @@ pub struct DeviceSettings {
     #[arg(long, default_value = "f1d0f1d0-5eed-4b1d-a7e5-000000000001")]
     #[serde(deserialize_with = "de::text")]
     pub aaguid: String,
-    /// Credential algorithms, in preference order.
+    /// Credential algorithms, in the device's order (getInfo lists them so;
+    /// makeCredential takes the first of the RP's choices that is here):
+    /// es256 (ECDSA P-256, COSE -7), eddsa (Ed25519, -8), es384 (ECDSA
+    /// P-384, -35), es512 (ECDSA P-521, -36), es256k (ECDSA secp256k1, -47).
     #[arg(long, value_delimiter = ',', default_value = "es256,eddsa")]
     #[serde(deserialize_with = "de::list")]
     pub algorithms: Vec<String>,

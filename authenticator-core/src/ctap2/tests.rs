@@ -221,20 +221,35 @@ fn parse_mc(resp: &[u8]) -> Made {
 fn public_from_cose(cose: &[u8]) -> PublicKey {
     let mut f = Fields::decode(cose).unwrap();
     let kty = cbor::as_int(f.take(1).unwrap()).unwrap();
-    let x = cbor::as_bytes(f.take(-2).unwrap(), 32).unwrap();
+    let alg = cbor::as_int(f.take(3).unwrap()).unwrap();
     match kty {
         2 => {
-            assert_eq!(cbor::as_int(f.take(3).unwrap()).unwrap(), -7);
-            assert_eq!(cbor::as_int(f.take(-1).unwrap()).unwrap(), 1);
-            let y = cbor::as_bytes(f.take(-3).unwrap(), 32).unwrap();
-            let mut sec1 = vec![4];
-            sec1.extend(x);
-            sec1.extend(y);
-            PublicKey::Es256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap())
+            // RFC 9053 §7.1.1 / RFC 8812 §3.1: crv, then x and y as long
+            // as the curve's field.
+            let crv = cbor::as_int(f.take(-1).unwrap()).unwrap();
+            let (want_alg, len) = match crv {
+                1 => (-7, 32),
+                2 => (-35, 48),
+                3 => (-36, 66),
+                8 => (-47, 32),
+                c => panic!("crv {c}"),
+            };
+            assert_eq!(alg, want_alg, "crv {crv}");
+            let x = cbor::as_bytes(f.take(-2).unwrap(), len).unwrap();
+            let y = cbor::as_bytes(f.take(-3).unwrap(), len).unwrap();
+            assert_eq!((x.len(), y.len()), (len, len));
+            let sec1 = [&[4u8][..], &x, &y].concat();
+            match crv {
+                1 => PublicKey::Es256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+                2 => PublicKey::Es384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+                3 => PublicKey::Es512(p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+                _ => PublicKey::Es256K(k256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+            }
         }
         1 => {
-            assert_eq!(cbor::as_int(f.take(3).unwrap()).unwrap(), -8);
+            assert_eq!(alg, -8);
             assert_eq!(cbor::as_int(f.take(-1).unwrap()).unwrap(), 6);
+            let x = cbor::as_bytes(f.take(-2).unwrap(), 32).unwrap();
             PublicKey::EdDsa(
                 ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap(),
             )
@@ -956,6 +971,100 @@ fn non_discoverable_round_trip_both_algorithms() {
         assert_eq!(counter(&a.auth_data), 2);
         verify_assertion(&a, &made.public);
     }
+}
+
+/// Every implemented algorithm, on a device that offers them all:
+/// makeCredential with packed self attestation (signed by the new key,
+/// WebAuthn §8.2), then getAssertion of the non-discoverable credential by
+/// its ID and of the discoverable one without an allowList, each signature
+/// checked against the COSE key of the attested credential data.
+#[test]
+fn every_algorithm_registers_and_asserts() {
+    for alg in Algorithm::ALL {
+        let mut d = device_with(DeviceConfig {
+            algorithms: Algorithm::ALL.to_vec(),
+            attestation: AttestationMode::SelfAttestation,
+            ..DeviceConfig::default()
+        });
+        for rk in [false, true] {
+            let made = parse_mc(
+                &d.handle(
+                    &Mc {
+                        rk: Some(rk),
+                        // CTAP 2.1 §6.1.2 step 3: the first one the device
+                        // supports; -257 is RS256, which it does not.
+                        algs: vec![-257, alg.cose(), -7],
+                        ..Mc::default()
+                    }
+                    .encode(),
+                ),
+            );
+            assert_eq!(made.public.algorithm(), alg);
+            assert_eq!(made.fmt, "packed");
+            let att_alg = cbor::as_int(att_field(&made.att_stmt, "alg").unwrap()).unwrap();
+            assert_eq!(att_alg, alg.cose());
+            assert!(att_field(&made.att_stmt, "x5c").is_none());
+            let sig = cbor::as_bytes(att_field(&made.att_stmt, "sig").unwrap(), 10_000).unwrap();
+            let mut signed = made.auth_data.clone();
+            signed.extend_from_slice(&CDH);
+            assert!(
+                made.public.verify(&signed, &sig),
+                "{alg:?} self attestation"
+            );
+            signed[0] ^= 1;
+            assert!(!made.public.verify(&signed, &sig), "{alg:?} wrong message");
+            assert_eq!(
+                made.cred_id.len(),
+                crate::crypto::seal::sealed_id_len(alg),
+                "{alg:?}"
+            );
+            let a = parse_ga(
+                &d.handle(
+                    &Ga {
+                        allow: if rk {
+                            vec![]
+                        } else {
+                            vec![made.cred_id.clone()]
+                        },
+                        ..Ga::default()
+                    }
+                    .encode(),
+                ),
+            );
+            assert_eq!(a.cred_id, made.cred_id);
+            verify_assertion(&a, &made.public);
+        }
+    }
+}
+
+#[test]
+fn algorithms_beyond_the_default_must_be_configured() {
+    let mut d = device();
+    for alg in [-35, -36, -47] {
+        let resp = d.handle(
+            &Mc {
+                algs: vec![alg],
+                ..Mc::default()
+            }
+            .encode(),
+        );
+        assert_eq!(status(&resp), StatusCode::UnsupportedAlgorithm, "{alg}");
+    }
+    // getInfo lists exactly the configured algorithms, in their order.
+    let mut d = device_with(DeviceConfig {
+        algorithms: vec![Algorithm::Es256K, Algorithm::Es384],
+        ..DeviceConfig::default()
+    });
+    let mut m = ok(&d.handle(&[0x04]));
+    let algs = cbor::as_array(m.take(0x0A).unwrap(), 10).unwrap();
+    let algs: Vec<i64> = algs
+        .into_iter()
+        .map(|p| {
+            let mut p = Fields::from_value(p).unwrap();
+            cbor::as_int(p.take_text_key("alg").unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(algs, [-47, -35]);
 }
 
 #[test]
