@@ -171,7 +171,7 @@ pub fn from_json(j: &CredentialJson, config: &DeviceConfig) -> Result<StoredCred
     let key = PrivateKey::from_pkcs8_der(&der).map_err(|_| {
         CredError::Invalid(
             "privateKey: not a PKCS#8 private key of P-256 (ES256), P-384 (ES384), \
-             P-521 (ES512), secp256k1 (ES256K) or Ed25519 (EdDSA)"
+             P-521 (ES512), secp256k1 (ES256K), Ed25519 (EdDSA) or ML-DSA (seed form)"
                 .into(),
         )
     })?;
@@ -366,7 +366,10 @@ mod tests {
     #[test]
     fn imports_follow_the_configured_algorithms() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
-        for alg in [Algorithm::Es384, Algorithm::Es512, Algorithm::Es256K] {
+        let beyond_default = Algorithm::ALL
+            .into_iter()
+            .filter(|a| !Algorithm::DEFAULT.contains(a));
+        for alg in beyond_default {
             let key = PrivateKey::generate(alg, &mut rng);
             let j = CredentialJson {
                 private_key: b64(&key.to_pkcs8_der().unwrap()),

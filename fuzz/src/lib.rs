@@ -211,6 +211,18 @@ pub fn public_key_from_cose(cose: &Value) -> PublicKey {
                 ),
             }
         }
+        // kty AKP (RFC 9964) with ML-DSA-44, -65 or -87: the FIPS 204
+        // public key in -1
+        (7, alg @ (-48 | -49 | -50)) => {
+            let pk = bytes(-1);
+            let (len, key) = match alg {
+                -48 => (1312, PublicKey::MlDsa44(pk.clone())),
+                -49 => (1952, PublicKey::MlDsa65(pk.clone())),
+                _ => (2592, PublicKey::MlDsa87(pk.clone())),
+            };
+            assert_eq!(pk.len(), len, "ML-DSA public key length");
+            key
+        }
         // kty OKP, alg EdDSA, crv Ed25519
         (1, -8) => {
             assert_eq!(int(-1), 6, "EdDSA key not on Ed25519");

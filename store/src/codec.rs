@@ -228,6 +228,8 @@ mod tests {
             (Algorithm::Es384, None),
             (Algorithm::Es512, Some(vec![3])),
             (Algorithm::Es256K, None),
+            (Algorithm::MlDsa44, None),
+            (Algorithm::MlDsa87, Some(vec![4])),
         ] {
             let c = Credential {
                 id: vec![7; 40],

@@ -32,13 +32,18 @@ from fido2.webauthn import (
 
 RP = {"id": "example.com", "name": "Example"}
 
-# fidosim's name -> (COSE algorithm, python-fido2's class, COSE key type, crv)
+# fidosim's name -> (COSE algorithm, python-fido2's class, COSE key type,
+# crv, or for AKP keys (RFC 9964) the length of the FIPS 204 public key in -1).
+# cryptography verifies every one, ML-DSA through its mldsa module (46+).
 ALGORITHMS = {
     "es256": (-7, cose.ES256, 2, 1),
     "eddsa": (-8, cose.EdDSA, 1, 6),
     "es384": (-35, cose.ES384, 2, 2),
     "es512": (-36, cose.ES512, 2, 3),
     "es256k": (-47, cose.ES256K, 2, 8),
+    "mldsa44": (-48, cose.MLDSA44, 7, 1312),
+    "mldsa65": (-49, cose.MLDSA65, 7, 1952),
+    "mldsa87": (-50, cose.MLDSA87, 7, 2592),
 }
 ALL = ",".join(ALGORITHMS)
 
@@ -90,7 +95,11 @@ def test_register_and_assert_with_each_algorithm(daemon, client, name, rk):
     assert verifier.results[0].attestation_type == AttestationType.SELF
     cred = auth_data.credential_data
     assert isinstance(cred.public_key, cls)
-    assert cred.public_key[1] == kty and cred.public_key[3] == alg and cred.public_key[-1] == crv
+    assert cred.public_key[1] == kty and cred.public_key[3] == alg
+    if kty == 7:
+        assert len(cred.public_key[-1]) == crv
+    else:
+        assert cred.public_key[-1] == crv
 
     # The attestation signature, checked here too (and a bad one refused).
     att = response.response.attestation_object
@@ -127,7 +136,7 @@ def test_get_info_lists_exactly_the_configured_algorithms(device):
 def test_the_default_is_es256_and_eddsa_and_others_are_refused(device):
     ctap2 = Ctap2(device)
     assert [a["alg"] for a in ctap2.info.algorithms] == [-7, -8]
-    for alg in (-35, -36, -47):
+    for alg in (-35, -36, -47, -48, -49, -50):
         with pytest.raises(CtapError) as exc:
             ctap2.make_credential(
                 os.urandom(32),

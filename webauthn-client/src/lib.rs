@@ -798,6 +798,21 @@ fn spki_of(key: &Value) -> Option<(i64, Vec<u8>)> {
             };
             Some((alg, der.ok()?.as_bytes().to_vec()))
         }
+        // RFC 9964 AKP: the FIPS 204 public key in -1, as an RFC 9881 SPKI.
+        7 => {
+            use ml_dsa::pkcs8::EncodePublicKey;
+            let pk = get(-1)?.as_bytes()?.as_slice();
+            let der = match alg {
+                -48 => ml_dsa::VerifyingKey::<ml_dsa::MlDsa44>::decode(&pk.try_into().ok()?)
+                    .to_public_key_der(),
+                -49 => ml_dsa::VerifyingKey::<ml_dsa::MlDsa65>::decode(&pk.try_into().ok()?)
+                    .to_public_key_der(),
+                -50 => ml_dsa::VerifyingKey::<ml_dsa::MlDsa87>::decode(&pk.try_into().ok()?)
+                    .to_public_key_der(),
+                _ => return None,
+            };
+            Some((alg, der.ok()?.as_bytes().to_vec()))
+        }
         1 => {
             use ed25519_dalek::pkcs8::EncodePublicKey;
             let x: [u8; 32] = get(-2)?.as_bytes()?.as_slice().try_into().ok()?;

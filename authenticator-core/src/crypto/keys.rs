@@ -8,6 +8,7 @@
 //! | ES384  | −35 | EC2, P-384 (crv 2)     | DER ECDSA over SHA-384 (RFC 9053 §2.1) |
 //! | ES512  | −36 | EC2, P-521 (crv 3)     | DER ECDSA over SHA-512 (RFC 9053 §2.1) |
 //! | ES256K | −47 | EC2, secp256k1 (crv 8) | DER ECDSA over SHA-256, low S (RFC 8812 §3.2) |
+//! | ML-DSA-44/65/87 | −48/−49/−50 | AKP (kty 7), `pub` (−1) | pure ML-DSA, empty context (FIPS 204 Alg. 2) |
 
 use coset::iana;
 use rand_core::CryptoRng;
@@ -28,16 +29,25 @@ pub enum Algorithm {
     Es512,
     /// ECDSA with SHA-256 on secp256k1 (COSE −47, RFC 8812 §3.2).
     Es256K,
+    /// ML-DSA-44 (COSE −48; FIPS 204, RFC 9964).
+    MlDsa44,
+    /// ML-DSA-65 (COSE −49).
+    MlDsa65,
+    /// ML-DSA-87 (COSE −50).
+    MlDsa87,
 }
 
 impl Algorithm {
     /// Every algorithm this build implements.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 8] = [
         Algorithm::Es256,
         Algorithm::EdDsa,
         Algorithm::Es384,
         Algorithm::Es512,
         Algorithm::Es256K,
+        Algorithm::MlDsa44,
+        Algorithm::MlDsa65,
+        Algorithm::MlDsa87,
     ];
 
     /// The algorithms a device offers unless configured otherwise, in
@@ -52,6 +62,9 @@ impl Algorithm {
             Self::Es384 => -35,
             Self::Es512 => -36,
             Self::Es256K => -47,
+            Self::MlDsa44 => -48,
+            Self::MlDsa65 => -49,
+            Self::MlDsa87 => -50,
         }
     }
 
@@ -63,6 +76,9 @@ impl Algorithm {
             -35 => Some(Self::Es384),
             -36 => Some(Self::Es512),
             -47 => Some(Self::Es256K),
+            -48 => Some(Self::MlDsa44),
+            -49 => Some(Self::MlDsa65),
+            -50 => Some(Self::MlDsa87),
             _ => None,
         }
     }
@@ -75,6 +91,9 @@ impl Algorithm {
             Self::Es384 => "es384",
             Self::Es512 => "es512",
             Self::Es256K => "es256k",
+            Self::MlDsa44 => "mldsa44",
+            Self::MlDsa65 => "mldsa65",
+            Self::MlDsa87 => "mldsa87",
         }
     }
 
@@ -91,7 +110,10 @@ impl Algorithm {
     /// The length of the secret [`PrivateKey::secret_bytes`] gives.
     pub const fn secret_len(self) -> usize {
         match self {
+            // ML-DSA keys are kept as their 32-byte seed ξ (FIPS 204
+            // Algorithm 6, ML-DSA.KeyGen_internal).
             Self::Es256 | Self::EdDsa | Self::Es256K => 32,
+            Self::MlDsa44 | Self::MlDsa65 | Self::MlDsa87 => 32,
             Self::Es384 => 48,
             Self::Es512 => 66,
         }
@@ -114,6 +136,13 @@ pub enum PrivateKey {
     Es512(Zeroizing<[u8; 66]>),
     /// A secp256k1 scalar.
     Es256K(Zeroizing<[u8; 32]>),
+    /// An ML-DSA-44 key, made from (and stored as) its seed ξ; the
+    /// expanded key is kept, as expanding it costs more than a signature.
+    MlDsa44(Box<ml_dsa::SigningKey<ml_dsa::MlDsa44>>),
+    /// An ML-DSA-65 key.
+    MlDsa65(Box<ml_dsa::SigningKey<ml_dsa::MlDsa65>>),
+    /// An ML-DSA-87 key.
+    MlDsa87(Box<ml_dsa::SigningKey<ml_dsa::MlDsa87>>),
 }
 
 impl core::fmt::Debug for PrivateKey {
@@ -224,6 +253,71 @@ ecdsa_curve!(ec_p384, p384, NistP384, sha2::Sha384, 48);
 ecdsa_curve!(ec_p521, p521, NistP521, sha2::Sha512, 66);
 ecdsa_curve!(ec_k256, k256, Secp256k1, sha2::Sha256, 32);
 
+/// One ML-DSA parameter set's operations (FIPS 204), for the three sets.
+macro_rules! ml_dsa_set {
+    ($module:ident, $params:ident) => {
+        mod $module {
+            use super::InvalidKey;
+            use ml_dsa::{signature::Signer, signature::Verifier, $params};
+
+            pub(super) type Key = ml_dsa::SigningKey<$params>;
+
+            /// FIPS 204 Algorithm 6 (ML-DSA.KeyGen_internal) from the seed ξ.
+            pub(super) fn from_seed(seed: &[u8]) -> Result<Box<Key>, InvalidKey> {
+                let seed = ml_dsa::Seed::try_from(seed).map_err(|_| InvalidKey)?;
+                Ok(Box::new(Key::from_seed(&seed)))
+            }
+
+            /// FIPS 204 Algorithm 2 (ML-DSA.Sign) with an empty context, in
+            /// its deterministic variant (§3.4: rnd = {0}^32), so that
+            /// signing needs no randomness from the environment.
+            pub(super) fn sign(key: &Key, msg: &[u8]) -> Result<Vec<u8>, InvalidKey> {
+                let sig = key.try_sign(msg).map_err(|_| InvalidKey)?;
+                Ok(sig.encode().to_vec())
+            }
+
+            /// The seed-only PKCS#8 form of RFC 9881 (`[0] seed`).
+            pub(super) fn to_pkcs8(key: &Key) -> Result<Vec<u8>, InvalidKey> {
+                use ml_dsa::pkcs8::EncodePrivateKey;
+                let doc = key.to_pkcs8_der().map_err(|_| InvalidKey)?;
+                Ok(doc.as_bytes().to_vec())
+            }
+
+            /// A key of this parameter set from PKCS#8 in the seed form.
+            pub(super) fn from_pkcs8(der: &[u8]) -> Option<Box<Key>> {
+                use ml_dsa::pkcs8::DecodePrivateKey;
+                Key::from_pkcs8_der(der).ok().map(Box::new)
+            }
+
+            /// The encoded public key pk (FIPS 204 Algorithm 22, pkEncode).
+            pub(super) fn public(key: &Key) -> Vec<u8> {
+                use ml_dsa::signature::Keypair;
+                key.verifying_key().encode().to_vec()
+            }
+
+            /// FIPS 204 Algorithm 3 (ML-DSA.Verify) with an empty context.
+            pub(super) fn verify(public: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+                let Ok(pk) = ml_dsa::EncodedVerifyingKey::<$params>::try_from(public) else {
+                    return false;
+                };
+                let Ok(sig) = ml_dsa::EncodedSignature::<$params>::try_from(sig) else {
+                    return false;
+                };
+                let Some(sig) = ml_dsa::Signature::<$params>::decode(&sig) else {
+                    return false;
+                };
+                ml_dsa::VerifyingKey::<$params>::decode(&pk)
+                    .verify(msg, &sig)
+                    .is_ok()
+            }
+        }
+    };
+}
+
+ml_dsa_set!(ml_dsa_44, MlDsa44);
+ml_dsa_set!(ml_dsa_65, MlDsa65);
+ml_dsa_set!(ml_dsa_87, MlDsa87);
+
 impl PrivateKey {
     /// Generates a fresh key for `alg`.
     pub fn generate(alg: Algorithm, rng: &mut impl CryptoRng) -> Self {
@@ -237,6 +331,12 @@ impl PrivateKey {
             Algorithm::Es384 => Self::Es384(ec_p384::generate(rng)),
             Algorithm::Es512 => Self::Es512(ec_p521::generate(rng)),
             Algorithm::Es256K => Self::Es256K(ec_k256::generate(rng)),
+            Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87 => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(seed.as_mut());
+                // A 32-byte seed always makes a key.
+                Self::from_bytes(alg, seed.as_ref()).unwrap_or_else(|_| Self::ed25519(&seed))
+            }
         }
     }
 
@@ -253,6 +353,9 @@ impl PrivateKey {
             Algorithm::Es384 => Ok(Self::Es384(ec_p384::secret(bytes)?)),
             Algorithm::Es512 => Ok(Self::Es512(ec_p521::secret(bytes)?)),
             Algorithm::Es256K => Ok(Self::Es256K(ec_k256::secret(bytes)?)),
+            Algorithm::MlDsa44 => Ok(Self::MlDsa44(ml_dsa_44::from_seed(bytes)?)),
+            Algorithm::MlDsa65 => Ok(Self::MlDsa65(ml_dsa_65::from_seed(bytes)?)),
+            Algorithm::MlDsa87 => Ok(Self::MlDsa87(ml_dsa_87::from_seed(bytes)?)),
         }
     }
 
@@ -268,17 +371,23 @@ impl PrivateKey {
             Self::Es384(_) => Algorithm::Es384,
             Self::Es512(_) => Algorithm::Es512,
             Self::Es256K(_) => Algorithm::Es256K,
+            Self::MlDsa44(_) => Algorithm::MlDsa44,
+            Self::MlDsa65(_) => Algorithm::MlDsa65,
+            Self::MlDsa87(_) => Algorithm::MlDsa87,
         }
     }
 
     /// The secret bytes ([`Algorithm::secret_len`] of them): the scalar of
-    /// an ECDSA key, the seed of an Ed25519 key.
+    /// an ECDSA key, the seed of an Ed25519 key, the seed ξ of an ML-DSA key.
     pub fn secret_bytes(&self) -> &[u8] {
         match self {
             Self::Es256(b) | Self::Es256K(b) => b.as_ref(),
             Self::EdDsa(k) => k.as_bytes(),
             Self::Es384(b) => b.as_ref(),
             Self::Es512(b) => b.as_ref(),
+            Self::MlDsa44(k) => k.as_seed().as_slice(),
+            Self::MlDsa65(k) => k.as_seed().as_slice(),
+            Self::MlDsa87(k) => k.as_seed().as_slice(),
         }
     }
 
@@ -295,12 +404,16 @@ impl PrivateKey {
             Self::Es384(b) => ec_p384::sign(b, msg),
             Self::Es512(b) => ec_p521::sign(b, msg),
             Self::Es256K(b) => ec_k256::sign(b, msg),
+            Self::MlDsa44(k) => ml_dsa_44::sign(k, msg),
+            Self::MlDsa65(k) => ml_dsa_65::sign(k, msg),
+            Self::MlDsa87(k) => ml_dsa_87::sign(k, msg),
         }
     }
 
     /// The key as PKCS#8 DER (RFC 5208/5958): an ecPrivateKey (RFC 5915)
     /// on its named curve for the ECDSA algorithms, an Ed25519
-    /// OneAsymmetricKey (RFC 8410) for EdDSA. This is the `privateKey`
+    /// OneAsymmetricKey (RFC 8410) for EdDSA, the seed-only ML-DSA
+    /// private key of RFC 9881 for ML-DSA. This is the `privateKey`
     /// format of WebDriver's and Chrome DevTools' virtual authenticator
     /// credentials.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, InvalidKey> {
@@ -320,12 +433,15 @@ impl PrivateKey {
             Self::Es384(b) => ec_p384::to_pkcs8(b)?,
             Self::Es512(b) => ec_p521::to_pkcs8(b)?,
             Self::Es256K(b) => ec_k256::to_pkcs8(b)?,
+            Self::MlDsa44(k) => ml_dsa_44::to_pkcs8(k)?,
+            Self::MlDsa65(k) => ml_dsa_65::to_pkcs8(k)?,
+            Self::MlDsa87(k) => ml_dsa_87::to_pkcs8(k)?,
         };
         Ok(Zeroizing::new(der))
     }
 
     /// A key from PKCS#8 DER: an ecPrivateKey on P-256, P-384, P-521 or
-    /// secp256k1, or an Ed25519 key. Any other algorithm or curve, or
+    /// secp256k1, an Ed25519 key, or an ML-DSA key in RFC 9881's seed form. Any other algorithm or curve, or
     /// malformed DER, is [`InvalidKey`].
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, InvalidKey> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
@@ -344,6 +460,15 @@ impl PrivateKey {
         if let Some(b) = ec_k256::from_pkcs8(der) {
             return Ok(Self::Es256K(b));
         }
+        if let Some(k) = ml_dsa_44::from_pkcs8(der) {
+            return Ok(Self::MlDsa44(k));
+        }
+        if let Some(k) = ml_dsa_65::from_pkcs8(der) {
+            return Ok(Self::MlDsa65(k));
+        }
+        if let Some(k) = ml_dsa_87::from_pkcs8(der) {
+            return Ok(Self::MlDsa87(k));
+        }
         Err(InvalidKey)
     }
 
@@ -355,6 +480,9 @@ impl PrivateKey {
             Self::Es384(b) => PublicKey::Es384(ec_p384::public(b)?),
             Self::Es512(b) => PublicKey::Es512(ec_p521::public(b)?),
             Self::Es256K(b) => PublicKey::Es256K(ec_k256::public(b)?),
+            Self::MlDsa44(k) => PublicKey::MlDsa44(ml_dsa_44::public(k)),
+            Self::MlDsa65(k) => PublicKey::MlDsa65(ml_dsa_65::public(k)),
+            Self::MlDsa87(k) => PublicKey::MlDsa87(ml_dsa_87::public(k)),
         })
     }
 }
@@ -372,6 +500,12 @@ pub enum PublicKey {
     Es512(p521::ecdsa::VerifyingKey),
     /// A secp256k1 public key.
     Es256K(k256::ecdsa::VerifyingKey),
+    /// An encoded ML-DSA-44 public key (1312 bytes).
+    MlDsa44(Vec<u8>),
+    /// An encoded ML-DSA-65 public key (1952 bytes).
+    MlDsa65(Vec<u8>),
+    /// An encoded ML-DSA-87 public key (2592 bytes).
+    MlDsa87(Vec<u8>),
 }
 
 impl PublicKey {
@@ -383,12 +517,16 @@ impl PublicKey {
             Self::Es384(_) => Algorithm::Es384,
             Self::Es512(_) => Algorithm::Es512,
             Self::Es256K(_) => Algorithm::Es256K,
+            Self::MlDsa44(_) => Algorithm::MlDsa44,
+            Self::MlDsa65(_) => Algorithm::MlDsa65,
+            Self::MlDsa87(_) => Algorithm::MlDsa87,
         }
     }
 
     /// The key's raw bytes: the uncompressed SEC 1 point (0x04 ‖ x ‖ y;
     /// 65 bytes for P-256, FIDO U2F's user public key) for the ECDSA
-    /// algorithms, the 32-byte public key (RFC 8032) for EdDSA.
+    /// algorithms, the 32-byte public key (RFC 8032) for EdDSA, the
+    /// encoded pk (FIPS 204 pkEncode) for ML-DSA.
     pub fn raw_bytes(&self) -> Vec<u8> {
         match self {
             Self::Es256(vk) => ec_p256::point(vk),
@@ -396,6 +534,7 @@ impl PublicKey {
             Self::Es384(vk) => ec_p384::point(vk),
             Self::Es512(vk) => ec_p521::point(vk),
             Self::Es256K(vk) => ec_k256::point(vk),
+            Self::MlDsa44(pk) | Self::MlDsa65(pk) | Self::MlDsa87(pk) => pk.clone(),
         }
     }
 
@@ -443,6 +582,12 @@ impl PublicKey {
                 iana::Algorithm::ES256K,
                 ec_k256::point(vk),
             ),
+            // RFC 9964 (ML-DSA for JOSE and COSE), the AKP ("Algorithm Key
+            // Pair") key type: kty 7, alg required, the public key in
+            // parameter -1 ("pub"); the alg is -48, -49 or -50.
+            Self::MlDsa44(pk) => akp(coset::MlDsaVariant::MlDsa44, pk),
+            Self::MlDsa65(pk) => akp(coset::MlDsaVariant::MlDsa65, pk),
+            Self::MlDsa87(pk) => akp(coset::MlDsaVariant::MlDsa87, pk),
         }
     }
 
@@ -467,8 +612,16 @@ impl PublicKey {
             Self::Es384(vk) => ec_p384::verify(vk, msg, sig),
             Self::Es512(vk) => ec_p521::verify(vk, msg, sig),
             Self::Es256K(vk) => ec_k256::verify(vk, msg, sig),
+            Self::MlDsa44(pk) => ml_dsa_44::verify(pk, msg, sig),
+            Self::MlDsa65(pk) => ml_dsa_65::verify(pk, msg, sig),
+            Self::MlDsa87(pk) => ml_dsa_87::verify(pk, msg, sig),
         }
     }
+}
+
+/// An AKP COSE_Key (RFC 9964): {1: 7, 3: alg, -1: pub}.
+fn akp(variant: coset::MlDsaVariant, public: &[u8]) -> coset::CoseKey {
+    coset::CoseKeyBuilder::new_mldsa_pub_key(variant, public.to_vec()).build()
 }
 
 #[cfg(test)]
@@ -647,5 +800,49 @@ mod tests {
         // x and y are the point's coordinates.
         let raw = pk.raw_bytes();
         assert!(h.ends_with(&hex(&raw[33..])), "{h}");
+
+        // RFC 9964 AKP: {1: 7, 3: alg, -1: pub}, pub as FIPS 204 sizes it.
+        for (alg, alg_hex, pk_len) in [
+            (Algorithm::MlDsa44, "382f", 1312),
+            (Algorithm::MlDsa65, "3830", 1952),
+            (Algorithm::MlDsa87, "3831", 2592),
+        ] {
+            let k = PrivateKey::from_bytes(alg, &[7u8; 32]).unwrap();
+            let pk = k.public_key().unwrap();
+            let bytes = pk.to_cose_bytes();
+            assert_canonical(&bytes);
+            let h = hex(&bytes);
+            let head = format!("a3010703{alg_hex}2059{pk_len:04x}");
+            assert!(h.starts_with(&head), "{alg:?}: {}", &h[..20]);
+            assert_eq!(bytes.len(), head.len() / 2 + pk_len);
+            assert_eq!(pk.raw_bytes().len(), pk_len);
+            assert_eq!(&bytes[head.len() / 2..], &pk.raw_bytes()[..]);
+        }
+    }
+
+    /// FIPS 204 Table 2: the signature sizes; the deterministic variant
+    /// signs a message the same way twice, and a signature of one set does
+    /// not pass for another.
+    #[test]
+    fn ml_dsa_sizes_and_determinism() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(44);
+        let mut sigs = Vec::new();
+        for (alg, sig_len) in [
+            (Algorithm::MlDsa44, 2420),
+            (Algorithm::MlDsa65, 3309),
+            (Algorithm::MlDsa87, 4627),
+        ] {
+            let k = PrivateKey::generate(alg, &mut rng);
+            let sig = k.sign(b"msg").unwrap();
+            assert_eq!(sig.len(), sig_len, "{alg:?}");
+            assert_eq!(k.sign(b"msg").unwrap(), sig);
+            let pk = k.public_key().unwrap();
+            assert!(pk.verify(b"msg", &sig));
+            assert!(!pk.verify(b"msh", &sig));
+            assert!(!pk.verify(b"msg", &sig[1..]));
+            sigs.push((pk, sig));
+        }
+        assert!(!sigs[0].0.verify(b"msg", &sigs[1].1));
+        assert!(!sigs[2].0.verify(b"msg", &sigs[0].1));
     }
 }

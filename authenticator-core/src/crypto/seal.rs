@@ -3,7 +3,8 @@
 //! A credential ID is `version ‖ nonce ‖ AES-256-GCM(key, nonce, contents,
 //! aad = version ‖ rpIdHash)`, where `key` is derived from the device's master
 //! secret. The contents are the algorithm, the credential's options and the
-//! private key's secret (32 bytes for ES256, EdDSA and ES256K, 48 for
+//! private key's secret (32 bytes for ES256, EdDSA, ES256K and the ML-DSA
+//! seed ξ, 48 for
 //! ES384, 66 for ES512), so an ID is 63 to 97 bytes long, far below
 //! WebAuthn's 1023-byte limit on credential IDs (WebAuthn L3 §4
 //! "Credential ID"). Because the RP ID hash is authenticated, an ID
@@ -73,6 +74,9 @@ fn alg_byte(alg: Algorithm) -> u8 {
         Algorithm::Es384 => 3,
         Algorithm::Es512 => 4,
         Algorithm::Es256K => 5,
+        Algorithm::MlDsa44 => 6,
+        Algorithm::MlDsa65 => 7,
+        Algorithm::MlDsa87 => 8,
     }
 }
 
@@ -83,6 +87,9 @@ fn alg_from_byte(b: u8) -> Option<Algorithm> {
         3 => Some(Algorithm::Es384),
         4 => Some(Algorithm::Es512),
         5 => Some(Algorithm::Es256K),
+        6 => Some(Algorithm::MlDsa44),
+        7 => Some(Algorithm::MlDsa65),
+        8 => Some(Algorithm::MlDsa87),
         _ => None,
     }
 }

@@ -254,6 +254,18 @@ fn public_from_cose(cose: &[u8]) -> PublicKey {
                 ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap(),
             )
         }
+        7 => {
+            // RFC 9964 AKP: the public key in -1.
+            let pk = cbor::as_bytes(f.take(-1).unwrap(), 4000).unwrap();
+            let (want, key) = match alg {
+                -48 => (1312, PublicKey::MlDsa44(pk.clone())),
+                -49 => (1952, PublicKey::MlDsa65(pk.clone())),
+                -50 => (2592, PublicKey::MlDsa87(pk.clone())),
+                a => panic!("AKP alg {a}"),
+            };
+            assert_eq!(pk.len(), want);
+            key
+        }
         k => panic!("kty {k}"),
     }
 }
@@ -278,7 +290,7 @@ fn parse_ga(resp: &[u8]) -> Asserted {
     let mut cred = Fields::from_value(m.take(1).unwrap()).unwrap();
     let cred_id = cbor::as_bytes(cred.take_text_key("id").unwrap(), 1000).unwrap();
     let auth_data = cbor::as_bytes(m.take(2).unwrap(), 1000).unwrap();
-    let signature = cbor::as_bytes(m.take(3).unwrap(), 1000).unwrap();
+    let signature = cbor::as_bytes(m.take(3).unwrap(), 10_000).unwrap();
     let user = m.take(4).map(|u| cbor::as_map(u).unwrap());
     let number = m.take(5).map(|n| cbor::as_uint(n).unwrap());
     let user_selected = m.take(6).map(|v| cbor::as_bool(v).unwrap());
@@ -1037,10 +1049,98 @@ fn every_algorithm_registers_and_asserts() {
     }
 }
 
+/// The largest makeCredential answer: ML-DSA-87 with packed self
+/// attestation (a 2592-byte public key in authData and a 4627-byte
+/// signature), for a discoverable credential with the longest user fields
+/// and every extension that adds to the answer. It must fit the CTAPHID
+/// message limit that getInfo announces as maxMsgSize (CTAP 2.1 §11.2.4:
+/// 64 - 7 + 128 × (64 - 5) = 7609 bytes on full-speed HID).
+#[test]
+fn the_largest_make_credential_answer_fits_max_msg_size() {
+    let mut d = device_with(DeviceConfig {
+        algorithms: vec![Algorithm::MlDsa87],
+        attestation: AttestationMode::SelfAttestation,
+        ..DeviceConfig::default()
+    });
+    let mut info = ok(&d.handle(&[0x04]));
+    let max_msg_size = cbor::as_uint(info.take(0x05).unwrap()).unwrap() as usize;
+    assert_eq!(max_msg_size, crate::limits::MAX_MSG_SIZE);
+    let plain = d.handle(
+        &Mc {
+            algs: vec![-50],
+            ..Mc::default()
+        }
+        .encode(),
+    );
+    let made = parse_mc(&plain);
+    assert!(matches!(made.public, PublicKey::MlDsa87(_)));
+    // credProtect, hmac-secret, credBlob (32 bytes), largeBlobKey and
+    // minPinLength: the extensions that add to authData or to the answer.
+    let ext = MapBuilder::new()
+        .text("credProtect", 3)
+        .text("hmac-secret", true)
+        .text("credBlob", cbor::bytes(vec![0xB1; 32]))
+        .text("largeBlobKey", true)
+        .text("minPinLength", true)
+        .build();
+    let user = MapBuilder::new()
+        .text("id", cbor::bytes(vec![0x55; 64]))
+        .text("name", "n".repeat(64))
+        .text("displayName", "d".repeat(64))
+        .build();
+    let req = MapBuilder::new()
+        .int(1, cbor::bytes(CDH.to_vec()))
+        .int(2, MapBuilder::new().text("id", "example.com").build())
+        .int(3, user)
+        .int(
+            4,
+            Value::Array(vec![MapBuilder::new()
+                .text("alg", -50)
+                .text("type", "public-key")
+                .build()]),
+        )
+        .int(6, ext)
+        .int(
+            7,
+            MapBuilder::new().text("rk", true).text("uv", true).build(),
+        )
+        .build();
+    let full = d.handle(&[&[0x01][..], &cbor::encode(&req)].concat());
+    verify_signature_of(&made);
+    // (parse_mc reads the COSE key as the end of authData; here the
+    // extensions follow it.)
+    let mut m = ok(&full);
+    let auth_data = cbor::as_bytes(m.take(2).unwrap(), 10_000).unwrap();
+    assert_eq!(
+        auth_data[32] & flags::ED,
+        flags::ED,
+        "extensions in authData"
+    );
+    let att = cbor::as_map(m.take(3).unwrap()).unwrap();
+    let sig = cbor::as_bytes(att_field(&att, "sig").unwrap(), 10_000).unwrap();
+    assert_eq!(sig.len(), 4627);
+    assert!(m.take(5).is_some(), "largeBlobKey");
+    // What the numbers are, for docs/decisions.md: 7,3xx bytes.
+    println!(
+        "ML-DSA-87 packed self makeCredential: {} bytes plain, {} with extensions (max {max_msg_size})",
+        plain.len(),
+        full.len()
+    );
+    assert!(plain.len() <= max_msg_size, "{}", plain.len());
+    assert!(full.len() <= max_msg_size, "{}", full.len());
+}
+
+fn verify_signature_of(made: &Made) {
+    let sig = cbor::as_bytes(att_field(&made.att_stmt, "sig").unwrap(), 10_000).unwrap();
+    let mut signed = made.auth_data.clone();
+    signed.extend_from_slice(&CDH);
+    assert!(made.public.verify(&signed, &sig));
+}
+
 #[test]
 fn algorithms_beyond_the_default_must_be_configured() {
     let mut d = device();
-    for alg in [-35, -36, -47] {
+    for alg in [-35, -36, -47, -48, -49, -50] {
         let resp = d.handle(
             &Mc {
                 algs: vec![alg],
