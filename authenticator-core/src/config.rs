@@ -205,7 +205,7 @@ impl Default for DeviceConfig {
     fn default() -> Self {
         Self {
             aaguid: DEFAULT_AAGUID,
-            algorithms: Algorithm::ALL.to_vec(),
+            algorithms: Algorithm::DEFAULT.to_vec(),
             attestation: AttestationMode::Batch,
             counter_mode: CounterMode::PerCredential,
             counter_overflow: CounterOverflow::Saturate,

@@ -121,21 +121,31 @@ impl RunConfig {
                 allow_remote: a.allow_remote,
             },
         };
+        let names = || {
+            Algorithm::ALL
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let algorithms = a
             .algorithms
             .iter()
-            .map(|s| match s.trim().to_ascii_lowercase().as_str() {
-                "es256" => Ok(Algorithm::Es256),
-                "eddsa" | "ed25519" => Ok(Algorithm::EdDsa),
-                other => Err(ConfigError(format!(
-                    "--algorithms: unknown algorithm `{other}`; choose from es256, eddsa"
-                ))),
+            .map(|s| {
+                Algorithm::from_name(s).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--algorithms: unknown algorithm `{}`; choose from {}",
+                        s.trim(),
+                        names()
+                    ))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if algorithms.is_empty() {
-            return Err(ConfigError(
-                "--algorithms: name at least one of es256, eddsa".into(),
-            ));
+            return Err(ConfigError(format!(
+                "--algorithms: name at least one of {}",
+                names()
+            )));
         }
         let quirks = a
             .quirks

@@ -170,7 +170,9 @@ pub fn from_json(j: &CredentialJson, config: &DeviceConfig) -> Result<StoredCred
     let der = unb64("privateKey", &j.private_key)?;
     let key = PrivateKey::from_pkcs8_der(&der).map_err(|_| {
         CredError::Invalid(
-            "privateKey: not a PKCS#8 P-256 (ES256) or Ed25519 (EdDSA) private key".into(),
+            "privateKey: not a PKCS#8 private key of P-256 (ES256), P-384 (ES384), \
+             P-521 (ES512), secp256k1 (ES256K), Ed25519 (EdDSA) or ML-DSA (seed form)"
+                .into(),
         )
     })?;
     if !config.algorithms.contains(&key.algorithm()) {
@@ -357,6 +359,45 @@ mod tests {
             [1, 2, 3, 4, 5],
             "what was stored comes first, then the import"
         );
+    }
+
+    /// A key of an algorithm the device has not enabled is refused; with
+    /// the algorithm enabled it imports, and exports as the same PKCS#8.
+    #[test]
+    fn imports_follow_the_configured_algorithms() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let beyond_default = Algorithm::ALL
+            .into_iter()
+            .filter(|a| !Algorithm::DEFAULT.contains(a));
+        for alg in beyond_default {
+            let key = PrivateKey::generate(alg, &mut rng);
+            let j = CredentialJson {
+                private_key: b64(&key.to_pkcs8_der().unwrap()),
+                ..sample(true)
+            };
+            let mut store = MemoryStore::default();
+            let refused = import_all(
+                &mut store,
+                &DeviceConfig::default(),
+                std::slice::from_ref(&j),
+                &mut |_| {},
+            );
+            assert!(
+                matches!(&refused, Err(CredError::Invalid(m)) if m.contains(alg.name())),
+                "{refused:?}"
+            );
+            let config = DeviceConfig {
+                algorithms: vec![alg],
+                ..DeviceConfig::default()
+            };
+            import_all(&mut store, &config, std::slice::from_ref(&j), &mut |_| {}).unwrap();
+            let stored = admin::get(&store, &config, &[1, 2, 3, 4]).unwrap();
+            assert_eq!(stored.credential.key.algorithm(), alg);
+            assert_eq!(
+                to_json(&stored, &config).unwrap().private_key,
+                j.private_key
+            );
+        }
     }
 
     #[test]

@@ -200,7 +200,11 @@ pub struct DeviceSettings {
     #[arg(long, value_delimiter = ',', value_name = "QUIRKS")]
     #[serde(deserialize_with = "de::list")]
     pub quirks: Vec<String>,
-    /// Credential algorithms, in preference order.
+    /// Credential algorithms, in the device's order (getInfo lists them so;
+    /// makeCredential takes the first of the RP's choices that is here):
+    /// es256 (ECDSA P-256, COSE -7), eddsa (Ed25519, -8), es384 (ECDSA
+    /// P-384, -35), es512 (ECDSA P-521, -36), es256k (ECDSA secp256k1, -47),
+    /// mldsa44, mldsa65, mldsa87 (ML-DSA, FIPS 204; -48, -49, -50).
     #[arg(long, value_delimiter = ',', default_value = "es256,eddsa")]
     #[serde(deserialize_with = "de::list")]
     pub algorithms: Vec<String>,

@@ -187,6 +187,42 @@ pub fn public_key_from_cose(cose: &Value) -> PublicKey {
                 .expect("ES256 public key is not a curve point");
             PublicKey::Es256(vk)
         }
+        // kty EC2 with ES384 on P-384 (crv 2), ES512 on P-521 (crv 3),
+        // ES256K on secp256k1 (crv 8; RFC 8812 §3.1)
+        (2, alg @ (-35 | -36 | -47)) => {
+            let (crv, len) = match alg {
+                -35 => (2, 48),
+                -36 => (3, 66),
+                _ => (8, 32),
+            };
+            assert_eq!(int(-1), crv, "COSE alg {alg} on the wrong curve");
+            let (x, y) = (bytes(-2), bytes(-3));
+            assert_eq!((x.len(), y.len()), (len, len), "coordinate lengths");
+            let point = [&[4u8][..], &x, &y].concat();
+            match alg {
+                -35 => PublicKey::Es384(
+                    p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("P-384 point"),
+                ),
+                -36 => PublicKey::Es512(
+                    p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("P-521 point"),
+                ),
+                _ => PublicKey::Es256K(
+                    k256::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("secp256k1 point"),
+                ),
+            }
+        }
+        // kty AKP (RFC 9964) with ML-DSA-44, -65 or -87: the FIPS 204
+        // public key in -1
+        (7, alg @ (-48 | -49 | -50)) => {
+            let pk = bytes(-1);
+            let (len, key) = match alg {
+                -48 => (1312, PublicKey::MlDsa44(pk.clone())),
+                -49 => (1952, PublicKey::MlDsa65(pk.clone())),
+                _ => (2592, PublicKey::MlDsa87(pk.clone())),
+            };
+            assert_eq!(pk.len(), len, "ML-DSA public key length");
+            key
+        }
         // kty OKP, alg EdDSA, crv Ed25519
         (1, -8) => {
             assert_eq!(int(-1), 6, "EdDSA key not on Ed25519");

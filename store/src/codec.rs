@@ -264,9 +264,18 @@ mod tests {
     #[test]
     fn credential_round_trip() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        // Field 8 holds the COSE algorithm and field 9 the secret of the
+        // algorithm's length, so a new algorithm is only new values in the
+        // same fields: files written before it still load (cli's
+        // tests/old_state.rs loads a file of the first schema).
         for (alg, blob) in [
             (Algorithm::Es256, None),
             (Algorithm::EdDsa, Some(vec![1, 2])),
+            (Algorithm::Es384, None),
+            (Algorithm::Es512, Some(vec![3])),
+            (Algorithm::Es256K, None),
+            (Algorithm::MlDsa44, None),
+            (Algorithm::MlDsa87, Some(vec![4])),
         ] {
             let c = Credential {
                 id: vec![7; 40],
@@ -298,6 +307,50 @@ mod tests {
         }
         assert_eq!(decode_credential(&[0xa0]).err(), Some(StoreError::Corrupt));
         assert_eq!(decode_credential(b"junk").err(), Some(StoreError::Corrupt));
+    }
+
+    /// A secret whose length does not fit its algorithm, or an algorithm
+    /// this build does not know, is a corrupt record, not a wrong key.
+    #[test]
+    fn a_secret_of_the_wrong_length_or_an_unknown_algorithm_is_corrupt() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let c = Credential {
+            id: vec![7; 40],
+            rp_id: "example.org".into(),
+            rp_id_hash: authenticator_core::crypto::sha256(b"example.org"),
+            rp_name: None,
+            user: User {
+                id: vec![1; 16],
+                name: None,
+                display_name: None,
+            },
+            key: PrivateKey::generate(Algorithm::Es256, &mut rng),
+            discoverable: true,
+            cred_protect: 0,
+            cred_blob: None,
+            created_order: 1,
+        };
+        let good = encode_credential(&c);
+        let rebuild = |alg: i64| {
+            let mut f = Fields::decode(&good).unwrap();
+            let mut m = MapBuilder::new();
+            for k in 1..=14 {
+                if let Some(v) = f.take(k) {
+                    m = m.int(k, if k == 8 { Value::from(alg) } else { v });
+                }
+            }
+            cbor::encode(&m.build())
+        };
+        assert!(decode_credential(&rebuild(-7)).is_ok());
+        // ES384 (-35) wants 48 bytes; RS256 (-257) is not implemented.
+        assert_eq!(
+            decode_credential(&rebuild(-35)).err(),
+            Some(StoreError::Corrupt)
+        );
+        assert_eq!(
+            decode_credential(&rebuild(-257)).err(),
+            Some(StoreError::Corrupt)
+        );
     }
 
     #[test]

@@ -776,10 +776,42 @@ fn spki_of(key: &Value) -> Option<(i64, Vec<u8>)> {
     match kty {
         2 => {
             use p256::pkcs8::EncodePublicKey;
+            // RFC 9053 §7.1.1, RFC 8812 §3.1: x and y of the curve crv
+            // (an SPKI of id-ecPublicKey with the curve's OID, RFC 5480).
             let (x, y) = (get(-2)?.as_bytes()?, get(-3)?.as_bytes()?);
             let point = [&[0x04][..], x, y].concat();
-            let pk = p256::PublicKey::from_sec1_bytes(&point).ok()?;
-            Some((alg, pk.to_public_key_der().ok()?.as_bytes().to_vec()))
+            let crv = i64::try_from(get(-1)?.as_integer()?).ok()?;
+            let der = match crv {
+                1 => p256::PublicKey::from_sec1_bytes(&point)
+                    .ok()?
+                    .to_public_key_der(),
+                2 => p384::PublicKey::from_sec1_bytes(&point)
+                    .ok()?
+                    .to_public_key_der(),
+                3 => p521::PublicKey::from_sec1_bytes(&point)
+                    .ok()?
+                    .to_public_key_der(),
+                8 => k256::PublicKey::from_sec1_bytes(&point)
+                    .ok()?
+                    .to_public_key_der(),
+                _ => return None,
+            };
+            Some((alg, der.ok()?.as_bytes().to_vec()))
+        }
+        // RFC 9964 AKP: the FIPS 204 public key in -1, as an RFC 9881 SPKI.
+        7 => {
+            use ml_dsa::pkcs8::EncodePublicKey;
+            let pk = get(-1)?.as_bytes()?.as_slice();
+            let der = match alg {
+                -48 => ml_dsa::VerifyingKey::<ml_dsa::MlDsa44>::decode(&pk.try_into().ok()?)
+                    .to_public_key_der(),
+                -49 => ml_dsa::VerifyingKey::<ml_dsa::MlDsa65>::decode(&pk.try_into().ok()?)
+                    .to_public_key_der(),
+                -50 => ml_dsa::VerifyingKey::<ml_dsa::MlDsa87>::decode(&pk.try_into().ok()?)
+                    .to_public_key_der(),
+                _ => return None,
+            };
+            Some((alg, der.ok()?.as_bytes().to_vec()))
         }
         1 => {
             use ed25519_dalek::pkcs8::EncodePublicKey;

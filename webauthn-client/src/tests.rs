@@ -679,3 +679,56 @@ fn a_large_blob_write_without_built_in_uv_says_why() {
         "{e}"
     );
 }
+
+/// getPublicKey() (WebAuthn L3 §5.2.1.1) for every algorithm the key
+/// implements: the COSE key becomes a SubjectPublicKeyInfo that the
+/// algorithm's own crate reads back as the same key.
+#[test]
+fn every_algorithms_cose_key_becomes_an_spki() {
+    use authenticator_core::crypto::keys::{Algorithm, PrivateKey, PublicKey};
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    use p256::pkcs8::DecodePublicKey;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    for alg in Algorithm::ALL {
+        let public = PrivateKey::generate(alg, &mut rng).public_key().unwrap();
+        let (cose_alg, der) = spki_of(&public.to_cose_value()).unwrap();
+        assert_eq!(cose_alg, alg.cose());
+        let raw = match &public {
+            PublicKey::Es256(_) => p256::PublicKey::from_public_key_der(&der)
+                .map(|k| k.to_sec1_point(false).as_bytes().to_vec())
+                .unwrap(),
+            PublicKey::EdDsa(_) => ed25519_dalek::VerifyingKey::from_public_key_der(&der)
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+            PublicKey::Es384(_) => p384::PublicKey::from_public_key_der(&der)
+                .map(|k| k.to_sec1_point(false).as_bytes().to_vec())
+                .unwrap(),
+            PublicKey::Es512(_) => p521::PublicKey::from_public_key_der(&der)
+                .map(|k| k.to_sec1_point(false).as_bytes().to_vec())
+                .unwrap(),
+            PublicKey::Es256K(_) => k256::PublicKey::from_public_key_der(&der)
+                .map(|k| k.to_sec1_point(false).as_bytes().to_vec())
+                .unwrap(),
+            PublicKey::MlDsa44(_) => {
+                ml_dsa::VerifyingKey::<ml_dsa::MlDsa44>::from_public_key_der(&der)
+                    .unwrap()
+                    .encode()
+                    .to_vec()
+            }
+            PublicKey::MlDsa65(_) => {
+                ml_dsa::VerifyingKey::<ml_dsa::MlDsa65>::from_public_key_der(&der)
+                    .unwrap()
+                    .encode()
+                    .to_vec()
+            }
+            PublicKey::MlDsa87(_) => {
+                ml_dsa::VerifyingKey::<ml_dsa::MlDsa87>::from_public_key_der(&der)
+                    .unwrap()
+                    .encode()
+                    .to_vec()
+            }
+        };
+        assert_eq!(raw, public.raw_bytes(), "{alg:?}");
+    }
+}

@@ -221,23 +221,50 @@ fn parse_mc(resp: &[u8]) -> Made {
 fn public_from_cose(cose: &[u8]) -> PublicKey {
     let mut f = Fields::decode(cose).unwrap();
     let kty = cbor::as_int(f.take(1).unwrap()).unwrap();
-    let x = cbor::as_bytes(f.take(-2).unwrap(), 32).unwrap();
+    let alg = cbor::as_int(f.take(3).unwrap()).unwrap();
     match kty {
         2 => {
-            assert_eq!(cbor::as_int(f.take(3).unwrap()).unwrap(), -7);
-            assert_eq!(cbor::as_int(f.take(-1).unwrap()).unwrap(), 1);
-            let y = cbor::as_bytes(f.take(-3).unwrap(), 32).unwrap();
-            let mut sec1 = vec![4];
-            sec1.extend(x);
-            sec1.extend(y);
-            PublicKey::Es256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap())
+            // RFC 9053 §7.1.1 / RFC 8812 §3.1: crv, then x and y as long
+            // as the curve's field.
+            let crv = cbor::as_int(f.take(-1).unwrap()).unwrap();
+            let (want_alg, len) = match crv {
+                1 => (-7, 32),
+                2 => (-35, 48),
+                3 => (-36, 66),
+                8 => (-47, 32),
+                c => panic!("crv {c}"),
+            };
+            assert_eq!(alg, want_alg, "crv {crv}");
+            let x = cbor::as_bytes(f.take(-2).unwrap(), len).unwrap();
+            let y = cbor::as_bytes(f.take(-3).unwrap(), len).unwrap();
+            assert_eq!((x.len(), y.len()), (len, len));
+            let sec1 = [&[4u8][..], &x, &y].concat();
+            match crv {
+                1 => PublicKey::Es256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+                2 => PublicKey::Es384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+                3 => PublicKey::Es512(p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+                _ => PublicKey::Es256K(k256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap()),
+            }
         }
         1 => {
-            assert_eq!(cbor::as_int(f.take(3).unwrap()).unwrap(), -8);
+            assert_eq!(alg, -8);
             assert_eq!(cbor::as_int(f.take(-1).unwrap()).unwrap(), 6);
+            let x = cbor::as_bytes(f.take(-2).unwrap(), 32).unwrap();
             PublicKey::EdDsa(
                 ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap(),
             )
+        }
+        7 => {
+            // RFC 9964 AKP: the public key in -1.
+            let pk = cbor::as_bytes(f.take(-1).unwrap(), 4000).unwrap();
+            let (want, key) = match alg {
+                -48 => (1312, PublicKey::MlDsa44(pk.clone())),
+                -49 => (1952, PublicKey::MlDsa65(pk.clone())),
+                -50 => (2592, PublicKey::MlDsa87(pk.clone())),
+                a => panic!("AKP alg {a}"),
+            };
+            assert_eq!(pk.len(), want);
+            key
         }
         k => panic!("kty {k}"),
     }
@@ -263,7 +290,7 @@ fn parse_ga(resp: &[u8]) -> Asserted {
     let mut cred = Fields::from_value(m.take(1).unwrap()).unwrap();
     let cred_id = cbor::as_bytes(cred.take_text_key("id").unwrap(), 1000).unwrap();
     let auth_data = cbor::as_bytes(m.take(2).unwrap(), 1000).unwrap();
-    let signature = cbor::as_bytes(m.take(3).unwrap(), 1000).unwrap();
+    let signature = cbor::as_bytes(m.take(3).unwrap(), 10_000).unwrap();
     let user = m.take(4).map(|u| cbor::as_map(u).unwrap());
     let number = m.take(5).map(|n| cbor::as_uint(n).unwrap());
     let user_selected = m.take(6).map(|v| cbor::as_bool(v).unwrap());
@@ -990,6 +1017,188 @@ fn non_discoverable_round_trip_both_algorithms() {
         assert_eq!(counter(&a.auth_data), 2);
         verify_assertion(&a, &made.public);
     }
+}
+
+/// Every implemented algorithm, on a device that offers them all:
+/// makeCredential with packed self attestation (signed by the new key,
+/// WebAuthn §8.2), then getAssertion of the non-discoverable credential by
+/// its ID and of the discoverable one without an allowList, each signature
+/// checked against the COSE key of the attested credential data.
+#[test]
+fn every_algorithm_registers_and_asserts() {
+    for alg in Algorithm::ALL {
+        let mut d = device_with(DeviceConfig {
+            algorithms: Algorithm::ALL.to_vec(),
+            attestation: AttestationMode::SelfAttestation,
+            ..DeviceConfig::default()
+        });
+        for rk in [false, true] {
+            let made = parse_mc(
+                &d.handle(
+                    &Mc {
+                        rk: Some(rk),
+                        // CTAP 2.1 §6.1.2 step 3: the first one the device
+                        // supports; -257 is RS256, which it does not.
+                        algs: vec![-257, alg.cose(), -7],
+                        ..Mc::default()
+                    }
+                    .encode(),
+                ),
+            );
+            assert_eq!(made.public.algorithm(), alg);
+            assert_eq!(made.fmt, "packed");
+            let att_alg = cbor::as_int(att_field(&made.att_stmt, "alg").unwrap()).unwrap();
+            assert_eq!(att_alg, alg.cose());
+            assert!(att_field(&made.att_stmt, "x5c").is_none());
+            let sig = cbor::as_bytes(att_field(&made.att_stmt, "sig").unwrap(), 10_000).unwrap();
+            let mut signed = made.auth_data.clone();
+            signed.extend_from_slice(&CDH);
+            assert!(
+                made.public.verify(&signed, &sig),
+                "{alg:?} self attestation"
+            );
+            signed[0] ^= 1;
+            assert!(!made.public.verify(&signed, &sig), "{alg:?} wrong message");
+            assert_eq!(
+                made.cred_id.len(),
+                crate::crypto::seal::sealed_id_len(alg),
+                "{alg:?}"
+            );
+            let a = parse_ga(
+                &d.handle(
+                    &Ga {
+                        allow: if rk {
+                            vec![]
+                        } else {
+                            vec![made.cred_id.clone()]
+                        },
+                        ..Ga::default()
+                    }
+                    .encode(),
+                ),
+            );
+            assert_eq!(a.cred_id, made.cred_id);
+            verify_assertion(&a, &made.public);
+        }
+    }
+}
+
+/// The largest makeCredential answer: ML-DSA-87 with packed self
+/// attestation (a 2592-byte public key in authData and a 4627-byte
+/// signature), for a discoverable credential with the longest user fields
+/// and every extension that adds to the answer. It must fit the CTAPHID
+/// message limit that getInfo announces as maxMsgSize (CTAP 2.1 §11.2.4:
+/// 64 - 7 + 128 × (64 - 5) = 7609 bytes on full-speed HID).
+#[test]
+fn the_largest_make_credential_answer_fits_max_msg_size() {
+    let mut d = device_with(DeviceConfig {
+        algorithms: vec![Algorithm::MlDsa87],
+        attestation: AttestationMode::SelfAttestation,
+        ..DeviceConfig::default()
+    });
+    let mut info = ok(&d.handle(&[0x04]));
+    let max_msg_size = cbor::as_uint(info.take(0x05).unwrap()).unwrap() as usize;
+    assert_eq!(max_msg_size, crate::limits::MAX_MSG_SIZE);
+    let plain = d.handle(
+        &Mc {
+            algs: vec![-50],
+            ..Mc::default()
+        }
+        .encode(),
+    );
+    let made = parse_mc(&plain);
+    assert!(matches!(made.public, PublicKey::MlDsa87(_)));
+    // credProtect, hmac-secret, credBlob (32 bytes), largeBlobKey and
+    // minPinLength: the extensions that add to authData or to the answer.
+    let ext = MapBuilder::new()
+        .text("credProtect", 3)
+        .text("hmac-secret", true)
+        .text("credBlob", cbor::bytes(vec![0xB1; 32]))
+        .text("largeBlobKey", true)
+        .text("minPinLength", true)
+        .build();
+    let user = MapBuilder::new()
+        .text("id", cbor::bytes(vec![0x55; 64]))
+        .text("name", "n".repeat(64))
+        .text("displayName", "d".repeat(64))
+        .build();
+    let req = MapBuilder::new()
+        .int(1, cbor::bytes(CDH.to_vec()))
+        .int(2, MapBuilder::new().text("id", "example.com").build())
+        .int(3, user)
+        .int(
+            4,
+            Value::Array(vec![MapBuilder::new()
+                .text("alg", -50)
+                .text("type", "public-key")
+                .build()]),
+        )
+        .int(6, ext)
+        .int(
+            7,
+            MapBuilder::new().text("rk", true).text("uv", true).build(),
+        )
+        .build();
+    let full = d.handle(&[&[0x01][..], &cbor::encode(&req)].concat());
+    verify_signature_of(&made);
+    // (parse_mc reads the COSE key as the end of authData; here the
+    // extensions follow it.)
+    let mut m = ok(&full);
+    let auth_data = cbor::as_bytes(m.take(2).unwrap(), 10_000).unwrap();
+    assert_eq!(
+        auth_data[32] & flags::ED,
+        flags::ED,
+        "extensions in authData"
+    );
+    let att = cbor::as_map(m.take(3).unwrap()).unwrap();
+    let sig = cbor::as_bytes(att_field(&att, "sig").unwrap(), 10_000).unwrap();
+    assert_eq!(sig.len(), 4627);
+    assert!(m.take(5).is_some(), "largeBlobKey");
+    // What the numbers are, for docs/decisions.md: 7,3xx bytes.
+    println!(
+        "ML-DSA-87 packed self makeCredential: {} bytes plain, {} with extensions (max {max_msg_size})",
+        plain.len(),
+        full.len()
+    );
+    assert!(plain.len() <= max_msg_size, "{}", plain.len());
+    assert!(full.len() <= max_msg_size, "{}", full.len());
+}
+
+fn verify_signature_of(made: &Made) {
+    let sig = cbor::as_bytes(att_field(&made.att_stmt, "sig").unwrap(), 10_000).unwrap();
+    let mut signed = made.auth_data.clone();
+    signed.extend_from_slice(&CDH);
+    assert!(made.public.verify(&signed, &sig));
+}
+
+#[test]
+fn algorithms_beyond_the_default_must_be_configured() {
+    let mut d = device();
+    for alg in [-35, -36, -47, -48, -49, -50] {
+        let resp = d.handle(
+            &Mc {
+                algs: vec![alg],
+                ..Mc::default()
+            }
+            .encode(),
+        );
+        assert_eq!(status(&resp), StatusCode::UnsupportedAlgorithm, "{alg}");
+    }
+    // getInfo lists exactly the configured algorithms, in their order.
+    let mut d = device_with(DeviceConfig {
+        algorithms: vec![Algorithm::Es256K, Algorithm::Es384],
+        ..DeviceConfig::default()
+    });
+    let mut m = ok(&d.handle(&[0x04]));
+    let algs = cbor::as_array(m.take(0x0A).unwrap(), 10).unwrap();
+    let algs: Vec<i64> = algs
+        .into_iter()
+        .map(|p| {
+            let mut p = Fields::from_value(p).unwrap();
+            cbor::as_int(p.take_text_key("alg").unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(algs, [-47, -35]);
 }
 
 #[test]

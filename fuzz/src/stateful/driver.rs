@@ -130,10 +130,14 @@ impl Harness {
                         .text("type", "public-key")
                         .build()
                 };
-                let algs = match alg % 4 {
+                let algs = match alg % 8 {
                     0 => vec![param(-7)],
                     1 => vec![param(-8)],
                     2 => vec![param(-8), param(-7)],
+                    3 => vec![param(-35), param(-7)],
+                    4 => vec![param(-36), param(-47)],
+                    5 => vec![param(-47), param(-8)],
+                    6 => vec![param(-50), param(-48), param(-7)],
                     _ => vec![param(-257)],
                 };
                 let rp = RPS[usize::from(*rp) % RPS.len()];

@@ -5,7 +5,7 @@
 use crate::{field, fixture, parse_auth_data, text_field};
 use authenticator_core::cbor::Value;
 use authenticator_core::config::{AttestationMode, BackupFlags, CounterMode};
-use authenticator_core::crypto::keys::{Algorithm, PublicKey};
+use authenticator_core::crypto::keys::Algorithm;
 use authenticator_core::crypto::{seal, sha256};
 use authenticator_core::env::PresencePolicy;
 use authenticator_core::limits;
@@ -246,11 +246,9 @@ impl Harness {
             id.len() <= limits::MAX_CREDENTIAL_ID_LENGTH,
             "credential ID too long"
         );
-        assert!(
-            matches!(
-                (plan.alg, &public),
-                (Algorithm::Es256, PublicKey::Es256(_)) | (Algorithm::EdDsa, PublicKey::EdDsa(_))
-            ),
+        assert_eq!(
+            public.algorithm(),
+            plan.alg,
             "credential algorithm is not {:?}",
             plan.alg
         );

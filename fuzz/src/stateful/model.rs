@@ -264,10 +264,13 @@ impl Harness {
                 1 => CounterMode::Global,
                 _ => CounterMode::AlwaysZero,
             },
-            algorithms: match setup.algorithms % 3 {
+            algorithms: match setup.algorithms % 6 {
                 0 => vec![Algorithm::Es256, Algorithm::EdDsa],
                 1 => vec![Algorithm::Es256],
-                _ => vec![Algorithm::EdDsa],
+                2 => vec![Algorithm::EdDsa],
+                3 => vec![Algorithm::Es384, Algorithm::Es256K, Algorithm::Es256],
+                4 => vec![Algorithm::Es512, Algorithm::EdDsa, Algorithm::Es256K],
+                _ => vec![Algorithm::MlDsa44, Algorithm::MlDsa87, Algorithm::Es256],
             },
             builtin_uv: setup.builtin_uv,
             make_cred_uv_not_rqd: setup.make_cred_uv_not_rqd,
