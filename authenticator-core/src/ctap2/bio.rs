@@ -30,6 +30,15 @@ pub(crate) const MAX_TEMPLATES: usize = 5;
 /// maxTemplateFriendlyName, in bytes of UTF-8.
 pub(crate) const MAX_FRIENDLY_NAME: usize = 64;
 
+/// The templateId a subcommand needs (CTAP2_ERR_MISSING_PARAMETER
+/// without one).
+fn template_id(req: &Request) -> Result<&[u8], StatusCode> {
+    req.params
+        .template_id
+        .as_deref()
+        .ok_or(StatusCode::MissingParameter)
+}
+
 /// An enrollment between enrollBegin and its last sample.
 #[derive(Debug, Clone)]
 pub(crate) struct Enrollment {
@@ -72,11 +81,7 @@ impl<E: Env> Authenticator<E> {
             },
             SubCommand::EnrollBegin => self.enroll_begin()?,
             SubCommand::EnrollCaptureNextSample => {
-                let id = req
-                    .params
-                    .template_id
-                    .as_deref()
-                    .ok_or(StatusCode::MissingParameter)?;
+                let id = template_id(&req)?;
                 self.enroll_next(id)?
             }
             SubCommand::CancelCurrentEnrollment => {
@@ -104,11 +109,7 @@ impl<E: Env> Authenticator<E> {
                 }
             }
             SubCommand::SetFriendlyName => {
-                let id = req
-                    .params
-                    .template_id
-                    .as_deref()
-                    .ok_or(StatusCode::MissingParameter)?;
+                let id = template_id(&req)?;
                 let name = req
                     .params
                     .friendly_name
@@ -128,11 +129,7 @@ impl<E: Env> Authenticator<E> {
                 Response::default()
             }
             SubCommand::RemoveEnrollment => {
-                let id = req
-                    .params
-                    .template_id
-                    .as_deref()
-                    .ok_or(StatusCode::MissingParameter)?;
+                let id = template_id(&req)?;
                 let mut state = self.device_state()?;
                 let before = state.fingerprints.len();
                 state.fingerprints.retain(|f| f.id != id);

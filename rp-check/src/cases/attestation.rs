@@ -12,8 +12,7 @@ use authenticator_core::crypto::attestation_ca::{LeafKey, LeafSpec};
 use authenticator_core::crypto::keys::{Algorithm, PrivateKey, PublicKey};
 use authenticator_core::crypto::sha256;
 use authenticator_core::AttestationIdentity;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha20Rng;
+use uhid_device::presence::OsRng;
 
 use super::{Build, Case, CaseResult, Phase, Ready};
 use crate::checker::Checker;
@@ -227,14 +226,9 @@ fn lab_ready(c: &Checker) -> Ready {
     }
 }
 
-fn rng() -> ChaCha20Rng {
-    let mut seed = [0u8; 32];
-    // Without the OS's randomness the keys are still distinct per run
-    // enough for a lab; nothing secret is made here.
-    if getrandom::fill(&mut seed).is_err() {
-        seed[..16].copy_from_slice(&std::process::id().to_be_bytes().repeat(4));
-    }
-    ChaCha20Rng::from_seed(seed)
+/// The OS's randomness, as the key's own environment draws it.
+fn rng() -> OsRng {
+    OsRng::default()
 }
 
 fn raw_public(key: &PrivateKey) -> Result<Vec<u8>, String> {
